@@ -1,0 +1,236 @@
+/*
+ * log.c: log sinks and line formatting (see log.h).
+ */
+#include "config.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+struct log_state {
+	_Atomic uint32_t types;
+	uint32_t dest;
+	bool timestamp;
+	char timestamp_format[64];
+	char *file_path;
+	int file_fd;
+	bool syslog_open;
+	log_topic_fn topic_fn;
+	void *topic_data;
+	pthread_mutex_t lock; /* guards reopen against writers */
+};
+
+static struct log_state logger = {
+	.types = LOG_T_ERR | LOG_T_WARNING | LOG_T_NOTICE | LOG_T_INFO,
+	.dest = LOG_DEST_STDERR,
+	.timestamp = true,
+	.file_fd = -1,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static __thread bool in_topic_sink;
+
+void log_init_default(void)
+{
+	atomic_store(&logger.types, LOG_T_ERR | LOG_T_WARNING | LOG_T_NOTICE | LOG_T_INFO);
+	logger.dest = LOG_DEST_STDERR;
+	logger.timestamp = true;
+}
+
+static int open_file(const char *path)
+{
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+}
+
+static int syslog_facility(const char *name)
+{
+	static const struct {
+		const char *name;
+		int value;
+	} facilities[] = {
+		{"daemon", LOG_DAEMON}, {"user", LOG_USER}, {"local0", LOG_LOCAL0},
+		{"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3},
+		{"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6},
+		{"local7", LOG_LOCAL7},
+	};
+
+	if (!name)
+		return LOG_DAEMON;
+	/* mosquitto takes a number 0..7 meaning local0..local7 */
+	if (name[0] >= '0' && name[0] <= '7' && name[1] == '\0')
+		return LOG_LOCAL0 + ((name[0] - '0') << 3);
+	for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (strcmp(facilities[i].name, name) == 0)
+			return facilities[i].value;
+	return LOG_DAEMON;
+}
+
+int log_configure(const struct config *cfg, bool verbose)
+{
+	int fd = -1;
+	int rc = 0;
+
+	if ((cfg->log_dest & LOG_DEST_FILE) && cfg->log_file) {
+		fd = open_file(cfg->log_file);
+		if (fd < 0)
+			rc = -1;
+	}
+	pthread_mutex_lock(&logger.lock);
+	atomic_store(&logger.types, verbose ? LOG_T_ALL : cfg->log_type);
+	logger.dest = cfg->log_dest;
+	if (verbose && !(logger.dest & (LOG_DEST_STDOUT | LOG_DEST_STDERR)))
+		logger.dest |= LOG_DEST_STDERR;
+	logger.timestamp = cfg->log_timestamp;
+	logger.timestamp_format[0] = '\0';
+	if (cfg->log_timestamp_format)
+		snprintf(logger.timestamp_format, sizeof(logger.timestamp_format), "%s",
+			 cfg->log_timestamp_format);
+	if (logger.file_fd >= 0)
+		close(logger.file_fd);
+	logger.file_fd = fd;
+	free(logger.file_path);
+	logger.file_path = cfg->log_file ? strdup(cfg->log_file) : NULL;
+	if ((logger.dest & LOG_DEST_SYSLOG) && !logger.syslog_open) {
+		openlog("midge", LOG_PID | LOG_NDELAY, syslog_facility(cfg->log_facility));
+		logger.syslog_open = true;
+	}
+	pthread_mutex_unlock(&logger.lock);
+	if (rc < 0)
+		log_err("Error: unable to open log file %s: %s", cfg->log_file, strerror(errno));
+	return rc;
+}
+
+void log_set_topic_sink(log_topic_fn fn, void *data)
+{
+	pthread_mutex_lock(&logger.lock);
+	logger.topic_fn = fn;
+	logger.topic_data = data;
+	pthread_mutex_unlock(&logger.lock);
+}
+
+void log_reopen(void)
+{
+	pthread_mutex_lock(&logger.lock);
+	if (logger.file_path) {
+		int fd = open_file(logger.file_path);
+		if (fd >= 0) {
+			if (logger.file_fd >= 0)
+				close(logger.file_fd);
+			logger.file_fd = fd;
+		}
+	}
+	pthread_mutex_unlock(&logger.lock);
+}
+
+void log_close(void)
+{
+	pthread_mutex_lock(&logger.lock);
+	if (logger.file_fd >= 0)
+		close(logger.file_fd);
+	logger.file_fd = -1;
+	free(logger.file_path);
+	logger.file_path = NULL;
+	if (logger.syslog_open)
+		closelog();
+	logger.syslog_open = false;
+	logger.topic_fn = NULL;
+	pthread_mutex_unlock(&logger.lock);
+}
+
+bool log_enabled(uint32_t type)
+{
+	return (atomic_load_explicit(&logger.types, memory_order_relaxed) & type) != 0;
+}
+
+static int syslog_priority(uint32_t type)
+{
+	switch (type) {
+	case LOG_T_ERR: return LOG_ERR;
+	case LOG_T_WARNING: return LOG_WARNING;
+	case LOG_T_NOTICE: return LOG_NOTICE;
+	case LOG_T_DEBUG: return LOG_DEBUG;
+	default: return LOG_INFO;
+	}
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void log_vmsg(uint32_t type, const char *fmt, va_list ap)
+{
+	char line[2048];
+	size_t prefix = 0;
+	int n;
+
+	if (!log_enabled(type))
+		return;
+	pthread_mutex_lock(&logger.lock);
+	if (logger.timestamp) {
+		time_t now = time(NULL);
+		if (logger.timestamp_format[0]) {
+			struct tm tm;
+			localtime_r(&now, &tm);
+			prefix = strftime(line, sizeof(line) - 3, logger.timestamp_format, &tm);
+			line[prefix++] = ':';
+			line[prefix++] = ' ';
+		} else {
+			n = snprintf(line, sizeof(line), "%lld: ", (long long)now);
+			prefix = n > 0 ? (size_t)n : 0;
+		}
+	}
+	n = vsnprintf(line + prefix, sizeof(line) - prefix - 1, fmt, ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(line) - prefix - 2)
+		n = (int)(sizeof(line) - prefix - 2);
+	size_t len = prefix + (size_t)n;
+	line[len] = '\n';
+	if (logger.dest & LOG_DEST_STDOUT)
+		write_all(STDOUT_FILENO, line, len + 1);
+	if (logger.dest & LOG_DEST_STDERR)
+		write_all(STDERR_FILENO, line, len + 1);
+	if ((logger.dest & LOG_DEST_FILE) && logger.file_fd >= 0)
+		write_all(logger.file_fd, line, len + 1);
+	if (logger.dest & LOG_DEST_SYSLOG)
+		syslog(syslog_priority(type), "%s", line + prefix);
+	log_topic_fn topic_fn = (logger.dest & LOG_DEST_TOPIC) ? logger.topic_fn : NULL;
+	void *topic_data = logger.topic_data;
+	pthread_mutex_unlock(&logger.lock);
+	/* The topic sink publishes; a log line from inside it must not recurse. */
+	if (topic_fn && !in_topic_sink) {
+		line[len] = '\0';
+		in_topic_sink = true;
+		topic_fn(type, line + prefix, topic_data);
+		in_topic_sink = false;
+	}
+}
+
+void log_msg(uint32_t type, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(type, fmt, ap);
+	va_end(ap);
+}

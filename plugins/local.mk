@@ -1,0 +1,3 @@
+# plugins/: each plugin is a libtool module installed into $(plugindir).
+plugindir = @plugindir@
+plugin_LTLIBRARIES =
