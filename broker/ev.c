@@ -8,6 +8,7 @@
 #include "ev_backend.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>

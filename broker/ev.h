@@ -16,7 +16,12 @@
 
 struct ev_loop;
 
-enum { EV_READ = 1u, EV_WRITE = 2u };
+enum {
+	EV_READ = 1u,
+	EV_WRITE = 2u,
+	/* With ev_io_set(): when several loops watch one fd, wake only one (epoll). */
+	EV_EXCLUSIVE = 4u,
+};
 
 struct ev_io;
 typedef void (*ev_io_cb)(struct ev_loop *loop, struct ev_io *io, uint32_t events);

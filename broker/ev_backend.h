@@ -7,9 +7,6 @@
 
 #include "ev.h"
 
-/* Flag for ev_io_set(): wake one loop only when several watch the same fd. */
-#define EV_EXCLUSIVE 4u
-
 typedef void (*ev_fire_fn)(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 
 struct ev_backend {

@@ -63,8 +63,9 @@ static int epoll_set(void *state, struct ev_io *io, uint32_t old_mask, uint32_t 
 	if (old_events == 0) {
 		op = EPOLL_CTL_ADD;
 #ifdef EPOLLEXCLUSIVE
+		/* EPOLLEXCLUSIVE accepts no EPOLLRDHUP; listening sockets need none. */
 		if (new_mask & EV_EXCLUSIVE)
-			ev.events |= EPOLLEXCLUSIVE;
+			ev.events = (ev.events & ~(uint32_t)EPOLLRDHUP) | EPOLLEXCLUSIVE;
 #endif
 	} else {
 		op = EPOLL_CTL_MOD;

@@ -191,7 +191,11 @@ void log_vmsg(uint32_t type, const char *fmt, va_list ap)
 		if (logger.timestamp_format[0]) {
 			struct tm tm;
 			localtime_r(&now, &tm);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+			/* log_timestamp_format is the operator's strftime format, by design. */
 			prefix = strftime(line, sizeof(line) - 3, logger.timestamp_format, &tm);
+#pragma GCC diagnostic pop
 			line[prefix++] = ':';
 			line[prefix++] = ' ';
 		} else {

@@ -4,7 +4,7 @@
  * Owns the process-wide log sinks (a logger is one of the few things a
  * process has exactly one of). Each line is formatted once and written with
  * one write(2), so lines from several workers never interleave. The level
- * bits are config.h's LOG_T_*; log_type in the configuration filters them.
+ * bits are conf.h's LOG_T_*; log_type in the configuration filters them.
  * Any thread may log.
  */
 #ifndef MIDGE_LOG_H
@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "conf.h"
 
 /* Called for each line when log_dest includes topic (the broker publishes it). */
 typedef void (*log_topic_fn)(uint32_t type, const char *line, void *data);
