@@ -14,13 +14,35 @@ libmidgecore_la_SOURCES = \
 	broker/alloc.c broker/alloc.h \
 	broker/log.c broker/log.h \
 	broker/ev.c broker/ev.h broker/ev_backend.h broker/ev_poll.c \
-	broker/config.c broker/config.h broker/config_schema.c broker/config_schema.h \
-	broker/config_yaml.c broker/config_mosq.c
+	broker/conf.c broker/conf.h broker/conf_schema.c broker/conf_schema.h \
+	broker/conf_yaml.c broker/conf_mosq.c broker/conf_reload.c broker/conf_reload.h \
+	broker/message.c broker/message.h \
+	broker/outq.c broker/outq.h \
+	broker/tnode.c broker/tnode.h \
+	broker/subtree.c broker/subtree.h \
+	broker/retain.c broker/retain.h \
+	broker/session.c broker/session.h \
+	broker/deliver.c broker/deliver.h \
+	broker/route.c broker/route.h \
+	broker/conn.h broker/conn_tcp.c \
+	broker/listener.c broker/listener.h \
+	broker/client.c broker/client.h \
+	broker/worker.c broker/worker.h \
+	broker/broker.c broker/broker.h \
+	broker/sys.c broker/sys.h \
+	broker/auth.c broker/auth.h \
+	broker/process.c broker/process.h \
+	broker/dispatch.c broker/dispatch.h \
+	broker/handle_connect.c broker/handle_publish.c broker/handle_ack.c \
+	broker/handle_subscribe.c broker/handle_unsubscribe.c broker/handle_ping.c \
+	broker/handle_disconnect.c broker/handle_auth.c \
+	broker/send.h broker/send_connack.c broker/send_publish.c broker/send_ack.c \
+	broker/send_disconnect.c
 if HAVE_EPOLL
 libmidgecore_la_SOURCES += broker/ev_epoll.c
 endif
 libmidgecore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(OPENSSL_CFLAGS)
-libmidgecore_la_LIBADD = libmidgecodec.la $(YAML_LIBS) $(OPENSSL_LIBS)
+libmidgecore_la_LIBADD = libmidgecodec.la $(YAML_LIBS) $(OPENSSL_LIBS) -lm
 
 sbin_PROGRAMS += midge
 midge_SOURCES = broker/main.c

@@ -1,0 +1,243 @@
+/*
+ * broker.c: ordered start-up and shutdown, signals, configuration reload
+ * (see broker.h).
+ */
+#include "config.h"
+
+#include "broker.h"
+
+#include "alloc.h"
+#include "client.h"
+#include "conf_reload.h"
+#include "listener.h"
+#include "log.h"
+#include "message.h"
+#include "route.h"
+#include "sys.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Signal handlers need to find the broker; this is the only file-level pointer to it. */
+static struct broker *signal_target;
+
+static void on_signal(int sig)
+{
+	struct broker *b = signal_target;
+	int saved = errno;
+
+	if (!b)
+		return;
+	if (sig == SIGHUP)
+		b->sig_reload = 1;
+	else
+		b->sig_stop = 1;
+	ev_async_send(&b->workers[0].wake);
+	errno = saved;
+}
+
+static int install_signals(struct broker *b)
+{
+	struct sigaction sa = {0};
+
+	signal_target = b;
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGHUP, &sa, NULL) < 0)
+		return -1;
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	return 0;
+}
+
+static unsigned worker_count(const struct config *cfg)
+{
+	long n = cfg->workers;
+
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > 256)
+		n = 256;
+	return (unsigned)n;
+}
+
+int broker_init(struct broker *b, struct config *cfg, const char *config_path, bool verbose)
+{
+	memset(b, 0, sizeof(*b));
+	b->cfg = cfg;
+	b->config_path = config_path;
+	b->verbose = verbose;
+	b->start_time = time(NULL);
+	pthread_rwlock_init(&b->sub_lock, NULL);
+	pthread_rwlock_init(&b->retain_lock, NULL);
+	if (subtree_init(&b->subs) < 0 || retain_init(&b->retained) < 0)
+		return -1;
+	mem_set_limit(cfg->memory_limit);
+	if (listeners_open(b) < 0)
+		return -1;
+	b->nworkers = worker_count(cfg);
+	b->workers = mem_calloc(b->nworkers, sizeof(*b->workers));
+	if (!b->workers)
+		return -1;
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		if (worker_init(&b->workers[i], b, i) < 0) {
+			log_err("Error: unable to start worker %u: %s.", i, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void broker_request_stop(struct broker *b)
+{
+	struct inbox_item stop = {.kind = INBOX_STOP};
+
+	if (atomic_exchange(&b->stopping, true))
+		return;
+	for (unsigned i = 0; i < b->nworkers; i++)
+		worker_post(&b->workers[i], &stop);
+}
+
+/* Frees the previous configuration once every worker has switched away from it. */
+static void release_old_config(struct broker *b)
+{
+	if (b->cfg_old && atomic_load(&b->cfg_switched) == b->nworkers) {
+		config_free(b->cfg_old);
+		mem_free(b->cfg_old);
+		b->cfg_old = NULL;
+	}
+}
+
+static void reload(struct broker *b)
+{
+	struct config *next;
+	struct config_diag diag = {0};
+	struct inbox_item item = {.kind = INBOX_CONFIG};
+
+	release_old_config(b);
+	if (!b->config_path) {
+		log_notice("Reload requested, but no configuration file is in use.");
+		log_reopen();
+		return;
+	}
+	if (b->cfg_old) {
+		log_warn("Warning: reload ignored: the previous reload is still being applied.");
+		return;
+	}
+	log_notice("Reloading config.");
+	next = mem_malloc(sizeof(*next));
+	if (!next)
+		return;
+	config_init(next);
+	if (config_load(next, b->config_path, CONFIG_FORMAT_AUTO, &diag) < 0 ||
+	    config_reload_merge(next, b->cfg, &diag) < 0) {
+		for (size_t i = 0; i < diag.nerrors; i++)
+			log_err("Error: %s:%d: %s", diag.errors[i].loc.file ? diag.errors[i].loc.file : "-",
+				diag.errors[i].loc.line, diag.errors[i].message);
+		log_err("Error: reload failed; the current configuration stays in use.");
+		config_diag_free(&diag);
+		config_free(next);
+		mem_free(next);
+		return;
+	}
+	for (size_t i = 0; i < diag.nwarnings; i++)
+		log_warn("Warning: %s:%d: %s", diag.warnings[i].loc.file ? diag.warnings[i].loc.file : "-",
+			 diag.warnings[i].loc.line, diag.warnings[i].message);
+	config_diag_free(&diag);
+	log_configure(next, b->verbose);
+	mem_set_limit(next->memory_limit);
+	b->cfg_old = b->cfg;
+	b->cfg = next;
+	atomic_store(&b->cfg_switched, 0);
+	item.ptr = next;
+	for (unsigned i = 0; i < b->nworkers; i++)
+		worker_post(&b->workers[i], &item);
+}
+
+void broker_on_wake(struct broker *b)
+{
+	if (b->sig_stop) {
+		b->sig_stop = 0;
+		log_notice("midge version %s terminating", PACKAGE_VERSION);
+		broker_request_stop(b);
+	}
+	if (b->sig_reload) {
+		b->sig_reload = 0;
+		reload(b);
+	}
+	release_old_config(b);
+}
+
+void broker_publish(struct worker *w, const char *topic, const void *payload, size_t len,
+		    uint8_t qos, bool retain)
+{
+	struct message *m = message_new(topic, strlen(topic), payload, len, qos, retain, NULL, 0);
+
+	if (!m)
+		return;
+	route_publish(w, m, NULL);
+	message_unref(m);
+}
+
+int broker_run(struct broker *b)
+{
+	sigset_t all, old;
+
+	/* Workers never take signals: handlers run on the main thread (worker 0). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 1; i < b->nworkers; i++) {
+		if (worker_start(&b->workers[i]) < 0) {
+			log_err("Error: unable to start worker thread %u.", i);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			broker_request_stop(b);
+			b->nworkers = i; /* only join what started */
+			worker_run(&b->workers[0]);
+			goto join;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (install_signals(b) < 0)
+		log_err("Error: unable to install signal handlers: %s.", strerror(errno));
+	if (sys_start(b, &b->workers[0]) < 0)
+		log_err("Error: out of memory starting $SYS.");
+	log_notice("midge version %s running", PACKAGE_VERSION);
+	worker_run(&b->workers[0]);
+join:
+	for (unsigned i = 1; i < b->nworkers; i++)
+		if (b->workers[i].threaded)
+			pthread_join(b->workers[i].thread, NULL);
+	signal_target = NULL;
+	return 0;
+}
+
+void broker_fini(struct broker *b)
+{
+	sys_stop(b);
+	if (b->workers) {
+		for (unsigned i = 0; i < b->nworkers; i++)
+			worker_fini(&b->workers[i]);
+		mem_free(b->workers);
+		b->workers = NULL;
+	}
+	listeners_close(b);
+	subtree_free(&b->subs);
+	retain_free(&b->retained);
+	pthread_rwlock_destroy(&b->sub_lock);
+	pthread_rwlock_destroy(&b->retain_lock);
+	if (b->cfg_old) {
+		config_free(b->cfg_old);
+		mem_free(b->cfg_old);
+		b->cfg_old = NULL;
+	}
+}

@@ -1,0 +1,72 @@
+/*
+ * broker.h: the root object: configuration, workers, listeners and the
+ * routing state they share.
+ *
+ * Owns the ordered start-up and shutdown of everything, the subscription
+ * trie and the retained store (each under its own read-write lock: the only
+ * state workers share), and process-wide counters. There is no global
+ * broker: every function that needs it is handed a struct broker *.
+ */
+#ifndef MIDGE_BROKER_H
+#define MIDGE_BROKER_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "retain.h"
+#include "subtree.h"
+
+struct listener;
+struct sys_state;
+struct worker;
+
+struct broker {
+	struct config *cfg;          /* current configuration (worker 0 swaps it on reload) */
+	struct config *cfg_old;      /* previous one, freed once every worker switched */
+	_Atomic unsigned cfg_switched;
+	const char *config_path;     /* NULL: built-in defaults */
+	bool verbose;
+
+	struct worker *workers;
+	unsigned nworkers;
+	struct listener *listeners;
+	unsigned nlisteners;
+
+	pthread_rwlock_t sub_lock;
+	struct subtree subs;
+	pthread_rwlock_t retain_lock;
+	struct retain_store retained;
+
+	_Atomic uint64_t next_session_id;
+	_Atomic int64_t clients_connected;   /* gauge across workers */
+	_Atomic int64_t clients_max;          /* peak of clients_connected */
+	_Atomic int64_t connections;          /* open sockets across listeners */
+	int64_t start_time;                   /* wall clock, seconds */
+	struct sys_state *sys;
+	_Atomic bool stopping;
+
+	/* Set by signal handlers, acted on by worker 0. */
+	volatile sig_atomic_t sig_stop;
+	volatile sig_atomic_t sig_reload;
+};
+
+int broker_init(struct broker *b, struct config *cfg, const char *config_path, bool verbose);
+/* Runs until SIGTERM/SIGINT; returns the exit status. */
+int broker_run(struct broker *b);
+void broker_fini(struct broker *b);
+
+/* Worker 0 calls this when woken: acts on signals (stop, reload). */
+void broker_on_wake(struct broker *b);
+
+/* Asks every worker to stop (any thread, async-signal-unsafe). */
+void broker_request_stop(struct broker *b);
+
+/* Publishes a message from the broker itself ($SYS, wills, log lines) from worker w. */
+void broker_publish(struct worker *w, const char *topic, const void *payload, size_t len,
+		    uint8_t qos, bool retain);
+
+#endif

@@ -1,0 +1,449 @@
+/*
+ * client.c: connection lifecycle: accept, read and frame input, queue and
+ * write output, keepalive and CONNECT timeouts, close and deferred free.
+ * Packet semantics live in the handle_*.c files, reached via dispatch.c.
+ */
+#include "config.h"
+
+#include "client.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "conf.h"
+#include "dispatch.h"
+#include "listener.h"
+#include "log.h"
+#include <midge/mqtt.h>
+#include "message.h"
+#include "packet.h"
+#include "route.h"
+#include "session.h"
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Reads per readable event before yielding to other clients. */
+#define READS_PER_EVENT 4
+/* Output above this pauses reading from the client until it drains. */
+#define OUTPUT_PAUSE_BYTES (8u * 1024 * 1024)
+
+static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+static void on_timer(struct ev_loop *loop, struct ev_timer *t);
+
+static struct client *client_of_io(struct ev_io *io)
+{
+	return (struct client *)((char *)io - offsetof(struct client, io));
+}
+
+static struct client *client_of_timer(struct ev_timer *t)
+{
+	return (struct client *)((char *)t - offsetof(struct client, timer));
+}
+
+const char *client_name(const struct client *c)
+{
+	return c->id ? c->id : "<unknown>";
+}
+
+static void format_address(struct client *c, const struct sockaddr *addr)
+{
+	c->address[0] = '\0';
+	c->port = 0;
+	if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+		inet_ntop(AF_INET, &in->sin_addr, c->address, sizeof(c->address));
+		c->port = ntohs(in->sin_port);
+	} else if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+		inet_ntop(AF_INET6, &in6->sin6_addr, c->address, sizeof(c->address));
+		c->port = ntohs(in6->sin6_port);
+	} else if (addr->sa_family == AF_UNIX) {
+		snprintf(c->address, sizeof(c->address), "unix");
+	}
+}
+
+struct client *client_new(struct worker *w, struct listener *l, int fd,
+			  const struct sockaddr *addr)
+{
+	struct client *c = mem_calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c)
+		return NULL;
+	c->worker = w;
+	c->listener = l;
+	c->conn.type = l->transport;
+	c->conn.fd = fd;
+	outq_init(&c->out);
+	format_address(c, addr);
+	/* Writes are batched per loop turn, so Nagle would only add latency. */
+	if (addr->sa_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev_io_init(&c->io, fd, on_io);
+	ev_timer_init(&c->timer, on_timer);
+	if (ev_io_set(w->loop, &c->io, EV_READ) < 0) {
+		mem_free(c);
+		return NULL;
+	}
+	c->last_rx = ev_now(w->loop);
+	ev_timer_start(w->loop, &c->timer, c->last_rx + (int64_t)w->cfg->connect_timeout * 1000);
+	worker_link_client(w, c);
+	if (w->cfg->connection_messages)
+		log_notice("New connection from %s:%u on port %u.", c->address, c->port, l->port);
+	return c;
+}
+
+void client_arm_keepalive(struct client *c)
+{
+	struct ev_loop *loop = c->worker->loop;
+
+	if (c->keepalive == 0) {
+		ev_timer_stop(loop, &c->timer);
+		return;
+	}
+	/* 1.5 times the keepalive, in milliseconds [MQTT-3.1.2-24]. */
+	ev_timer_start(loop, &c->timer, c->last_rx + (int64_t)c->keepalive * 1500);
+}
+
+static void on_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct client *c = client_of_timer(t);
+
+	if (c->state == CLIENT_NEW) {
+		client_close(c, "did not send CONNECT in time, disconnecting.", false);
+		return;
+	}
+	if (c->state != CLIENT_ACTIVE || c->keepalive == 0)
+		return;
+	if (ev_now(loop) >= c->last_rx + (int64_t)c->keepalive * 1500) {
+		client_close(c, "has exceeded timeout, disconnecting.", true);
+		return;
+	}
+	client_arm_keepalive(c);
+}
+
+/* --- output --- */
+
+uint8_t *client_out(struct client *c, size_t n)
+{
+	uint8_t *p;
+
+	if (c->state == CLIENT_CLOSING)
+		return NULL;
+	p = outq_reserve(&c->out, n);
+	if (p)
+		worker_schedule_flush(c->worker, c);
+	return p;
+}
+
+int client_out_ref(struct client *c, struct message *m, const uint8_t *data, size_t len)
+{
+	if (outq_append_ref(&c->out, m, data, len) < 0)
+		return -1;
+	worker_schedule_flush(c->worker, c);
+	return 0;
+}
+
+static void update_interest(struct client *c)
+{
+	uint32_t mask = 0;
+
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (!(c->flags & CLIENT_F_READ_PAUSED) && c->state != CLIENT_PARKED)
+		mask |= EV_READ;
+	if (c->flags & CLIENT_F_WANT_WRITE)
+		mask |= EV_WRITE;
+	(void)ev_io_set(c->worker->loop, &c->io, mask);
+}
+
+int client_flush(struct client *c)
+{
+	struct iovec iov[64];
+
+	while (!outq_empty(&c->out)) {
+		int n = outq_iov(&c->out, iov, 64);
+		ssize_t w = conn_writev(&c->conn, iov, n);
+
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -1;
+		}
+		STAT_ADD(c->worker->stats.bytes_sent, (uint64_t)w);
+		outq_consume(&c->out, (size_t)w);
+	}
+	uint32_t old = c->flags;
+	if (outq_empty(&c->out))
+		c->flags &= ~CLIENT_F_WANT_WRITE;
+	else
+		c->flags |= CLIENT_F_WANT_WRITE;
+	/* A client that does not read its output stops being read from. */
+	if (c->out.bytes > OUTPUT_PAUSE_BYTES)
+		c->flags |= CLIENT_F_READ_PAUSED;
+	else
+		c->flags &= ~CLIENT_F_READ_PAUSED;
+	if (c->flags != old)
+		update_interest(c);
+	return 0;
+}
+
+/* --- input --- */
+
+static uint32_t max_packet(const struct client *c)
+{
+	uint32_t limit = c->worker->cfg->max_packet_size;
+
+	return limit ? limit : MQTT_MAX_REMAINING_LENGTH + 5;
+}
+
+/*
+ * Frames and dispatches the complete packets in buf; returns the bytes
+ * consumed. Stops early when the client is closed, or parked: a parked
+ * client's CONNECT is left unconsumed for the worker that adopts it.
+ */
+static size_t process(struct client *c, const uint8_t *buf, size_t len)
+{
+	size_t pos = 0;
+
+	while (pos < len && c->state != CLIENT_CLOSING && c->state != CLIENT_PARKED) {
+		struct mqtt_frame f;
+		int rc = mqtt_frame_parse(buf + pos, len - pos, MQTT_MAX_REMAINING_LENGTH, &f);
+
+		if (rc == MQTT_ERR_INCOMPLETE)
+			break;
+		if (rc == MQTT_ERR_MALFORMED) {
+			client_fail(c, 0x81, "malformed packet (remaining length longer than four bytes)");
+			break;
+		}
+		if ((uint64_t)f.header_len + f.remaining > max_packet(c)) {
+			client_fail(c, 0x95, "packet of %u bytes is larger than max_packet_size",
+				    f.header_len + f.remaining);
+			break;
+		}
+		if (len - pos < (size_t)f.header_len + f.remaining)
+			break;
+		c->last_rx = ev_now(c->worker->loop);
+		STAT_ADD(c->worker->stats.msgs_received, 1);
+		dispatch_packet(c, buf[pos], buf + pos + f.header_len, f.remaining);
+		if (c->state == CLIENT_PARKED)
+			break;
+		pos += f.header_len + f.remaining;
+	}
+	return pos;
+}
+
+/* Makes room for `need` bytes in the partial-packet buffer. */
+static int inbuf_reserve(struct client *c, size_t need)
+{
+	if (need <= c->incap)
+		return 0;
+	size_t cap = c->incap ? c->incap : 256;
+	while (cap < need)
+		cap *= 2;
+	uint8_t *p = mem_realloc(c->inbuf, cap);
+	if (!p)
+		return -1;
+	c->inbuf = p;
+	c->incap = (uint32_t)cap;
+	return 0;
+}
+
+static void inbuf_release(struct client *c)
+{
+	mem_free(c->inbuf);
+	c->inbuf = NULL;
+	c->inlen = c->incap = 0;
+}
+
+/* Processes c->inbuf; keeps the unprocessed tail. Returns -1 when closed or parked. */
+static int process_inbuf(struct client *c)
+{
+	size_t used = process(c, c->inbuf, c->inlen);
+
+	if (c->state == CLIENT_CLOSING)
+		return -1;
+	if (used > 0) {
+		memmove(c->inbuf, c->inbuf + used, c->inlen - used);
+		c->inlen -= (uint32_t)used;
+	}
+	if (c->inlen == 0)
+		inbuf_release(c);
+	return c->state == CLIENT_PARKED ? -1 : 0;
+}
+
+/* Keeps bytes that did not make a whole packet (or that wait for a parked CONNECT). */
+static int keep_tail(struct client *c, const uint8_t *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (inbuf_reserve(c, c->inlen + n) < 0)
+		return -1;
+	memcpy(c->inbuf + c->inlen, p, n);
+	c->inlen += (uint32_t)n;
+	return 0;
+}
+
+/* Hands a parked client (and its unprocessed input) to the worker owning its session. */
+static void hand_over(struct client *c)
+{
+	struct worker *w = c->worker;
+	struct inbox_item item = {.kind = INBOX_ADOPT, .ptr = c};
+	struct worker *target = c->handover;
+
+	c->handover = NULL;
+	/* Parking happens at CONNECT, before any output exists. */
+	assert(outq_empty(&c->out) && !(c->flags & CLIENT_F_FLUSH_QUEUED));
+	ev_io_stop(w->loop, &c->io);
+	ev_timer_stop(w->loop, &c->timer);
+	worker_unlink_client(w, c);
+	worker_post(target, &item);
+}
+
+static void client_read(struct client *c)
+{
+	struct worker *w = c->worker;
+
+	for (int i = 0; i < READS_PER_EVENT && c->state != CLIENT_CLOSING &&
+			c->state != CLIENT_PARKED; i++) {
+		ssize_t n = conn_read(&c->conn, w->rbuf, w->rbuf_size);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			client_close(c, n == 0 ? "closed its connection." : "connection error.", true);
+			return;
+		}
+		STAT_ADD(w->stats.bytes_received, (uint64_t)n);
+		if (c->inlen > 0) {
+			/* A packet is being assembled: append and work from the buffer. */
+			if (keep_tail(c, w->rbuf, (size_t)n) < 0) {
+				client_fail(c, 0x97, "out of memory reading a packet");
+				return;
+			}
+			if (process_inbuf(c) < 0) {
+				if (c->state == CLIENT_PARKED && c->handover)
+					hand_over(c);
+				return;
+			}
+		} else {
+			size_t used = process(c, w->rbuf, (size_t)n);
+			if (c->state == CLIENT_CLOSING)
+				return;
+			if (keep_tail(c, w->rbuf + used, (size_t)n - used) < 0) {
+				client_fail(c, 0x97, "out of memory reading a packet");
+				return;
+			}
+		}
+		if (c->state == CLIENT_PARKED) {
+			/* Everything read so far travels with it; nothing is read here any more. */
+			if (c->handover)
+				hand_over(c);
+			return;
+		}
+		if ((size_t)n < w->rbuf_size)
+			return; /* the socket is drained */
+	}
+}
+
+void client_resume_input(struct client *c)
+{
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (c->inlen > 0 && process_inbuf(c) < 0)
+		return;
+	update_interest(c);
+}
+
+static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct client *c = client_of_io(io);
+
+	if ((events & EV_WRITE) && client_flush(c) < 0) {
+		client_close(c, "connection error.", true);
+		return;
+	}
+	if (events & EV_READ)
+		client_read(c);
+}
+
+/* --- closing --- */
+
+static void publish_will(struct client *c)
+{
+	struct message *will = c->will;
+
+	c->will = NULL;
+	if (!will)
+		return;
+	route_publish(c->worker, will, NULL);
+	message_unref(will);
+}
+
+void client_close(struct client *c, const char *reason, bool send_will)
+{
+	struct worker *w = c->worker;
+
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (reason && w->cfg->connection_messages)
+		log_notice("Client %s %s", client_name(c), reason);
+	/* Whatever fits in the socket now (a refusal CONNACK, a DISCONNECT) still goes. */
+	if (!outq_empty(&c->out))
+		(void)client_flush(c);
+	c->state = CLIENT_CLOSING;
+	ev_io_stop(w->loop, &c->io);
+	ev_timer_stop(w->loop, &c->timer);
+	if (c->conn.fd >= 0)
+		shutdown(c->conn.fd, SHUT_WR);
+	conn_close(&c->conn);
+	if (send_will)
+		publish_will(c);
+	if (c->session) {
+		struct session *s = c->session;
+		c->session = NULL;
+		c->id = NULL;
+		STAT_SUB(w->stats.clients_connected, 1);
+		atomic_fetch_sub(&w->broker->clients_connected, 1);
+		session_detach(s);
+	}
+	atomic_fetch_sub(&c->listener->connections, 1);
+	atomic_fetch_sub(&w->broker->connections, 1);
+	worker_unlink_client(w, c);
+	c->next = w->dead_head;
+	w->dead_head = c;
+}
+
+void client_free(struct client *c)
+{
+	outq_clear(&c->out);
+	message_unref(c->will);
+	inbuf_release(c);
+	mem_free(c->username);
+	mem_free(c);
+}
+
+void client_adopt(struct worker *w, struct client *c)
+{
+	c->worker = w;
+	ev_io_init(&c->io, c->conn.fd, on_io);
+	ev_timer_init(&c->timer, on_timer);
+	worker_link_client(w, c);
+	/* The CONNECT waiting in inbuf is handled here, on its owner. */
+	c->state = CLIENT_NEW;
+	ev_timer_start(w->loop, &c->timer, ev_now(w->loop) + (int64_t)w->cfg->connect_timeout * 1000);
+	if (c->inlen > 0 && process_inbuf(c) < 0)
+		return;
+	update_interest(c);
+	if (!outq_empty(&c->out))
+		worker_schedule_flush(w, c);
+}

@@ -1,0 +1,100 @@
+/*
+ * client.h: one network connection speaking MQTT.
+ *
+ * Owns the socket (through its transport), the input bytes of a packet not
+ * yet complete, the output queue, the keepalive / connect timer, the will
+ * and the link to the session. A client lives on one worker; it is never
+ * freed inside its own callbacks: client_close() unlinks it and the worker
+ * frees it at the top of its next loop turn.
+ */
+#ifndef MIDGE_CLIENT_H
+#define MIDGE_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "conn.h"
+#include "ev.h"
+#include "outq.h"
+
+struct listener;
+struct message;
+struct session;
+struct worker;
+
+enum client_state {
+	CLIENT_NEW = 0,     /* accepted, waiting for CONNECT */
+	CLIENT_PARKED,      /* CONNECT seen, moving to its owning worker */
+	CLIENT_ACTIVE,      /* CONNACK sent */
+	CLIENT_CLOSING,     /* unlinked, waiting to be freed */
+};
+
+enum {
+	CLIENT_F_FLUSH_QUEUED = 1u << 0, /* on the worker's flush list */
+	CLIENT_F_WANT_WRITE = 1u << 1,   /* waiting for the socket to drain */
+	CLIENT_F_READ_PAUSED = 1u << 2,  /* output too large: stop reading */
+};
+
+struct client {
+	struct ev_io io;
+	struct conn conn;
+	struct ev_timer timer;          /* CONNECT timeout, then keepalive */
+	struct worker *worker;
+	struct listener *listener;
+	struct session *session;
+	struct worker *handover;        /* PARKED: the worker that will adopt it */
+	struct client *prev;            /* worker's client list */
+	struct client *next;
+	struct client *flush_next;      /* worker's flush list */
+	uint8_t state;
+	uint8_t protocol;               /* 3, 4, 5; 0 before CONNECT */
+	uint16_t keepalive;             /* seconds, 0 = none */
+	uint16_t port;                  /* peer port */
+	uint32_t flags;
+	int64_t last_rx;                /* loop time of the last packet in */
+	uint8_t *inbuf;                 /* bytes of an incomplete packet */
+	uint32_t inlen;
+	uint32_t incap;
+	struct outq out;
+	struct message *will;
+	char *username;
+	char *id;                       /* client id once known (borrowed from the session when attached) */
+	char address[INET6_ADDRSTRLEN];
+};
+
+/* Creates a client for an accepted descriptor and starts reading (owner thread). */
+struct client *client_new(struct worker *w, struct listener *l, int fd,
+			  const struct sockaddr *addr);
+
+/* Adopts a client moved from another worker and resumes it. */
+void client_adopt(struct worker *w, struct client *c);
+
+/* Queues n bytes of output; returns where to write them, or NULL (no memory). */
+uint8_t *client_out(struct client *c, size_t n);
+/* Appends part of a message by reference. */
+int client_out_ref(struct client *c, struct message *m, const uint8_t *data, size_t len);
+
+/* Writes what can be written now; returns -1 when the connection failed. */
+int client_flush(struct client *c);
+
+/*
+ * Closes the connection: flushes what it can, publishes the will when
+ * `send_will`, detaches the session, and queues the client to be freed.
+ * `reason` is logged (NULL for a quiet close). Safe to call twice.
+ */
+void client_close(struct client *c, const char *reason, bool send_will);
+
+/* Name for logs: the client id, or "<unknown>" before CONNECT. */
+const char *client_name(const struct client *c);
+
+/* Frees a client that client_close() has queued (worker only). */
+void client_free(struct client *c);
+
+/* Restarts the keepalive timer from the last packet received. */
+void client_arm_keepalive(struct client *c);
+
+/* Processes buffered input again (after a CONNECT was completed elsewhere). */
+void client_resume_input(struct client *c);
+
+#endif

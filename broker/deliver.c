@@ -1,0 +1,304 @@
+/*
+ * deliver.c: the outgoing QoS machinery of a session (see deliver.h).
+ */
+#include "config.h"
+
+#include "deliver.h"
+
+#include "alloc.h"
+#include "client.h"
+#include "conf.h"
+#include "log.h"
+#include "message.h"
+#include "send.h"
+#include "session.h"
+#include "worker.h"
+
+#include <midge/mqtt.h>
+#include <string.h>
+#include <time.h>
+
+/* Hard cap on a connection's unsent output when max_queued_bytes is 0. */
+#define OUTPUT_HARD_CAP (64u * 1024 * 1024)
+
+static const struct config *cfg_of(const struct session *s)
+{
+	return s->worker->cfg;
+}
+
+static bool expired(const struct message *m)
+{
+	return m->expires && (int64_t)time(NULL) >= m->expires;
+}
+
+static void dropped(struct session *s)
+{
+	STAT_ADD(s->worker->stats.pub_dropped, 1);
+}
+
+/* Whether the client's socket output already holds more than we allow. */
+static bool output_full(const struct session *s, size_t extra)
+{
+	const struct config *cfg = cfg_of(s);
+	size_t cap = cfg->max_queued_bytes ? cfg->max_queued_bytes : OUTPUT_HARD_CAP;
+	size_t queued = s->client->out.bytes;
+
+	return queued > 0 && queued + extra > cap;
+}
+
+static bool inflight_room(const struct session *s, const struct message *m)
+{
+	const struct config *cfg = cfg_of(s);
+
+	if (cfg->max_inflight_messages > 0 && s->ninflight >= (uint32_t)cfg->max_inflight_messages)
+		return false;
+	/* The byte limit always lets one message through, however large. */
+	if (cfg->max_inflight_bytes > 0 && s->ninflight > 0 &&
+	    s->inflight_bytes + message_size(m) > cfg->max_inflight_bytes)
+		return false;
+	return s->ninflight < 65535 && !output_full(s, message_size(m));
+}
+
+static bool queue_room(const struct session *s, const struct message *m)
+{
+	const struct config *cfg = cfg_of(s);
+
+	if (cfg->max_queued_messages > 0 && s->q_len >= (uint32_t)cfg->max_queued_messages)
+		return false;
+	if (cfg->max_queued_bytes > 0 && s->queued_bytes + message_size(m) > cfg->max_queued_bytes)
+		return false;
+	return true;
+}
+
+static int queue_push(struct session *s, const struct session_msg *sm)
+{
+	if (s->q_len == s->q_cap) {
+		uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
+		struct session_msg *q = mem_malloc(cap * sizeof(*q));
+		if (!q)
+			return -1;
+		for (uint32_t i = 0; i < s->q_len; i++)
+			q[i] = s->queue[(s->q_head + i) % s->q_cap];
+		mem_free(s->queue);
+		s->queue = q;
+		s->q_cap = cap;
+		s->q_head = 0;
+	}
+	s->queue[(s->q_head + s->q_len) % s->q_cap] = *sm;
+	s->q_len++;
+	s->queued_bytes += message_size(sm->msg);
+	return 0;
+}
+
+static struct session_msg queue_pop(struct session *s)
+{
+	struct session_msg sm = s->queue[s->q_head];
+
+	s->q_head = (s->q_head + 1) % s->q_cap;
+	s->q_len--;
+	s->queued_bytes -= message_size(sm.msg);
+	if (s->q_len == 0) {
+		mem_free(s->queue);
+		s->queue = NULL;
+		s->q_cap = 0;
+		s->q_head = 0;
+	}
+	return sm;
+}
+
+static uint16_t next_mid(struct session *s)
+{
+	for (;;) {
+		bool used = false;
+
+		s->last_mid++;
+		if (s->last_mid == 0)
+			s->last_mid = 1;
+		for (uint32_t i = 0; i < s->ninflight; i++) {
+			if (s->inflight[i].mid == s->last_mid) {
+				used = true;
+				break;
+			}
+		}
+		if (!used)
+			return s->last_mid;
+	}
+}
+
+static void send_failed(struct session *s)
+{
+	if (s->client)
+		client_close(s->client, "out of memory", true);
+}
+
+/* Puts a QoS 1/2 message in flight and sends it; consumes the reference in sm. */
+static void start_flight(struct session *s, struct session_msg sm)
+{
+	if (s->ninflight == s->inflight_cap) {
+		uint32_t cap = s->inflight_cap ? s->inflight_cap * 2 : 4;
+		struct session_msg *a = mem_realloc(s->inflight, cap * sizeof(*a));
+		if (!a) {
+			message_unref(sm.msg);
+			dropped(s);
+			send_failed(s);
+			return;
+		}
+		s->inflight = a;
+		s->inflight_cap = cap;
+	}
+	sm.mid = next_mid(s);
+	sm.state = sm.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
+	s->inflight[s->ninflight++] = sm;
+	s->inflight_bytes += message_size(sm.msg);
+	if (send_publish(s->client, sm.msg, sm.qos, sm.mid, false, sm.retain, sm.subid) < 0)
+		send_failed(s);
+}
+
+/* Sends queued messages while the window has room. */
+static void pump(struct session *s)
+{
+	while (s->client && s->q_len > 0) {
+		struct session_msg *head = &s->queue[s->q_head];
+
+		if (head->qos > 0 && !inflight_room(s, head->msg))
+			return;
+		if (head->qos == 0 && output_full(s, message_size(head->msg)))
+			return;
+		struct session_msg sm = queue_pop(s);
+		if (expired(sm.msg)) {
+			message_unref(sm.msg);
+			continue;
+		}
+		if (sm.qos == 0) {
+			if (send_publish(s->client, sm.msg, 0, 0, false, sm.retain, sm.subid) < 0)
+				send_failed(s);
+			message_unref(sm.msg);
+		} else {
+			start_flight(s, sm);
+		}
+	}
+}
+
+static void enqueue(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
+		    uint32_t subid)
+{
+	struct session_msg sm = {.msg = m, .qos = qos, .retain = retain, .subid = subid};
+
+	if (!queue_room(s, m) || queue_push(s, &sm) < 0) {
+		dropped(s);
+		return;
+	}
+	message_ref(m);
+}
+
+void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
+		     uint32_t subid)
+{
+	if (s->dead || expired(m))
+		return;
+	if (!s->client) {
+		/* Offline: QoS 0 only when the operator asked for it. */
+		if (qos > 0 || cfg_of(s)->queue_qos0_messages)
+			enqueue(s, m, qos, retain, subid);
+		else
+			dropped(s);
+		return;
+	}
+	if (qos == 0) {
+		if (output_full(s, message_size(m))) {
+			dropped(s);
+			return;
+		}
+		if (send_publish(s->client, m, 0, 0, false, retain, subid) < 0)
+			send_failed(s);
+		return;
+	}
+	/* Keep order: nothing overtakes messages already waiting. */
+	if (s->q_len > 0 || !inflight_room(s, m)) {
+		enqueue(s, m, qos, retain, subid);
+		return;
+	}
+	start_flight(s, (struct session_msg){
+		.msg = message_ref(m), .qos = qos, .retain = retain, .subid = subid});
+}
+
+void session_resume(struct session *s)
+{
+	for (uint32_t i = 0; i < s->ninflight && s->client; i++) {
+		struct session_msg *sm = &s->inflight[i];
+		int rc;
+
+		if (sm->state == INFLIGHT_WAIT_PUBCOMP)
+			rc = send_ack(s->client, MQTT_PUBREL, sm->mid, 0);
+		else
+			rc = send_publish(s->client, sm->msg, sm->qos, sm->mid, true, sm->retain,
+					  sm->subid);
+		if (rc < 0)
+			send_failed(s);
+	}
+	pump(s);
+}
+
+static int find_inflight(const struct session *s, uint16_t mid)
+{
+	for (uint32_t i = 0; i < s->ninflight; i++)
+		if (s->inflight[i].mid == mid)
+			return (int)i;
+	return -1;
+}
+
+static void finish(struct session *s, int i)
+{
+	struct session_msg sm = s->inflight[i];
+
+	s->inflight_bytes -= message_size(sm.msg);
+	memmove(&s->inflight[i], &s->inflight[i + 1],
+		(s->ninflight - (uint32_t)i - 1) * sizeof(s->inflight[0]));
+	s->ninflight--;
+	/* The window's array is kept: it is small and reused by the next message. */
+	message_unref(sm.msg);
+	pump(s);
+}
+
+bool session_on_puback(struct session *s, uint16_t mid)
+{
+	int i = find_inflight(s, mid);
+
+	if (i < 0 || s->inflight[i].state != INFLIGHT_WAIT_PUBACK)
+		return false;
+	finish(s, i);
+	return true;
+}
+
+bool session_on_pubrec(struct session *s, uint16_t mid)
+{
+	int i = find_inflight(s, mid);
+
+	if (i < 0 || s->inflight[i].state == INFLIGHT_WAIT_PUBACK)
+		return false;
+	/* A repeated PUBREC (after a resend) is answered with PUBREL again. */
+	s->inflight[i].state = INFLIGHT_WAIT_PUBCOMP;
+	if (send_ack(s->client, MQTT_PUBREL, mid, 0) < 0)
+		send_failed(s);
+	return true;
+}
+
+bool session_on_pubcomp(struct session *s, uint16_t mid)
+{
+	int i = find_inflight(s, mid);
+
+	if (i < 0 || s->inflight[i].state != INFLIGHT_WAIT_PUBCOMP)
+		return false;
+	finish(s, i);
+	return true;
+}
+
+bool session_on_pubcomp_forced(struct session *s, uint16_t mid)
+{
+	int i = find_inflight(s, mid);
+
+	if (i < 0 || s->inflight[i].state != INFLIGHT_WAIT_PUBREC)
+		return false;
+	finish(s, i);
+	return true;
+}

@@ -1,0 +1,326 @@
+/*
+ * handle_connect.c: CONNECT: validation, client identifier rules, hand-over
+ * to the worker that owns the session, authentication, session takeover or
+ * resumption, CONNACK.
+ */
+#include "config.h"
+
+#include "alloc.h"
+#include "auth.h"
+#include "broker.h"
+#include "client.h"
+#include "conf.h"
+#include "deliver.h"
+#include "dispatch.h"
+#include "listener.h"
+#include "log.h"
+#include "message.h"
+#include "send.h"
+#include "session.h"
+#include "worker.h"
+
+#include <midge/mqtt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* The client identifier length MQTT 3.1 allows. */
+#define MQTT31_MAX_CLIENT_ID 23
+
+struct connect_ctx {
+	struct mqtt_connect pkt;
+	const struct config_listener *lcfg;
+	const struct config_security *sec;
+	char id[65536 + 64];   /* NUL-terminated client id (or the assigned one) */
+	bool assigned;
+	char *username;
+};
+
+/* Refuses the connection with a CONNACK code, then closes it. */
+static int refuse(struct client *c, uint8_t v3_code, uint8_t v5_code, const char *why)
+{
+	uint8_t code = c->protocol == MQTT_PROTO_V5 ? v5_code : v3_code;
+
+	(void)send_connack(c, false, code, (struct mqtt_bytes){0});
+	if (c->worker->cfg->connection_messages)
+		log_notice("Client %s disconnected, %s.", client_name(c), why);
+	client_close(c, NULL, false);
+	return DISPATCH_STOP;
+}
+
+static void assign_id(const char *prefix, char *out, size_t size)
+{
+	uint8_t r[16];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)out;
+		memcpy(r, &t, sizeof(t));
+		memcpy(r + 8, &t, sizeof(t));
+	}
+	r[6] = (r[6] & 0x0F) | 0x40; /* version 4 UUID layout */
+	r[8] = (r[8] & 0x3F) | 0x80;
+	snprintf(out, size,
+		 "%s%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
+		 prefix ? prefix : "", r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+		 r[10], r[11], r[12], r[13], r[14], r[15]);
+}
+
+/* Applies the client identifier rules; returns DISPATCH_CONTINUE or a refusal. */
+static int choose_client_id(struct client *c, struct connect_ctx *x)
+{
+	const struct mqtt_connect *p = &x->pkt;
+
+	if (x->lcfg->use_username_as_clientid) {
+		if (!p->has_username)
+			return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+				      "not authorised (no user name to use as client id)");
+		memcpy(x->id, p->username.data, p->username.len);
+		x->id[p->username.len] = '\0';
+		return DISPATCH_CONTINUE;
+	}
+	if (p->client_id.len > 0) {
+		if (p->protocol == MQTT_PROTO_V31 && p->client_id.len > MQTT31_MAX_CLIENT_ID)
+			return refuse(c, MQTT_CONNACK_REFUSED_IDENTIFIER_REJECTED,
+				      MQTT_RC_CLIENTID_NOT_VALID, "client id too long for MQTT 3.1");
+		memcpy(x->id, p->client_id.data, p->client_id.len);
+		x->id[p->client_id.len] = '\0';
+		return DISPATCH_CONTINUE;
+	}
+	/* A zero-length id: MQTT 3.1 never allows it; 3.1.1 only with a clean session. */
+	if (p->protocol == MQTT_PROTO_V31 || (p->protocol == MQTT_PROTO_V311 && !p->clean_start) ||
+	    x->sec->allow_zero_length_clientid == 0)
+		return refuse(c, MQTT_CONNACK_REFUSED_IDENTIFIER_REJECTED, MQTT_RC_CLIENTID_NOT_VALID,
+			      "client id rejected");
+	assign_id(x->sec->auto_id_prefix, x->id, sizeof(x->id));
+	x->assigned = true;
+	return DISPATCH_CONTINUE;
+}
+
+static struct message *make_will(const struct mqtt_connect *p)
+{
+	const struct mqtt_will *will = &p->will;
+	uint8_t *props = NULL;
+	uint32_t plen = 0;
+	struct message *m;
+
+	if (p->protocol == MQTT_PROTO_V5 && will->props.raw.len > 0) {
+		props = mem_malloc(will->props.raw.len);
+		if (!props)
+			return NULL;
+		plen = mqtt_props_copy_forwardable(&will->props, props);
+	}
+	m = message_new((const char *)will->topic.data, will->topic.len, will->payload.data,
+			will->payload.len, will->qos, will->retain, props, plen);
+	mem_free(props);
+	if (m && mqtt_props_has(&will->props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL))
+		m->expires = m->created + will->props.message_expiry;
+	return m;
+}
+
+/* Takes over or drops an existing session for the id; returns it if it lives on. */
+static struct session *take_session(struct client *c, struct connect_ctx *x)
+{
+	struct worker *w = c->worker;
+	struct session *s = session_find(&w->sessions, x->id);
+
+	if (s && s->client) {
+		struct client *old = s->client;
+		if (w->cfg->connection_messages)
+			log_notice("Client %s already connected, closing old connection.", x->id);
+		(void)send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
+		client_close(old, NULL, true);
+		/* Closing may have ended a clean session: look again. */
+		s = session_find(&w->sessions, x->id);
+	}
+	if (s && x->pkt.clean_start) {
+		session_destroy(s);
+		s = NULL;
+	}
+	return s;
+}
+
+static uint32_t session_expiry(const struct config *cfg, const struct mqtt_connect *p)
+{
+	if (p->protocol == MQTT_PROTO_V5)
+		return p->props.session_expiry;
+	if (p->clean_start)
+		return 0;
+	if (cfg->persistent_client_expiration > 0 &&
+	    cfg->persistent_client_expiration < (int64_t)SESSION_EXPIRY_NEVER)
+		return (uint32_t)cfg->persistent_client_expiration;
+	return SESSION_EXPIRY_NEVER;
+}
+
+/* CONNACK properties of MQTT 5 (for now: the identifier we assigned). */
+static struct mqtt_bytes connack_props(const struct connect_ctx *x, uint8_t *buf, size_t size)
+{
+	struct pkt_writer w;
+	size_t idlen = strlen(x->id);
+
+	if (!x->assigned || mqtt_prop_size_bin((uint32_t)idlen) > size)
+		return (struct mqtt_bytes){0};
+	pkt_writer_init(&w, buf, (uint32_t)size);
+	pkt_write_prop_bin(&w, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER, x->id, (uint16_t)idlen);
+	return (struct mqtt_bytes){buf, w.pos};
+}
+
+static void log_connected(struct client *c, const struct connect_ctx *x)
+{
+	static const int proto_number[6] = {0, 0, 0, 1, 2, 5};
+
+	if (!c->worker->cfg->connection_messages)
+		return;
+	if (x->username)
+		log_notice("New client connected from %s:%u as %s (p%d, c%d, k%u, u'%s').", c->address,
+			   c->port, x->id, proto_number[c->protocol], x->pkt.clean_start ? 1 : 0,
+			   x->pkt.keepalive, x->username);
+	else
+		log_notice("New client connected from %s:%u as %s (p%d, c%d, k%u).", c->address,
+			   c->port, x->id, proto_number[c->protocol], x->pkt.clean_start ? 1 : 0,
+			   x->pkt.keepalive);
+}
+
+/* Everything after the checks: session, CONNACK, resumption. */
+static int accept_client(struct client *c, struct connect_ctx *x)
+{
+	struct worker *w = c->worker;
+	struct broker *b = w->broker;
+	struct session *s = take_session(c, x);
+	bool present = s != NULL;
+	uint8_t props_buf[128 + 64];
+
+	if (!s)
+		s = session_new(w, x->id);
+	if (!s)
+		return refuse(c, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
+			      "out of memory");
+	ev_timer_stop(w->loop, &s->expiry_timer);
+	s->protocol = c->protocol;
+	s->expiry_interval = session_expiry(w->cfg, &x->pkt);
+	s->client = c;
+	c->session = s;
+	c->id = s->client_id;
+	c->username = x->username;
+	x->username = NULL;
+	c->keepalive = x->pkt.keepalive;
+	c->state = CLIENT_ACTIVE;
+	if (x->pkt.has_will) {
+		c->will = make_will(&x->pkt);
+		if (!c->will)
+			return client_fail(c, MQTT_RC_SERVER_UNAVAILABLE, "out of memory storing the will");
+	}
+	STAT_ADD(w->stats.clients_connected, 1);
+	STAT_ADD(w->stats.connections, 1);
+	int64_t now_connected = atomic_fetch_add(&b->clients_connected, 1) + 1;
+	int64_t max = atomic_load(&b->clients_max);
+	while (now_connected > max && !atomic_compare_exchange_weak(&b->clients_max, &max, now_connected))
+		;
+	if (send_connack(c, present, MQTT_RC_SUCCESS, connack_props(x, props_buf, sizeof(props_buf))) < 0)
+		return client_fail(c, 0, "out of memory");
+	log_connected(c, x);
+	client_arm_keepalive(c);
+	if (present)
+		session_resume(s);
+	return DISPATCH_CONTINUE;
+}
+
+static int decode_error(struct client *c, enum mqtt_connect_err err)
+{
+	switch (err) {
+	case MQTT_CONNECT_BAD_NAME:
+		c->protocol = 0;
+		return client_fail(c, 0, "invalid protocol name in CONNECT");
+	case MQTT_CONNECT_BAD_VERSION:
+		/* The answer uses 3.1.1 framing: a client of an unknown version can read it. */
+		c->protocol = MQTT_PROTO_V311;
+		return refuse(c, MQTT_CONNACK_REFUSED_PROTOCOL_VERSION,
+			      MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION, "unsupported protocol version");
+	case MQTT_CONNECT_PROTOCOL:
+		if (c->protocol == MQTT_PROTO_V5)
+			(void)send_connack(c, false, MQTT_RC_PROTOCOL_ERROR, (struct mqtt_bytes){0});
+		return client_fail(c, 0, "protocol error in CONNECT");
+	default:
+		if (c->protocol == MQTT_PROTO_V5)
+			(void)send_connack(c, false, MQTT_RC_MALFORMED_PACKET, (struct mqtt_bytes){0});
+		return client_fail(c, 0, "malformed CONNECT");
+	}
+}
+
+static int check_and_accept(struct client *c, struct connect_ctx *x)
+{
+	struct worker *w = c->worker;
+	const struct mqtt_connect *p = &x->pkt;
+	int rc = choose_client_id(c, x);
+
+	if (rc != DISPATCH_CONTINUE)
+		return rc;
+	/* The worker owning this id's session handles the rest of the CONNECT. */
+	if (!x->assigned && w->broker->nworkers > 1) {
+		struct worker *owner = worker_for_hash(w->broker, session_id_hash(x->id, strlen(x->id)));
+		if (owner != w) {
+			c->state = CLIENT_PARKED;
+			c->handover = owner;
+			return DISPATCH_STOP;
+		}
+	}
+	if (!auth_clientid_allowed(x->sec, x->id))
+		return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+			      "not authorised (client id prefix)");
+	if (w->cfg->max_keepalive > 0 && p->keepalive > w->cfg->max_keepalive &&
+	    p->protocol != MQTT_PROTO_V5)
+		return refuse(c, MQTT_CONNACK_REFUSED_IDENTIFIER_REJECTED, MQTT_RC_CLIENTID_NOT_VALID,
+			      "keepalive above max_keepalive");
+	if (p->has_username) {
+		x->username = mem_strndup((const char *)p->username.data, p->username.len);
+		if (!x->username)
+			return refuse(c, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE,
+				      MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+	}
+	switch (auth_connect(x->sec, x->username, p->has_password ? &p->password : NULL)) {
+	case AUTH_OK:
+		break;
+	case AUTH_BAD_CREDENTIALS:
+		return refuse(c, MQTT_CONNACK_REFUSED_BAD_USERNAME_PASSWORD,
+			      MQTT_RC_BAD_USERNAME_OR_PASSWORD, "bad user name or password");
+	default:
+		return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+			      "not authorised");
+	}
+	if (p->has_will && p->will.retain && !w->cfg->retain_available)
+		return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_RETAIN_NOT_SUPPORTED,
+			      "retained will while retain_available is false");
+	if (mem_limit_reached(0))
+		return refuse(c, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_BUSY,
+			      "memory_limit reached");
+	return accept_client(c, x);
+}
+
+int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_t len)
+{
+	struct connect_ctx *x;
+	enum mqtt_connect_err err;
+	int rc;
+
+	if (c->state != CLIENT_NEW)
+		return client_fail(c, MQTT_RC_PROTOCOL_ERROR, "second CONNECT");
+	/* Big enough for any client id; CONNECT is rare, so the heap is fine. */
+	x = mem_malloc(sizeof(*x));
+	if (!x)
+		return client_fail(c, 0, "out of memory");
+	x->assigned = false;
+	x->username = NULL;
+	err = mqtt_decode_connect(body, len, flags, &x->pkt);
+	c->protocol = x->pkt.protocol;
+	if (err != MQTT_CONNECT_OK) {
+		rc = decode_error(c, err);
+		goto out;
+	}
+	x->lcfg = &c->worker->cfg->listeners[c->listener->index];
+	x->sec = &x->lcfg->security;
+	rc = check_and_accept(c, x);
+out:
+	mem_free(x->username);
+	mem_free(x);
+	return rc;
+}

@@ -1,0 +1,119 @@
+/*
+ * handle_publish.c: inbound PUBLISH: validation, limits, the incoming half
+ * of QoS 1 and 2, and hand-off to routing. QoS 2 messages are routed when
+ * the PUBLISH arrives (the specification's "method B"): the packet id is
+ * remembered until PUBREL so a re-sent PUBLISH is not routed twice.
+ */
+#include "config.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "client.h"
+#include "conf.h"
+#include "dispatch.h"
+#include "listener.h"
+#include "log.h"
+#include "message.h"
+#include "route.h"
+#include "send.h"
+#include "session.h"
+#include "worker.h"
+
+#include <midge/mqtt.h>
+#include <string.h>
+
+static struct message *make_message(struct client *c, const struct mqtt_publish *p,
+				    const char *mount)
+{
+	size_t mlen = mount ? strlen(mount) : 0;
+	size_t tlen = mlen + p->topic.len;
+	char *topic = NULL;
+	uint8_t *props = NULL;
+	uint32_t plen = 0;
+	struct message *m = NULL;
+
+	if (tlen > UINT16_MAX)
+		return NULL;
+	if (mlen) {
+		topic = mem_malloc(tlen);
+		if (!topic)
+			goto out;
+		memcpy(topic, mount, mlen);
+		memcpy(topic + mlen, p->topic.data, p->topic.len);
+	}
+	if (c->protocol == MQTT_PROTO_V5 && p->props.raw.len > 0) {
+		props = mem_malloc(p->props.raw.len);
+		if (!props)
+			goto out;
+		plen = mqtt_props_copy_forwardable(&p->props, props);
+	}
+	m = message_new(topic ? topic : (const char *)p->topic.data, tlen, p->payload.data,
+			p->payload.len, p->qos, p->retain, props, plen);
+	if (m && mqtt_props_has(&p->props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL))
+		m->expires = m->created + p->props.message_expiry;
+out:
+	mem_free(topic);
+	mem_free(props);
+	return m;
+}
+
+/* Completes the publisher's side of QoS 1/2 for a message that was not routed. */
+static int ack_only(struct client *c, const struct mqtt_publish *p, uint8_t reason)
+{
+	if (p->qos == 1 && send_ack(c, MQTT_PUBACK, p->packet_id, reason) < 0)
+		return client_fail(c, 0, "out of memory");
+	if (p->qos == 2) {
+		if (reason < 0x80 && session_qos2_in_add(c->session, p->packet_id) < 0)
+			return client_fail(c, 0, "out of memory");
+		if (send_ack(c, MQTT_PUBREC, p->packet_id, reason) < 0)
+			return client_fail(c, 0, "out of memory");
+	}
+	return DISPATCH_CONTINUE;
+}
+
+int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_t len)
+{
+	struct worker *w = c->worker;
+	const struct config *cfg = w->cfg;
+	const struct config_listener *lcfg = &cfg->listeners[c->listener->index];
+	struct mqtt_publish p;
+	struct message *m;
+	int rc = mqtt_decode_publish(body, len, flags, c->protocol, &p);
+
+	if (rc == MQTT_ERR_PROTOCOL)
+		return client_fail(c, MQTT_RC_PROTOCOL_ERROR, "PUBLISH breaks the protocol (flags 0x%x)",
+				   flags);
+	if (rc != MQTT_OK)
+		return client_fail(c, MQTT_RC_MALFORMED_PACKET, "malformed PUBLISH");
+	if (p.topic.len == 0)
+		return client_fail(c, MQTT_RC_PROTOCOL_ERROR, "PUBLISH with an empty topic");
+	if (mqtt_props_has(&p.props, MQTT_PROP_TOPIC_ALIAS))
+		return client_fail(c, MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias above the maximum");
+	if (p.qos > lcfg->max_qos)
+		return client_fail(c, MQTT_RC_QOS_NOT_SUPPORTED, "PUBLISH QoS %u above max_qos %d",
+				   p.qos, lcfg->max_qos);
+	if (p.retain && !cfg->retain_available)
+		return client_fail(c, MQTT_RC_RETAIN_NOT_SUPPORTED,
+				   "retained PUBLISH while retain_available is false");
+	STAT_ADD(w->stats.pub_received, 1);
+	STAT_ADD(w->stats.pub_bytes_received, p.payload.len);
+
+	/* A QoS 2 PUBLISH re-sent before PUBREL was routed already. */
+	if (p.qos == 2 && session_qos2_in_has(c->session, p.packet_id))
+		return ack_only(c, &p, MQTT_RC_SUCCESS);
+	if (cfg->message_size_limit && p.payload.len > cfg->message_size_limit) {
+		log_notice("Dropped too large PUBLISH from client %s on topic %.*s (%u bytes).",
+			   client_name(c), (int)p.topic.len, (const char *)p.topic.data, p.payload.len);
+		STAT_ADD(w->stats.pub_dropped, 1);
+		return ack_only(c, &p, MQTT_RC_PACKET_TOO_LARGE);
+	}
+	m = make_message(c, &p, lcfg->mount_point);
+	if (!m)
+		return client_fail(c, MQTT_RC_SERVER_BUSY, "out of memory storing a PUBLISH");
+	m->origin = c->session->id;
+	route_publish(w, m, c->session);
+	message_unref(m);
+	if (c->state == CLIENT_CLOSING)
+		return DISPATCH_STOP;
+	return ack_only(c, &p, MQTT_RC_SUCCESS);
+}

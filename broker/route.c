@@ -1,0 +1,180 @@
+/*
+ * route.c: message routing (see route.h).
+ */
+#include "config.h"
+
+#include "route.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "deliver.h"
+#include "log.h"
+#include "message.h"
+#include "session.h"
+#include "subtree.h"
+#include "worker.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+static uint8_t delivery_qos(const struct config *cfg, uint8_t msg_qos, uint8_t granted)
+{
+	if (cfg->upgrade_outgoing_qos)
+		return granted;
+	return msg_qos < granted ? msg_qos : granted;
+}
+
+static int by_session(const void *a, const void *b)
+{
+	const struct inbox_item *x = a, *y = b;
+
+	if (x->session == y->session)
+		return 0;
+	return (uintptr_t)x->session < (uintptr_t)y->session ? -1 : 1;
+}
+
+/*
+ * Overlapping subscriptions of one session yield one copy at the highest
+ * QoS [MQTT-3.3.5-1]. Only needed when several trie nodes matched.
+ */
+static size_t merge_duplicates(const struct worker *w, struct inbox_item *d, size_t n)
+{
+	size_t out = 0;
+
+	qsort(d, n, sizeof(*d), by_session);
+	for (size_t i = 0; i < n; i++) {
+		if (out > 0 && d[out - 1].session == d[i].session) {
+			struct inbox_item *keep = &d[out - 1];
+			if (d[i].qos > keep->qos)
+				keep->qos = d[i].qos;
+			keep->retain |= d[i].retain;
+			if (!keep->subid)
+				keep->subid = d[i].subid;
+			/* The duplicate's reference to a remote session is not needed. */
+			if (d[i].session->worker != w)
+				session_unref(d[i].session);
+			continue;
+		}
+		d[out++] = d[i];
+	}
+	return out;
+}
+
+static int vec_reserve(struct item_vec *v, size_t n)
+{
+	if (n <= v->cap)
+		return 0;
+	size_t cap = v->cap ? v->cap * 2 : 16;
+	while (cap < n)
+		cap *= 2;
+	struct inbox_item *items = mem_realloc(v->items, cap * sizeof(*items));
+	if (!items)
+		return -1;
+	v->items = items;
+	v->cap = cap;
+	return 0;
+}
+
+static void store_retained(struct broker *b, struct message *m)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&b->retain_lock);
+	rc = retain_set(&b->retained, m);
+	pthread_rwlock_unlock(&b->retain_lock);
+	if (rc < 0)
+		log_err("Error: out of memory storing retained message on %s.", m->topic);
+}
+
+void route_publish(struct worker *w, struct message *m, const struct session *origin)
+{
+	struct broker *b = w->broker;
+	struct item_vec *v = &w->route_buf;
+	size_t n = 0;
+
+	if (m->retain)
+		store_retained(b, m);
+
+	pthread_rwlock_rdlock(&b->sub_lock);
+	if (subtree_match(&b->subs, m->topic, m->topic_len, &w->match) < 0)
+		log_err("Error: out of memory routing a message on %s.", m->topic);
+	if (vec_reserve(v, w->match.nfound) < 0) {
+		pthread_rwlock_unlock(&b->sub_lock);
+		log_err("Error: out of memory routing a message on %s.", m->topic);
+		return;
+	}
+	for (size_t i = 0; i < w->match.nfound; i++) {
+		const struct subscriber *sub = w->match.found[i];
+		struct inbox_item *d;
+
+		if ((sub->flags & SUBOPT_NO_LOCAL) && sub->session == origin)
+			continue;
+		d = &v->items[n++];
+		d->kind = INBOX_DELIVER;
+		d->session = sub->session;
+		d->qos = delivery_qos(w->cfg, m->qos, sub->qos);
+		d->retain = (sub->flags & SUBOPT_RETAIN_AS_PUBLISHED) ? m->retain : 0;
+		d->subid = sub->subid;
+		d->msg = m;
+		d->ptr = NULL;
+		/* A session of another worker must outlive the lock. */
+		if (sub->session->worker != w)
+			session_ref(sub->session);
+	}
+	pthread_rwlock_unlock(&b->sub_lock);
+
+	if (w->match.nodes_matched > 1 && n > 1)
+		n = merge_duplicates(w, v->items, n);
+	for (size_t i = 0; i < n; i++) {
+		struct inbox_item *d = &v->items[i];
+		if (d->session->worker == w) {
+			session_deliver(d->session, m, d->qos, d->retain, d->subid);
+		} else {
+			d->msg = message_ref(m);
+			worker_outbox_add(w, d); /* consumes both references */
+		}
+	}
+}
+
+struct retained_batch {
+	struct message **msgs;
+	size_t len;
+	size_t cap;
+	bool failed;
+};
+
+static void collect(struct message *m, void *arg)
+{
+	struct retained_batch *rb = arg;
+
+	if (rb->len == rb->cap) {
+		size_t cap = rb->cap ? rb->cap * 2 : 16;
+		struct message **msgs = mem_realloc(rb->msgs, cap * sizeof(*msgs));
+		if (!msgs) {
+			rb->failed = true;
+			return;
+		}
+		rb->msgs = msgs;
+		rb->cap = cap;
+	}
+	rb->msgs[rb->len++] = message_ref(m);
+}
+
+void route_retained(struct worker *w, struct session *s, const char *filter, size_t len,
+		    uint8_t granted_qos, uint32_t subid)
+{
+	struct broker *b = w->broker;
+	struct retained_batch rb = {0};
+
+	pthread_rwlock_rdlock(&b->retain_lock);
+	retain_match(&b->retained, filter, len, (int64_t)time(NULL), collect, &rb);
+	pthread_rwlock_unlock(&b->retain_lock);
+	if (rb.failed)
+		log_err("Error: out of memory sending retained messages for %s.", filter);
+	for (size_t i = 0; i < rb.len; i++) {
+		session_deliver(s, rb.msgs[i], delivery_qos(w->cfg, rb.msgs[i]->qos, granted_qos), 1,
+				subid);
+		message_unref(rb.msgs[i]);
+	}
+	mem_free(rb.msgs);
+}

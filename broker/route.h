@@ -1,0 +1,27 @@
+/*
+ * route.h: where a published message goes.
+ *
+ * Owns the path of a message from its publisher to every matching
+ * subscription: retained-store update, trie match under the read lock,
+ * QoS downgrade (or upgrade_outgoing_qos), one copy per subscriber at the
+ * highest matching QoS, and hand-off to each subscriber's worker. Also the
+ * replay of retained messages to a new subscription.
+ */
+#ifndef MIDGE_ROUTE_H
+#define MIDGE_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct message;
+struct session;
+struct worker;
+
+/* Routes m (borrowed) from worker w; origin is the publishing session or NULL. */
+void route_publish(struct worker *w, struct message *m, const struct session *origin);
+
+/* Sends the retained messages matching filter to s (on s's own worker). */
+void route_retained(struct worker *w, struct session *s, const char *filter, size_t len,
+		    uint8_t granted_qos, uint32_t subid);
+
+#endif

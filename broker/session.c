@@ -1,0 +1,273 @@
+/*
+ * session.c: session lifecycle, the worker's session table, and the small
+ * per-session sets (subscriptions, incoming QoS 2 ids). Delivery of
+ * messages into a session lives in deliver.c.
+ */
+#include "config.h"
+
+#include "session.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "log.h"
+#include "message.h"
+#include "tnode.h"
+#include "worker.h"
+
+#include <stddef.h>
+#include <string.h>
+
+uint32_t session_id_hash(const char *client_id, size_t len)
+{
+	return tnode_hash(client_id, len);
+}
+
+void session_table_init(struct session_table *t)
+{
+	t->buckets = NULL;
+	t->nbuckets = 0;
+	t->count = 0;
+}
+
+void session_table_free(struct session_table *t)
+{
+	mem_free(t->buckets);
+	session_table_init(t);
+}
+
+struct session *session_find(struct session_table *t, const char *client_id)
+{
+	uint32_t h;
+
+	if (!t->nbuckets)
+		return NULL;
+	h = session_id_hash(client_id, strlen(client_id));
+	for (struct session *s = t->buckets[h & (t->nbuckets - 1)]; s; s = s->hnext)
+		if (s->hash == h && strcmp(s->client_id, client_id) == 0)
+			return s;
+	return NULL;
+}
+
+static int table_grow(struct session_table *t)
+{
+	size_t n = t->nbuckets ? t->nbuckets * 2 : 64;
+	struct session **b = mem_calloc(n, sizeof(*b));
+
+	if (!b)
+		return -1;
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct session *s = t->buckets[i];
+		while (s) {
+			struct session *next = s->hnext;
+			s->hnext = b[s->hash & (n - 1)];
+			b[s->hash & (n - 1)] = s;
+			s = next;
+		}
+	}
+	mem_free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = n;
+	return 0;
+}
+
+static void table_remove(struct session_table *t, struct session *s)
+{
+	struct session **pp = &t->buckets[s->hash & (t->nbuckets - 1)];
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->hnext;
+	if (*pp) {
+		*pp = s->hnext;
+		t->count--;
+	}
+	s->hnext = NULL;
+}
+
+static void on_expiry(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct session *s = (struct session *)((char *)t - offsetof(struct session, expiry_timer));
+
+	if (s->client)
+		return;
+	log_notice("Expiring client %s due to timeout.", s->client_id);
+	STAT_ADD(s->worker->stats.expired, 1);
+	session_destroy(s);
+}
+
+struct session *session_new(struct worker *w, const char *client_id)
+{
+	struct session_table *t = &w->sessions;
+	struct session *s;
+	size_t len = strlen(client_id);
+
+	if ((t->count + 1 > t->nbuckets) && table_grow(t) < 0)
+		return NULL;
+	s = mem_calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->client_id = mem_strndup(client_id, len);
+	if (!s->client_id) {
+		mem_free(s);
+		return NULL;
+	}
+	atomic_init(&s->refs, 1);
+	s->worker = w;
+	s->hash = session_id_hash(client_id, len);
+	s->id = atomic_fetch_add(&w->broker->next_session_id, 1) + 1;
+	ev_timer_init(&s->expiry_timer, on_expiry);
+	s->hnext = t->buckets[s->hash & (t->nbuckets - 1)];
+	t->buckets[s->hash & (t->nbuckets - 1)] = s;
+	t->count++;
+	STAT_ADD(w->stats.sessions, 1);
+	return s;
+}
+
+void session_unref(struct session *s)
+{
+	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	mem_free(s->client_id);
+	mem_free(s);
+}
+
+static void release_msgs(struct session *s)
+{
+	for (uint32_t i = 0; i < s->ninflight; i++)
+		message_unref(s->inflight[i].msg);
+	mem_free(s->inflight);
+	s->inflight = NULL;
+	s->ninflight = s->inflight_cap = 0;
+	s->inflight_bytes = 0;
+	for (uint32_t i = 0; i < s->q_len; i++)
+		message_unref(s->queue[(s->q_head + i) % s->q_cap].msg);
+	mem_free(s->queue);
+	s->queue = NULL;
+	s->q_head = s->q_len = s->q_cap = 0;
+	s->queued_bytes = 0;
+	mem_free(s->qos2_in);
+	s->qos2_in = NULL;
+	s->nqos2_in = s->qos2_in_cap = 0;
+}
+
+void session_destroy(struct session *s)
+{
+	struct broker *b = s->worker->broker;
+
+	if (s->nsubs) {
+		pthread_rwlock_wrlock(&b->sub_lock);
+		for (uint32_t i = 0; i < s->nsubs; i++)
+			subtree_remove(&b->subs, s->subs[i].filter, s->subs[i].len, s);
+		pthread_rwlock_unlock(&b->sub_lock);
+	}
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		mem_free(s->subs[i].filter);
+	mem_free(s->subs);
+	s->subs = NULL;
+	s->nsubs = s->subs_cap = 0;
+	release_msgs(s);
+	ev_timer_stop(s->worker->loop, &s->expiry_timer);
+	table_remove(&s->worker->sessions, s);
+	STAT_SUB(s->worker->stats.sessions, 1);
+	s->dead = true;
+	session_unref(s);
+}
+
+void session_detach(struct session *s)
+{
+	struct worker *w = s->worker;
+
+	s->client = NULL;
+	if (s->expiry_interval == 0) {
+		session_destroy(s);
+		return;
+	}
+	if (s->expiry_interval != SESSION_EXPIRY_NEVER)
+		ev_timer_start(w->loop, &s->expiry_timer,
+			       ev_now(w->loop) + (int64_t)s->expiry_interval * 1000);
+}
+
+int session_sub_put(struct session *s, const char *filter, size_t len, uint8_t qos,
+		    uint8_t flags, uint32_t subid)
+{
+	struct session_sub *sub;
+
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		sub = &s->subs[i];
+		if (sub->len == len && memcmp(sub->filter, filter, len) == 0) {
+			sub->qos = qos;
+			sub->flags = flags;
+			sub->subid = subid;
+			return 0;
+		}
+	}
+	if (s->nsubs == s->subs_cap) {
+		uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 2;
+		struct session_sub *subs = mem_realloc(s->subs, cap * sizeof(*subs));
+		if (!subs)
+			return -1;
+		s->subs = subs;
+		s->subs_cap = cap;
+	}
+	sub = &s->subs[s->nsubs];
+	sub->filter = mem_strndup(filter, len);
+	if (!sub->filter)
+		return -1;
+	sub->len = (uint16_t)len;
+	sub->qos = qos;
+	sub->flags = flags;
+	sub->subid = subid;
+	s->nsubs++;
+	return 1;
+}
+
+bool session_sub_remove(struct session *s, const char *filter, size_t len)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		if (s->subs[i].len == len && memcmp(s->subs[i].filter, filter, len) == 0) {
+			mem_free(s->subs[i].filter);
+			s->subs[i] = s->subs[--s->nsubs];
+			return true;
+		}
+	}
+	return false;
+}
+
+bool session_qos2_in_has(const struct session *s, uint16_t mid)
+{
+	for (uint32_t i = 0; i < s->nqos2_in; i++)
+		if (s->qos2_in[i] == mid)
+			return true;
+	return false;
+}
+
+int session_qos2_in_add(struct session *s, uint16_t mid)
+{
+	if (session_qos2_in_has(s, mid))
+		return 0;
+	if (s->nqos2_in == s->qos2_in_cap) {
+		uint32_t cap = s->qos2_in_cap ? s->qos2_in_cap * 2 : 4;
+		uint16_t *ids = mem_realloc(s->qos2_in, cap * sizeof(*ids));
+		if (!ids)
+			return -1;
+		s->qos2_in = ids;
+		s->qos2_in_cap = cap;
+	}
+	s->qos2_in[s->nqos2_in++] = mid;
+	return 0;
+}
+
+bool session_qos2_in_remove(struct session *s, uint16_t mid)
+{
+	for (uint32_t i = 0; i < s->nqos2_in; i++) {
+		if (s->qos2_in[i] == mid) {
+			s->qos2_in[i] = s->qos2_in[--s->nqos2_in];
+			if (s->nqos2_in == 0) {
+				mem_free(s->qos2_in);
+				s->qos2_in = NULL;
+				s->qos2_in_cap = 0;
+			}
+			return true;
+		}
+	}
+	return false;
+}

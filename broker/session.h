@@ -1,0 +1,132 @@
+/*
+ * session.h: MQTT session state, independent of any connection.
+ *
+ * Owns a client's subscriptions (its own list; the trie holds the routing
+ * copy), the outgoing QoS 1/2 messages in flight and queued behind them,
+ * the incoming QoS 2 packet identifiers awaiting PUBREL, and the expiry of
+ * an offline session. A session belongs to one worker (chosen by a hash of
+ * the client id) and only that worker's thread touches its state; other
+ * workers reach it by sending deliveries to that worker's inbox, holding a
+ * reference so the memory outlives them.
+ */
+#ifndef MIDGE_SESSION_H
+#define MIDGE_SESSION_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ev.h"
+
+struct client;
+struct message;
+struct worker;
+
+enum inflight_state {
+	INFLIGHT_WAIT_PUBACK = 1,
+	INFLIGHT_WAIT_PUBREC = 2,
+	INFLIGHT_WAIT_PUBCOMP = 3,
+};
+
+/* A message for this session: either in flight or queued. */
+struct session_msg {
+	struct message *msg;
+	uint32_t subid;
+	uint16_t mid;     /* in flight only */
+	uint8_t qos;      /* QoS it is delivered with */
+	uint8_t retain;   /* retain flag it is delivered with */
+	uint8_t state;    /* enum inflight_state, in flight only */
+};
+
+struct session_sub {
+	char *filter;
+	uint32_t subid;
+	uint16_t len;
+	uint8_t qos;
+	uint8_t flags;
+};
+
+/* Never expires (MQTT 5 session expiry 0xFFFFFFFF). */
+#define SESSION_EXPIRY_NEVER UINT32_MAX
+
+struct session {
+	struct session *hnext;       /* worker's session table chain */
+	struct worker *worker;
+	struct client *client;       /* NULL while offline */
+	_Atomic uint32_t refs;
+	bool dead;                   /* removed; deliveries still in flight are dropped */
+	uint8_t protocol;
+	uint16_t last_mid;
+	uint32_t hash;
+	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
+	uint64_t id;                 /* unique in the process (no-local origin) */
+	char *client_id;
+	struct ev_timer expiry_timer;
+
+	struct session_sub *subs;
+	uint32_t nsubs;
+	uint32_t subs_cap;
+
+	struct session_msg *inflight;   /* in send order */
+	uint32_t ninflight;
+	uint32_t inflight_cap;
+	size_t inflight_bytes;
+
+	struct session_msg *queue;      /* ring buffer */
+	uint32_t q_head;
+	uint32_t q_len;
+	uint32_t q_cap;
+	size_t queued_bytes;
+
+	uint16_t *qos2_in;              /* incoming QoS 2 ids awaiting PUBREL */
+	uint32_t nqos2_in;
+	uint32_t qos2_in_cap;
+};
+
+/* Worker-owned table of sessions by client id. */
+struct session_table {
+	struct session **buckets;
+	size_t nbuckets;
+	size_t count;
+};
+
+void session_table_init(struct session_table *t);
+void session_table_free(struct session_table *t);
+struct session *session_find(struct session_table *t, const char *client_id);
+
+/* Creates a session in w's table (one reference held by the table). */
+struct session *session_new(struct worker *w, const char *client_id);
+
+static inline void session_ref(struct session *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+/* Drops a reference; frees the memory of a dead session at zero. Any thread. */
+void session_unref(struct session *s);
+
+/*
+ * Ends a session: removes its subscriptions from the trie, releases its
+ * messages, takes it out of the table and drops the table's reference.
+ * Owner thread only; the session must be offline.
+ */
+void session_destroy(struct session *s);
+
+/* The session's connection went away: start its expiry, or end it now. */
+void session_detach(struct session *s);
+
+/* Records a subscription in the session's own list (the trie is separate). */
+int session_sub_put(struct session *s, const char *filter, size_t len, uint8_t qos,
+		    uint8_t flags, uint32_t subid);
+bool session_sub_remove(struct session *s, const char *filter, size_t len);
+
+/* Incoming QoS 2: remember / forget a packet id awaiting PUBREL. */
+bool session_qos2_in_has(const struct session *s, uint16_t mid);
+int session_qos2_in_add(struct session *s, uint16_t mid);
+bool session_qos2_in_remove(struct session *s, uint16_t mid);
+
+/* Hash of a client id, which also picks the owning worker. */
+uint32_t session_id_hash(const char *client_id, size_t len);
+
+#endif

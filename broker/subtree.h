@@ -1,0 +1,70 @@
+/*
+ * subtree.h: the subscription trie.
+ *
+ * Owns the tree of topic-filter levels and, at each node, the subscribers
+ * whose filter ends there. Matching a topic walks level by level with an
+ * explicit frontier (no recursion, so a topic of 10k levels costs memory,
+ * not stack). It stores session pointers but never dereferences them; the
+ * caller serialises access (the broker's routing lock).
+ */
+#ifndef MIDGE_SUBTREE_H
+#define MIDGE_SUBTREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct session;
+struct subnode;
+
+/* Subscription options kept per subscriber. */
+enum {
+	SUBOPT_NO_LOCAL = 1u << 0,
+	SUBOPT_RETAIN_AS_PUBLISHED = 1u << 1,
+};
+
+struct subscriber {
+	struct session *session;
+	uint32_t subid;   /* MQTT 5 subscription identifier, 0 = none */
+	uint8_t qos;      /* granted QoS */
+	uint8_t flags;    /* SUBOPT_* */
+};
+
+struct subtree {
+	struct subnode *root;
+	size_t count; /* subscriptions */
+};
+
+/* Scratch space for matching, reused across calls (one per worker). */
+struct match_ctx {
+	struct subnode **frontier;
+	struct subnode **next;
+	size_t frontier_cap;
+	const struct subscriber **found;
+	size_t nfound;
+	size_t found_cap;
+	size_t nodes_matched; /* leaf nodes that contributed subscribers */
+};
+
+int subtree_init(struct subtree *t);
+void subtree_free(struct subtree *t);
+
+/*
+ * Adds or updates session's subscription to a valid filter. Returns 1 when
+ * it was new, 0 when an existing one was updated, -1 on allocation failure.
+ */
+int subtree_add(struct subtree *t, const char *filter, size_t len, const struct subscriber *sub);
+
+/* Removes session's subscription; returns true if there was one. */
+bool subtree_remove(struct subtree *t, const char *filter, size_t len, const struct session *s);
+
+/*
+ * Collects every subscriber whose filter matches a valid topic name into
+ * ctx->found (pointers valid until the tree changes). Returns -1 on
+ * allocation failure (with what was found so far).
+ */
+int subtree_match(const struct subtree *t, const char *topic, size_t len, struct match_ctx *ctx);
+
+void match_ctx_free(struct match_ctx *ctx);
+
+#endif

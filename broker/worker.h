@@ -1,0 +1,136 @@
+/*
+ * worker.h: a worker thread: one event loop and everything it owns.
+ *
+ * A worker owns its connections and the sessions whose client id hashes to
+ * it. Other threads reach it only through its inbox (deliveries, clients
+ * handed over after CONNECT, control requests), guarded by a mutex and
+ * signalled with an ev_async. Counters for $SYS are per worker, written by
+ * the owner only and read by the $SYS publisher with relaxed atomics.
+ */
+#ifndef MIDGE_WORKER_H
+#define MIDGE_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ev.h"
+#include "session.h"
+#include "subtree.h"
+
+struct broker;
+struct client;
+struct config;
+struct message;
+
+enum inbox_kind {
+	INBOX_DELIVER = 1,  /* a message for one of our sessions */
+	INBOX_ADOPT,        /* a client whose CONNECT belongs here */
+	INBOX_CONFIG,       /* switch to a reloaded configuration */
+	INBOX_STOP,         /* close everything and leave the loop */
+};
+
+struct inbox_item {
+	uint8_t kind;
+	uint8_t qos;
+	uint8_t retain;
+	uint32_t subid;
+	struct session *session;  /* INBOX_DELIVER: referenced */
+	struct message *msg;      /* INBOX_DELIVER: referenced */
+	void *ptr;                /* INBOX_ADOPT: the client; INBOX_CONFIG: the config */
+};
+
+struct item_vec {
+	struct inbox_item *items;
+	size_t len;
+	size_t cap;
+};
+
+/* Counters behind $SYS; only the owner writes them. */
+struct worker_stats {
+	_Atomic uint64_t bytes_received;
+	_Atomic uint64_t bytes_sent;
+	_Atomic uint64_t msgs_received;      /* packets of any type */
+	_Atomic uint64_t msgs_sent;
+	_Atomic uint64_t pub_received;       /* PUBLISH packets */
+	_Atomic uint64_t pub_sent;
+	_Atomic uint64_t pub_bytes_received; /* payload bytes */
+	_Atomic uint64_t pub_bytes_sent;
+	_Atomic uint64_t pub_dropped;
+	_Atomic uint64_t connections;        /* CONNECTs accepted */
+	_Atomic uint64_t sockets;            /* sockets accepted */
+	_Atomic uint64_t clients_connected;  /* gauge */
+	_Atomic uint64_t sessions;           /* gauge: sessions in the table */
+	_Atomic uint64_t expired;            /* sessions expired */
+};
+
+/* Single-writer counter update: plain load and store, no locked instruction. */
+#define STAT_ADD(field, n) \
+	atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
+			      memory_order_relaxed)
+#define STAT_SUB(field, n) STAT_ADD(field, -(uint64_t)(n))
+#define STAT_GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
+
+struct worker {
+	struct broker *broker;
+	unsigned index;
+	pthread_t thread;
+	bool threaded;               /* false for worker 0, which runs on the main thread */
+	struct ev_loop *loop;
+	const struct config *cfg;    /* the configuration this worker uses now */
+
+	struct ev_async wake;
+	pthread_mutex_t inbox_lock;
+	struct item_vec inbox;       /* filled by other threads */
+	struct item_vec inbox_work;  /* being processed by the owner */
+	struct item_vec *outbox;     /* per target worker, flushed before sleeping */
+
+	struct ev_io *listen_io;     /* one per listening socket */
+	size_t nlisten_io;
+	bool accept_paused;
+	struct ev_timer accept_retry;
+
+	struct client *clients;      /* every live client */
+	size_t nclients;
+	struct client *flush_head;   /* clients with output to write */
+	struct client *dead_head;    /* closed clients to free */
+	struct session_table sessions;
+
+	uint8_t *rbuf;               /* read scratch, shared by all clients */
+	size_t rbuf_size;
+	struct match_ctx match;
+	struct item_vec route_buf;   /* deliveries of the message being routed */
+
+	struct worker_stats stats;
+	uint64_t next_session_seq;
+};
+
+int worker_init(struct worker *w, struct broker *b, unsigned index);
+void worker_fini(struct worker *w);
+
+/* Starts the thread (or, for worker 0, nothing: the main thread runs it). */
+int worker_start(struct worker *w);
+/* Runs the loop on the calling thread until stopped. */
+void worker_run(struct worker *w);
+
+/* The worker that owns sessions with this client id hash. */
+struct worker *worker_for_hash(struct broker *b, uint32_t hash);
+
+/* Queues an item for another worker; sent before this worker sleeps. Consumes its references. */
+void worker_outbox_add(struct worker *w, const struct inbox_item *item);
+
+/* Posts an item to another worker's inbox and wakes it. */
+void worker_post(struct worker *target, const struct inbox_item *item);
+
+/* Marks a client as having output; it is written before the loop sleeps. */
+void worker_schedule_flush(struct worker *w, struct client *c);
+
+void worker_link_client(struct worker *w, struct client *c);
+void worker_unlink_client(struct worker *w, struct client *c);
+
+/* Stops accepting (too many descriptors) and retries after a delay. */
+void worker_pause_accept(struct worker *w);
+
+#endif
