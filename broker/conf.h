@@ -314,6 +314,15 @@ void config_diag_free(struct config_diag *diag);
 
 /* Adds the default listener (127.0.0.1 on port, or 1883) when none is configured. */
 void config_add_default_listener(struct config *cfg, int port);
+/* Adds a listener on every address for port (midge -p with -c) unless one exists; -1 on OOM. */
+int config_add_port_listener(struct config *cfg, int port);
+
+/*
+ * The listeners the command line asks for, after config_load(): -p with a
+ * file adds that port on every address; otherwise, when the configuration
+ * has no listener, the loopback default (on -p's port, or 1883).
+ */
+int config_apply_command_line(struct config *cfg, int port, bool from_file);
 
 /* Whether option `name` may change on SIGHUP without a restart. */
 bool config_option_reloadable(const char *name);
