@@ -71,11 +71,13 @@ static unsigned worker_count(const struct config *cfg)
 	return (unsigned)n;
 }
 
-int broker_init(struct broker *b, struct config *cfg, const char *config_path, bool verbose)
+int broker_init(struct broker *b, struct config *cfg, const char *config_path, int cli_port,
+		bool verbose)
 {
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
 	b->config_path = config_path;
+	b->cli_port = cli_port;
 	b->verbose = verbose;
 	b->start_time = time(NULL);
 	pthread_rwlock_init(&b->sub_lock, NULL);
@@ -140,6 +142,7 @@ static void reload(struct broker *b)
 		return;
 	config_init(next);
 	if (config_load(next, b->config_path, CONFIG_FORMAT_AUTO, &diag) < 0 ||
+	    config_apply_command_line(next, b->cli_port, true) < 0 ||
 	    config_reload_merge(next, b->cfg, &diag) < 0) {
 		for (size_t i = 0; i < diag.nerrors; i++)
 			log_err("Error: %s:%d: %s", diag.errors[i].loc.file ? diag.errors[i].loc.file : "-",
@@ -189,6 +192,33 @@ void broker_publish(struct worker *w, const char *topic, const void *payload, si
 	message_unref(m);
 }
 
+/* log_dest topic: each line goes to $SYS/broker/log/<level letter>, as in mosquitto. */
+static void log_to_topic(uint32_t type, const char *line, void *data)
+{
+	struct worker *w = worker_current();
+	char topic[32];
+	char level;
+
+	(void)data;
+	if (!w)
+		return; /* not on a worker thread: nowhere to route from */
+	switch (type) {
+	case LOG_T_ERR: level = 'E'; break;
+	case LOG_T_WARNING: level = 'W'; break;
+	case LOG_T_NOTICE: level = 'N'; break;
+	case LOG_T_INFO: level = 'I'; break;
+	case LOG_T_DEBUG: level = 'D'; break;
+	case LOG_T_SUBSCRIBE: level = 'M'; break;
+	case LOG_T_UNSUBSCRIBE: level = 'U'; break;
+	default: level = 'I'; break;
+	}
+	snprintf(topic, sizeof(topic), "$SYS/broker/log/%c", level);
+	/* Routed before the loop sleeps, never from inside the code that logged. */
+	struct message *m = message_new(topic, strlen(topic), line, strlen(line), 2, false, NULL, 0);
+	if (m)
+		worker_defer_publish(w, m);
+}
+
 int broker_run(struct broker *b)
 {
 	sigset_t all, old;
@@ -207,6 +237,7 @@ int broker_run(struct broker *b)
 		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	log_set_topic_sink(log_to_topic, b);
 	if (install_signals(b) < 0)
 		log_err("Error: unable to install signal handlers: %s.", strerror(errno));
 	if (sys_start(b, &b->workers[0]) < 0)

@@ -29,6 +29,7 @@ struct broker {
 	struct config *cfg_old;      /* previous one, freed once every worker switched */
 	_Atomic unsigned cfg_switched;
 	const char *config_path;     /* NULL: built-in defaults */
+	int cli_port;
 	bool verbose;
 
 	struct worker *workers;
@@ -54,7 +55,9 @@ struct broker {
 	volatile sig_atomic_t sig_reload;
 };
 
-int broker_init(struct broker *b, struct config *cfg, const char *config_path, bool verbose);
+/* cli_port: the -p option (0 for none), re-applied to reloaded configurations. */
+int broker_init(struct broker *b, struct config *cfg, const char *config_path, int cli_port,
+		bool verbose);
 /* Runs until SIGTERM/SIGINT; returns the exit status. */
 int broker_run(struct broker *b);
 void broker_fini(struct broker *b);

@@ -10,13 +10,13 @@
 #include "alloc.h"
 #include "broker.h"
 #include "conf.h"
+#include "deliver.h"
 #include "dispatch.h"
 #include "listener.h"
 #include "log.h"
 #include <midge/mqtt.h>
 #include "message.h"
 #include "packet.h"
-#include "route.h"
 #include "session.h"
 #include "worker.h"
 
@@ -183,10 +183,15 @@ int client_flush(struct client *c)
 		outq_consume(&c->out, (size_t)w);
 	}
 	uint32_t old = c->flags;
-	if (outq_empty(&c->out))
+	if (outq_empty(&c->out)) {
 		c->flags &= ~CLIENT_F_WANT_WRITE;
-	else
+		c->qos0_unsent = 0;
+		c->qos0_unsent_bytes = 0;
+		if (c->session && c->state == CLIENT_ACTIVE)
+			session_on_drained(c->session);
+	} else {
 		c->flags |= CLIENT_F_WANT_WRITE;
+	}
 	/* A client that does not read its output stops being read from. */
 	if (c->out.bytes > OUTPUT_PAUSE_BYTES)
 		c->flags |= CLIENT_F_READ_PAUSED;
@@ -217,7 +222,15 @@ static size_t process(struct client *c, const uint8_t *buf, size_t len)
 
 	while (pos < len && c->state != CLIENT_CLOSING && c->state != CLIENT_PARKED) {
 		struct mqtt_frame f;
-		int rc = mqtt_frame_parse(buf + pos, len - pos, MQTT_MAX_REMAINING_LENGTH, &f);
+		int rc;
+
+		/* Anything but CONNECT first is refused at its first byte (an HTTP
+		 * request, say, would otherwise wait for a length it never sends). */
+		if (c->state == CLIENT_NEW && (buf[pos] >> 4) != MQTT_CONNECT) {
+			client_fail(c, 0, "%s before CONNECT", packet_name(buf[pos] >> 4));
+			break;
+		}
+		rc = mqtt_frame_parse(buf + pos, len - pos, MQTT_MAX_REMAINING_LENGTH, &f);
 
 		if (rc == MQTT_ERR_INCOMPLETE)
 			break;
@@ -378,15 +391,15 @@ static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 
 /* --- closing --- */
 
+/* Wills are routed before the loop sleeps: a close can happen in the middle of
+ * routing another message, and routing does not nest. */
 static void publish_will(struct client *c)
 {
 	struct message *will = c->will;
 
 	c->will = NULL;
-	if (!will)
-		return;
-	route_publish(c->worker, will, NULL);
-	message_unref(will);
+	if (will)
+		worker_defer_publish(c->worker, will);
 }
 
 void client_close(struct client *c, const char *reason, bool send_will)
@@ -397,10 +410,11 @@ void client_close(struct client *c, const char *reason, bool send_will)
 		return;
 	if (reason && w->cfg->connection_messages)
 		log_notice("Client %s %s", client_name(c), reason);
-	/* Whatever fits in the socket now (a refusal CONNACK, a DISCONNECT) still goes. */
+	/* Nothing new is queued from here; what fits in the socket now (a refusal
+	 * CONNACK, a DISCONNECT) still goes. */
+	c->state = CLIENT_CLOSING;
 	if (!outq_empty(&c->out))
 		(void)client_flush(c);
-	c->state = CLIENT_CLOSING;
 	ev_io_stop(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
 	if (c->conn.fd >= 0)

@@ -52,6 +52,8 @@ struct client {
 	uint16_t keepalive;             /* seconds, 0 = none */
 	uint16_t port;                  /* peer port */
 	uint32_t flags;
+	uint32_t qos0_unsent;           /* QoS 0 messages queued since the output was last empty */
+	uint64_t qos0_unsent_bytes;
 	int64_t last_rx;                /* loop time of the last packet in */
 	uint8_t *inbuf;                 /* bytes of an incomplete packet */
 	uint32_t inlen;

@@ -70,7 +70,7 @@ struct mqtt_publish {
 };
 
 /*
- * Decodes a PUBLISH. Refuses QoS 3, DUP on QoS 0, a zero packet identifier,
+ * Decodes a PUBLISH. Refuses QoS 3, a zero packet identifier,
  * invalid UTF-8 and wildcard characters in the topic (MQTT_ERR_PROTOCOL or
  * MQTT_ERR_MALFORMED). An empty topic is left to the caller, because MQTT 5
  * allows it together with a topic alias.

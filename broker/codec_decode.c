@@ -148,8 +148,10 @@ int mqtt_decode_publish(const uint8_t *body, uint32_t len, uint8_t flags, int pr
 	out->retain = flags & 0x01;
 	if (out->qos == 3)
 		return MQTT_ERR_MALFORMED;
-	if (out->qos == 0 && out->dup)
-		return MQTT_ERR_PROTOCOL; /* [MQTT-3.3.1-2] */
+	/* DUP on QoS 0 breaks [MQTT-3.3.1-2], yet mosquitto accepts it and clients send it:
+	 * the flag is ignored (it is never forwarded). */
+	if (out->qos == 0)
+		out->dup = false;
 	pkt_reader_init(&r, body, len);
 	if (pkt_read_str(&r, &out->topic))
 		return MQTT_ERR_MALFORMED;

@@ -18,9 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Hard cap on a connection's unsent output when max_queued_bytes is 0. */
-#define OUTPUT_HARD_CAP (64u * 1024 * 1024)
-
 static const struct config *cfg_of(const struct session *s)
 {
 	return s->worker->cfg;
@@ -36,36 +33,54 @@ static void dropped(struct session *s)
 	STAT_ADD(s->worker->stats.pub_dropped, 1);
 }
 
-/* Whether the client's socket output already holds more than we allow. */
-static bool output_full(const struct session *s, size_t extra)
+/*
+ * QoS 0 has no window of its own: the QoS 0 messages a connection has not
+ * yet written count against max_queued_messages / max_queued_bytes, so a
+ * subscriber that stops reading cannot grow the broker without bound.
+ */
+static bool qos0_room(const struct session *s)
 {
 	const struct config *cfg = cfg_of(s);
-	size_t cap = cfg->max_queued_bytes ? cfg->max_queued_bytes : OUTPUT_HARD_CAP;
-	size_t queued = s->client->out.bytes;
+	const struct client *c = s->client;
 
-	return queued > 0 && queued + extra > cap;
+	if (cfg->max_queued_messages > 0 && c->qos0_unsent >= (uint32_t)cfg->max_queued_messages)
+		return false;
+	if (cfg->max_queued_bytes > 0 && c->qos0_unsent_bytes >= cfg->max_queued_bytes)
+		return false;
+	return true;
 }
 
+static int send_qos0(struct session *s, struct message *m, uint8_t retain, uint32_t subid)
+{
+	struct client *c = s->client;
+
+	c->qos0_unsent++;
+	c->qos0_unsent_bytes += m->payload_len;
+	return send_publish(c, m, 0, 0, false, retain, subid);
+}
+
+/*
+ * The byte limits count payload bytes and, as in mosquitto, admit a message
+ * while the total is still below the limit (so one large message always fits).
+ */
 static bool inflight_room(const struct session *s, const struct message *m)
 {
 	const struct config *cfg = cfg_of(s);
 
 	if (cfg->max_inflight_messages > 0 && s->ninflight >= (uint32_t)cfg->max_inflight_messages)
 		return false;
-	/* The byte limit always lets one message through, however large. */
-	if (cfg->max_inflight_bytes > 0 && s->ninflight > 0 &&
-	    s->inflight_bytes + message_size(m) > cfg->max_inflight_bytes)
+	if (cfg->max_inflight_bytes > 0 && s->inflight_bytes >= cfg->max_inflight_bytes)
 		return false;
-	return s->ninflight < 65535 && !output_full(s, message_size(m));
+	return s->ninflight < 65535;
 }
 
-static bool queue_room(const struct session *s, const struct message *m)
+static bool queue_room(const struct session *s)
 {
 	const struct config *cfg = cfg_of(s);
 
 	if (cfg->max_queued_messages > 0 && s->q_len >= (uint32_t)cfg->max_queued_messages)
 		return false;
-	if (cfg->max_queued_bytes > 0 && s->queued_bytes + message_size(m) > cfg->max_queued_bytes)
+	if (cfg->max_queued_bytes > 0 && s->queued_bytes >= cfg->max_queued_bytes)
 		return false;
 	return true;
 }
@@ -86,7 +101,7 @@ static int queue_push(struct session *s, const struct session_msg *sm)
 	}
 	s->queue[(s->q_head + s->q_len) % s->q_cap] = *sm;
 	s->q_len++;
-	s->queued_bytes += message_size(sm->msg);
+	s->queued_bytes += sm->msg->payload_len;
 	return 0;
 }
 
@@ -96,7 +111,7 @@ static struct session_msg queue_pop(struct session *s)
 
 	s->q_head = (s->q_head + 1) % s->q_cap;
 	s->q_len--;
-	s->queued_bytes -= message_size(sm.msg);
+	s->queued_bytes -= sm.msg->payload_len;
 	if (s->q_len == 0) {
 		mem_free(s->queue);
 		s->queue = NULL;
@@ -149,7 +164,7 @@ static void start_flight(struct session *s, struct session_msg sm)
 	sm.mid = next_mid(s);
 	sm.state = sm.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
 	s->inflight[s->ninflight++] = sm;
-	s->inflight_bytes += message_size(sm.msg);
+	s->inflight_bytes += sm.msg->payload_len;
 	if (send_publish(s->client, sm.msg, sm.qos, sm.mid, false, sm.retain, sm.subid) < 0)
 		send_failed(s);
 }
@@ -162,15 +177,15 @@ static void pump(struct session *s)
 
 		if (head->qos > 0 && !inflight_room(s, head->msg))
 			return;
-		if (head->qos == 0 && output_full(s, message_size(head->msg)))
-			return;
+		if (head->qos == 0 && !qos0_room(s))
+			return; /* resumed when the connection has written its output */
 		struct session_msg sm = queue_pop(s);
 		if (expired(sm.msg)) {
 			message_unref(sm.msg);
 			continue;
 		}
 		if (sm.qos == 0) {
-			if (send_publish(s->client, sm.msg, 0, 0, false, sm.retain, sm.subid) < 0)
+			if (send_qos0(s, sm.msg, sm.retain, sm.subid) < 0)
 				send_failed(s);
 			message_unref(sm.msg);
 		} else {
@@ -184,7 +199,7 @@ static void enqueue(struct session *s, struct message *m, uint8_t qos, uint8_t r
 {
 	struct session_msg sm = {.msg = m, .qos = qos, .retain = retain, .subid = subid};
 
-	if (!queue_room(s, m) || queue_push(s, &sm) < 0) {
+	if (!queue_room(s) || queue_push(s, &sm) < 0) {
 		dropped(s);
 		return;
 	}
@@ -205,11 +220,11 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 		return;
 	}
 	if (qos == 0) {
-		if (output_full(s, message_size(m))) {
+		if (!qos0_room(s)) {
 			dropped(s);
 			return;
 		}
-		if (send_publish(s->client, m, 0, 0, false, retain, subid) < 0)
+		if (send_qos0(s, m, retain, subid) < 0)
 			send_failed(s);
 		return;
 	}
@@ -220,6 +235,12 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 	}
 	start_flight(s, (struct session_msg){
 		.msg = message_ref(m), .qos = qos, .retain = retain, .subid = subid});
+}
+
+void session_on_drained(struct session *s)
+{
+	if (s->q_len > 0)
+		pump(s);
 }
 
 void session_resume(struct session *s)
@@ -251,7 +272,7 @@ static void finish(struct session *s, int i)
 {
 	struct session_msg sm = s->inflight[i];
 
-	s->inflight_bytes -= message_size(sm.msg);
+	s->inflight_bytes -= sm.msg->payload_len;
 	memmove(&s->inflight[i], &s->inflight[i + 1],
 		(s->ninflight - (uint32_t)i - 1) * sizeof(s->inflight[0]));
 	s->ninflight--;

@@ -23,6 +23,9 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 /* After a reconnect: re-sends everything in flight (PUBLISH with DUP, or PUBREL), then the queue. */
 void session_resume(struct session *s);
 
+/* The client wrote all its output: queued QoS 0 messages may follow. */
+void session_on_drained(struct session *s);
+
 /* Outgoing acknowledgements; false when the packet id was not in flight in that state. */
 bool session_on_puback(struct session *s, uint16_t mid);
 bool session_on_pubrec(struct session *s, uint16_t mid);

@@ -25,9 +25,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-/* The client identifier length MQTT 3.1 allows. */
-#define MQTT31_MAX_CLIENT_ID 23
-
 struct connect_ctx {
 	struct mqtt_connect pkt;
 	const struct config_listener *lcfg;
@@ -80,9 +77,7 @@ static int choose_client_id(struct client *c, struct connect_ctx *x)
 		return DISPATCH_CONTINUE;
 	}
 	if (p->client_id.len > 0) {
-		if (p->protocol == MQTT_PROTO_V31 && p->client_id.len > MQTT31_MAX_CLIENT_ID)
-			return refuse(c, MQTT_CONNACK_REFUSED_IDENTIFIER_REJECTED,
-				      MQTT_RC_CLIENTID_NOT_VALID, "client id too long for MQTT 3.1");
+		/* MQTT 3.1 asked for at most 23 characters; like mosquitto we take longer ids. */
 		memcpy(x->id, p->client_id.data, p->client_id.len);
 		x->id[p->client_id.len] = '\0';
 		return DISPATCH_CONTINUE;
@@ -126,10 +121,12 @@ static struct session *take_session(struct client *c, struct connect_ctx *x)
 
 	if (s && s->client) {
 		struct client *old = s->client;
+		/* The old will goes out unless its session lives on in the new connection. */
+		bool continues = s->expiry_interval > 0 && !x->pkt.clean_start;
 		if (w->cfg->connection_messages)
 			log_notice("Client %s already connected, closing old connection.", x->id);
 		(void)send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
-		client_close(old, NULL, true);
+		client_close(old, NULL, !continues);
 		/* Closing may have ended a clean session: look again. */
 		s = session_find(&w->sessions, x->id);
 	}
@@ -199,6 +196,7 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	s->protocol = c->protocol;
 	s->expiry_interval = session_expiry(w->cfg, &x->pkt);
 	s->client = c;
+	atomic_store_explicit(&s->online, true, memory_order_relaxed);
 	c->session = s;
 	c->id = s->client_id;
 	c->username = x->username;
@@ -267,10 +265,6 @@ static int check_and_accept(struct client *c, struct connect_ctx *x)
 	if (!auth_clientid_allowed(x->sec, x->id))
 		return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
 			      "not authorised (client id prefix)");
-	if (w->cfg->max_keepalive > 0 && p->keepalive > w->cfg->max_keepalive &&
-	    p->protocol != MQTT_PROTO_V5)
-		return refuse(c, MQTT_CONNACK_REFUSED_IDENTIFIER_REJECTED, MQTT_RC_CLIENTID_NOT_VALID,
-			      "keepalive above max_keepalive");
 	if (p->has_username) {
 		x->username = mem_strndup((const char *)p->username.data, p->username.len);
 		if (!x->username)
@@ -287,9 +281,16 @@ static int check_and_accept(struct client *c, struct connect_ctx *x)
 		return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
 			      "not authorised");
 	}
-	if (p->has_will && p->will.retain && !w->cfg->retain_available)
-		return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_RETAIN_NOT_SUPPORTED,
-			      "retained will while retain_available is false");
+	if (p->has_will && p->will.retain && !w->cfg->retain_available) {
+		/* MQTT 5 has a code for it; older clients are closed, as mosquitto does. */
+		if (p->protocol == MQTT_PROTO_V5)
+			return refuse(c, 0, MQTT_RC_RETAIN_NOT_SUPPORTED, "retain not available");
+		return client_fail(c, 0, "retained will while retain_available is false");
+	}
+	if (p->has_will && w->cfg->message_size_limit &&
+	    p->will.payload.len > w->cfg->message_size_limit)
+		return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_PACKET_TOO_LARGE,
+			      "will payload above message_size_limit");
 	if (mem_limit_reached(0))
 		return refuse(c, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_BUSY,
 			      "memory_limit reached");

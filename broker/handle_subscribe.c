@@ -29,6 +29,9 @@ struct granted {
 	uint8_t retain_handling;
 };
 
+/* subscribe_one() result that ends the connection instead of answering. */
+#define SUBSCRIBE_PROTOCOL_ERROR 0xFF
+
 static uint8_t refused_code(const struct client *c, uint8_t v5_code)
 {
 	return c->protocol == MQTT_PROTO_V5 ? v5_code : MQTT_SUBACK_FAILURE;
@@ -49,21 +52,21 @@ static uint8_t subscribe_one(struct client *c, const struct mqtt_bytes *f,
 	uint8_t qos = o->qos < lcfg->max_qos ? o->qos : (uint8_t)lcfg->max_qos;
 	int added;
 
-	if (!topic_filter_valid((const char *)f->data, f->len))
+	bool shared = topic_shared_parse((const char *)f->data, f->len, &group, &glen, &inner,
+					 &ilen, &valid);
+	if (shared ? !valid : !topic_filter_valid((const char *)f->data, f->len))
 		return refused_code(c, MQTT_RC_TOPIC_FILTER_INVALID);
-	if (topic_shared_parse((const char *)f->data, f->len, &group, &glen, &inner, &ilen, &valid))
-		return refused_code(c, MQTT_RC_SHARED_SUBS_NOT_SUPPORTED);
+	if (shared && o->no_local)
+		return SUBSCRIBE_PROTOCOL_ERROR; /* [MQTT-3.8.3-4] */
 	if (mlen + f->len > UINT16_MAX)
 		return refused_code(c, MQTT_RC_TOPIC_FILTER_INVALID);
 	g->filter = mem_malloc(mlen + f->len + 1);
 	if (!g->filter)
 		return refused_code(c, MQTT_RC_UNSPECIFIED);
-	if (mlen)
-		memcpy(g->filter, mount, mlen);
-	memcpy(g->filter + mlen, f->data, f->len);
-	g->len = mlen + f->len;
+	g->len = topic_mount(mount, mlen, (const char *)f->data, f->len, g->filter);
 	g->filter[g->len] = '\0';
-	g->retain_handling = o->retain_handling;
+	/* Retained messages go to new non-shared subscriptions only. */
+	g->retain_handling = shared ? 2 : o->retain_handling;
 
 	sub.session = c->session;
 	sub.subid = subid;
@@ -73,7 +76,7 @@ static uint8_t subscribe_one(struct client *c, const struct mqtt_bytes *f,
 	if (session_sub_put(c->session, g->filter, g->len, qos, sub.flags, subid) < 0)
 		goto fail;
 	pthread_rwlock_wrlock(&w->broker->sub_lock);
-	added = subtree_add(&w->broker->subs, g->filter, g->len, &sub);
+	added = subtree_add_any(&w->broker->subs, g->filter, g->len, &sub);
 	pthread_rwlock_unlock(&w->broker->sub_lock);
 	if (added < 0) {
 		session_sub_remove(c->session, g->filter, g->len);
@@ -111,6 +114,10 @@ int handle_subscribe(struct client *c, uint8_t flags, const uint8_t *body, uint3
 	}
 	while (mqtt_subscribe_next(&sp, c->protocol, &pos, &f, &o) && i < sp.count) {
 		codes[i] = subscribe_one(c, &f, &o, sp.props.subscription_id, &g[i]);
+		if (codes[i] == SUBSCRIBE_PROTOCOL_ERROR) {
+			rc = client_fail(c, MQTT_RC_PROTOCOL_ERROR, "no local on a shared subscription");
+			goto out;
+		}
 		i++;
 	}
 	if (send_suback(c, MQTT_SUBACK, sp.packet_id, codes, sp.count) < 0) {

@@ -13,6 +13,7 @@
 #include "send.h"
 #include "session.h"
 #include "subtree.h"
+#include "topic.h"
 #include "worker.h"
 
 #include <midge/mqtt.h>
@@ -27,19 +28,22 @@ static uint8_t unsubscribe_one(struct client *c, const struct mqtt_bytes *f)
 	char *filter;
 	bool had;
 
+	const char *group, *inner;
+	size_t glen, ilen;
+	bool valid;
+	if (topic_shared_parse((const char *)f->data, f->len, &group, &glen, &inner, &ilen, &valid)
+		    ? !valid : !topic_filter_valid((const char *)f->data, f->len))
+		return MQTT_RC_TOPIC_FILTER_INVALID;
 	if (mlen + f->len > UINT16_MAX)
 		return MQTT_RC_NO_SUBSCRIPTION_EXISTED;
 	filter = mem_malloc(mlen + f->len + 1);
 	if (!filter)
 		return MQTT_RC_UNSPECIFIED;
-	if (mlen)
-		memcpy(filter, mount, mlen);
-	memcpy(filter + mlen, f->data, f->len);
-	filter[mlen + f->len] = '\0';
+	filter[topic_mount(mount, mlen, (const char *)f->data, f->len, filter)] = '\0';
 	had = session_sub_remove(c->session, filter, mlen + f->len);
 	if (had) {
 		pthread_rwlock_wrlock(&w->broker->sub_lock);
-		subtree_remove(&w->broker->subs, filter, mlen + f->len, c->session);
+		subtree_remove_any(&w->broker->subs, filter, mlen + f->len, c->session);
 		pthread_rwlock_unlock(&w->broker->sub_lock);
 	}
 	if (log_enabled(LOG_T_UNSUBSCRIBE))

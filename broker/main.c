@@ -113,11 +113,9 @@ static int load_config(struct config *cfg, const struct options *o)
 	config_diag_free(&diag);
 	if (rc < 0)
 		return -1;
-	/* -p alone means a local broker, like the built-in default. */
-	if (o->port && o->config_path) {
-		config_add_port_listener(cfg, o->port);
-	} else if (cfg->nlisteners == 0) {
-		config_add_default_listener(cfg, o->port);
+	if (config_apply_command_line(cfg, o->port, o->config_path != NULL) < 0) {
+		fprintf(stderr, "Error: out of memory.\n");
+		return -1;
 	}
 	return 0;
 }
@@ -157,7 +155,7 @@ int main(int argc, char **argv)
 		log_notice("Using default config.");
 	if (cfg->pid_file && process_write_pidfile(cfg->pid_file) < 0)
 		goto out_cfg;
-	if (broker_init(&b, cfg, o.config_path, o.verbose) < 0)
+	if (broker_init(&b, cfg, o.config_path, o.port, o.verbose) < 0)
 		goto out_broker;
 	if (process_drop_privileges(cfg->user, cfg->user && strcmp(cfg->user, "midge") == 0) < 0)
 		goto out_broker;

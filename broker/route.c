@@ -82,6 +82,7 @@ static void store_retained(struct broker *b, struct message *m)
 	pthread_rwlock_wrlock(&b->retain_lock);
 	rc = retain_set(&b->retained, m);
 	pthread_rwlock_unlock(&b->retain_lock);
+	/* Logged outside the lock: a log line may be published (and retained) too. */
 	if (rc < 0)
 		log_err("Error: out of memory storing retained message on %s.", m->topic);
 }
@@ -95,9 +96,11 @@ void route_publish(struct worker *w, struct message *m, const struct session *or
 	if (m->retain)
 		store_retained(b, m);
 
+	w->match.preferred = session_is_online;
 	pthread_rwlock_rdlock(&b->sub_lock);
-	if (subtree_match(&b->subs, m->topic, m->topic_len, &w->match) < 0)
-		log_err("Error: out of memory routing a message on %s.", m->topic);
+	/* On failure, deliver to what was found; logging waits until the lock is released
+	 * (a log line may itself be published). */
+	bool partial = subtree_match(&b->subs, m->topic, m->topic_len, &w->match) < 0;
 	if (vec_reserve(v, w->match.nfound) < 0) {
 		pthread_rwlock_unlock(&b->sub_lock);
 		log_err("Error: out of memory routing a message on %s.", m->topic);
@@ -122,6 +125,9 @@ void route_publish(struct worker *w, struct message *m, const struct session *or
 			session_ref(sub->session);
 	}
 	pthread_rwlock_unlock(&b->sub_lock);
+	if (partial)
+		log_err("Error: out of memory routing a message on %s; some subscribers missed it.",
+			m->topic);
 
 	if (w->match.nodes_matched > 1 && n > 1)
 		n = merge_duplicates(w, v->items, n);

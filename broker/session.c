@@ -156,7 +156,7 @@ void session_destroy(struct session *s)
 	if (s->nsubs) {
 		pthread_rwlock_wrlock(&b->sub_lock);
 		for (uint32_t i = 0; i < s->nsubs; i++)
-			subtree_remove(&b->subs, s->subs[i].filter, s->subs[i].len, s);
+			subtree_remove_any(&b->subs, s->subs[i].filter, s->subs[i].len, s);
 		pthread_rwlock_unlock(&b->sub_lock);
 	}
 	for (uint32_t i = 0; i < s->nsubs; i++)
@@ -172,11 +172,17 @@ void session_destroy(struct session *s)
 	session_unref(s);
 }
 
+bool session_is_online(const struct session *s)
+{
+	return atomic_load_explicit(&s->online, memory_order_relaxed);
+}
+
 void session_detach(struct session *s)
 {
 	struct worker *w = s->worker;
 
 	s->client = NULL;
+	atomic_store_explicit(&s->online, false, memory_order_relaxed);
 	if (s->expiry_interval == 0) {
 		session_destroy(s);
 		return;

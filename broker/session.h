@@ -56,6 +56,7 @@ struct session {
 	struct client *client;       /* NULL while offline */
 	_Atomic uint32_t refs;
 	bool dead;                   /* removed; deliveries still in flight are dropped */
+	_Atomic bool online;         /* read by other workers for shared subscriptions */
 	uint8_t protocol;
 	uint16_t last_mid;
 	uint32_t hash;
@@ -125,6 +126,9 @@ bool session_sub_remove(struct session *s, const char *filter, size_t len);
 bool session_qos2_in_has(const struct session *s, uint16_t mid);
 int session_qos2_in_add(struct session *s, uint16_t mid);
 bool session_qos2_in_remove(struct session *s, uint16_t mid);
+
+/* Whether a client is connected to the session (any thread; may be stale). */
+bool session_is_online(const struct session *s);
 
 /* Hash of a client id, which also picks the owning worker. */
 uint32_t session_id_hash(const char *client_id, size_t len);

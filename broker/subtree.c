@@ -11,9 +11,21 @@
 
 #include "alloc.h"
 #include "tnode.h"
+#include "topic.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+
+/* Subscribers of one shared group ($share/<name>/<filter>) at one filter. */
+struct shared_group {
+	char *name;
+	size_t name_len;
+	struct subscriber *members;
+	uint32_t nmembers;
+	uint32_t cap;
+	_Atomic uint32_t next; /* round-robin cursor: matching runs under a read lock */
+};
 
 struct subnode {
 	struct tnode t; /* first: a subnode is a tnode */
@@ -22,6 +34,8 @@ struct subnode {
 	struct subscriber *subs;
 	uint32_t nsubs;
 	uint32_t subs_cap;
+	struct shared_group *groups;
+	uint32_t ngroups;
 };
 
 static struct subnode *node_new(struct subnode *parent, const char *level, size_t len)
@@ -34,6 +48,11 @@ static void node_destroy(struct subnode *n)
 {
 	tnode_release(&n->t);
 	mem_free(n->subs);
+	for (uint32_t i = 0; i < n->ngroups; i++) {
+		mem_free(n->groups[i].name);
+		mem_free(n->groups[i].members);
+	}
+	mem_free(n->groups);
 	mem_free(n);
 }
 
@@ -41,6 +60,7 @@ int subtree_init(struct subtree *t)
 {
 	t->root = node_new(NULL, "", 0);
 	t->count = 0;
+	t->shared_count = 0;
 	return t->root ? 0 : -1;
 }
 
@@ -68,6 +88,7 @@ void subtree_free(struct subtree *t)
 	}
 	t->root = NULL;
 	t->count = 0;
+	t->shared_count = 0;
 }
 
 /* Finds the child for one filter level, creating it when `create`. */
@@ -115,7 +136,7 @@ static struct subnode *walk(struct subnode *root, const char *filter, size_t len
 
 static bool node_is_empty(const struct subnode *n)
 {
-	return n->nsubs == 0 && n->t.nchildren == 0 && !n->plus && !n->hash;
+	return n->nsubs == 0 && n->ngroups == 0 && n->t.nchildren == 0 && !n->plus && !n->hash;
 }
 
 /* Frees empty nodes from n upwards (never the root). */
@@ -134,62 +155,198 @@ static void prune(struct subnode *n)
 	}
 }
 
-int subtree_add(struct subtree *t, const char *filter, size_t len, const struct subscriber *sub)
+/* Adds or updates sub in a subscriber array; 1 new, 0 updated, -1 out of memory. */
+static int members_put(struct subscriber **arr, uint32_t *n, uint32_t *cap,
+		       const struct subscriber *sub)
 {
-	struct subnode *n = walk(t->root, filter, len, true);
-
-	if (!n)
-		return -1;
-	for (uint32_t i = 0; i < n->nsubs; i++) {
-		if (n->subs[i].session == sub->session) {
-			n->subs[i] = *sub;
+	for (uint32_t i = 0; i < *n; i++) {
+		if ((*arr)[i].session == sub->session) {
+			(*arr)[i] = *sub;
 			return 0;
 		}
 	}
-	if (n->nsubs == n->subs_cap) {
-		uint32_t cap = n->subs_cap ? n->subs_cap * 2 : 1;
-		struct subscriber *subs = mem_realloc(n->subs, cap * sizeof(*subs));
-		if (!subs) {
-			prune(n);
+	if (*n == *cap) {
+		uint32_t c = *cap ? *cap * 2 : 1;
+		struct subscriber *a = mem_realloc(*arr, c * sizeof(*a));
+		if (!a)
 			return -1;
-		}
-		n->subs = subs;
-		n->subs_cap = cap;
+		*arr = a;
+		*cap = c;
 	}
-	n->subs[n->nsubs++] = *sub;
-	t->count++;
+	(*arr)[(*n)++] = *sub;
 	return 1;
+}
+
+/* Removes s from a subscriber array, keeping the order (round robin stays fair). */
+static bool members_remove(struct subscriber **arr, uint32_t *n, uint32_t *cap,
+			   const struct session *s)
+{
+	for (uint32_t i = 0; i < *n; i++) {
+		if ((*arr)[i].session != s)
+			continue;
+		memmove(&(*arr)[i], &(*arr)[i + 1], (*n - i - 1) * sizeof(**arr));
+		if (--*n == 0) {
+			mem_free(*arr);
+			*arr = NULL;
+			*cap = 0;
+		}
+		return true;
+	}
+	return false;
+}
+
+int subtree_add(struct subtree *t, const char *filter, size_t len, const struct subscriber *sub)
+{
+	struct subnode *n = walk(t->root, filter, len, true);
+	int rc;
+
+	if (!n)
+		return -1;
+	rc = members_put(&n->subs, &n->nsubs, &n->subs_cap, sub);
+	if (rc < 0)
+		prune(n);
+	if (rc == 1)
+		t->count++;
+	return rc;
 }
 
 bool subtree_remove(struct subtree *t, const char *filter, size_t len, const struct session *s)
 {
 	struct subnode *n = walk(t->root, filter, len, false);
 
-	if (!n)
+	if (!n || !members_remove(&n->subs, &n->nsubs, &n->subs_cap, s))
 		return false;
-	for (uint32_t i = 0; i < n->nsubs; i++) {
-		if (n->subs[i].session != s)
-			continue;
-		n->subs[i] = n->subs[--n->nsubs];
-		if (n->nsubs == 0) {
-			mem_free(n->subs);
-			n->subs = NULL;
-			n->subs_cap = 0;
-		}
-		t->count--;
-		prune(n);
-		return true;
+	t->count--;
+	prune(n);
+	return true;
+}
+
+static struct shared_group *group_find(struct subnode *n, const char *name, size_t len)
+{
+	for (uint32_t i = 0; i < n->ngroups; i++)
+		if (n->groups[i].name_len == len && memcmp(n->groups[i].name, name, len) == 0)
+			return &n->groups[i];
+	return NULL;
+}
+
+static struct shared_group *group_add(struct subnode *n, const char *name, size_t len)
+{
+	struct shared_group *groups = mem_realloc(n->groups, (n->ngroups + 1) * sizeof(*groups));
+	struct shared_group *g;
+
+	if (!groups)
+		return NULL;
+	n->groups = groups;
+	g = &groups[n->ngroups];
+	memset(g, 0, sizeof(*g));
+	g->name = mem_strndup(name, len);
+	if (!g->name)
+		return NULL;
+	g->name_len = len;
+	atomic_init(&g->next, 0);
+	n->ngroups++;
+	return g;
+}
+
+static void group_drop(struct subnode *n, struct shared_group *g)
+{
+	mem_free(g->name);
+	mem_free(g->members);
+	*g = n->groups[--n->ngroups];
+	if (n->ngroups == 0) {
+		mem_free(n->groups);
+		n->groups = NULL;
 	}
-	return false;
+}
+
+int subtree_add_shared(struct subtree *t, const char *group, size_t glen, const char *filter,
+		       size_t flen, const struct subscriber *sub)
+{
+	struct subnode *n = walk(t->root, filter, flen, true);
+	struct shared_group *g;
+	int rc;
+
+	if (!n)
+		return -1;
+	g = group_find(n, group, glen);
+	if (!g)
+		g = group_add(n, group, glen);
+	if (!g) {
+		prune(n);
+		return -1;
+	}
+	rc = members_put(&g->members, &g->nmembers, &g->cap, sub);
+	if (rc < 0 && g->nmembers == 0) {
+		group_drop(n, g);
+		prune(n);
+	}
+	if (rc == 1) {
+		t->count++;
+		t->shared_count++;
+	}
+	return rc;
+}
+
+bool subtree_remove_shared(struct subtree *t, const char *group, size_t glen, const char *filter,
+			   size_t flen, const struct session *s)
+{
+	struct subnode *n = walk(t->root, filter, flen, false);
+	struct shared_group *g = n ? group_find(n, group, glen) : NULL;
+
+	if (!g || !members_remove(&g->members, &g->nmembers, &g->cap, s))
+		return false;
+	if (g->nmembers == 0)
+		group_drop(n, g);
+	t->count--;
+	t->shared_count--;
+	prune(n);
+	return true;
+}
+
+/* The member of a shared group whose turn it is, preferring ctx->preferred ones. */
+static const struct subscriber *group_pick(struct match_ctx *ctx, struct shared_group *g)
+{
+	uint32_t start = atomic_fetch_add_explicit(&g->next, 1, memory_order_relaxed);
+
+	for (uint32_t k = 0; ctx->preferred && k < g->nmembers; k++) {
+		const struct subscriber *m = &g->members[(start + k) % g->nmembers];
+		if (ctx->preferred(m->session))
+			return m;
+	}
+	return &g->members[start % g->nmembers];
+}
+
+int subtree_add_any(struct subtree *t, const char *filter, size_t len, const struct subscriber *sub)
+{
+	const char *group, *inner;
+	size_t glen, ilen;
+	bool valid;
+
+	if (topic_shared_parse(filter, len, &group, &glen, &inner, &ilen, &valid))
+		return valid ? subtree_add_shared(t, group, glen, inner, ilen, sub) : -1;
+	return subtree_add(t, filter, len, sub);
+}
+
+bool subtree_remove_any(struct subtree *t, const char *filter, size_t len, const struct session *s)
+{
+	const char *group, *inner;
+	size_t glen, ilen;
+	bool valid;
+
+	if (topic_shared_parse(filter, len, &group, &glen, &inner, &ilen, &valid))
+		return valid && subtree_remove_shared(t, group, glen, inner, ilen, s);
+	return subtree_remove(t, filter, len, s);
 }
 
 static int found_add(struct match_ctx *ctx, const struct subnode *n)
 {
-	if (n->nsubs == 0)
+	size_t want = n->nsubs + n->ngroups;
+
+	if (want == 0)
 		return 0;
-	if (ctx->nfound + n->nsubs > ctx->found_cap) {
+	if (ctx->nfound + want > ctx->found_cap) {
 		size_t cap = ctx->found_cap ? ctx->found_cap : 16;
-		while (cap < ctx->nfound + n->nsubs)
+		while (cap < ctx->nfound + want)
 			cap *= 2;
 		const struct subscriber **found = mem_realloc(ctx->found, cap * sizeof(*found));
 		if (!found)
@@ -199,6 +356,8 @@ static int found_add(struct match_ctx *ctx, const struct subnode *n)
 	}
 	for (uint32_t i = 0; i < n->nsubs; i++)
 		ctx->found[ctx->nfound++] = &n->subs[i];
+	for (uint32_t i = 0; i < n->ngroups; i++)
+		ctx->found[ctx->nfound++] = group_pick(ctx, &n->groups[i]);
 	ctx->nodes_matched++;
 	return 0;
 }

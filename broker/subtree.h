@@ -32,7 +32,8 @@ struct subscriber {
 
 struct subtree {
 	struct subnode *root;
-	size_t count; /* subscriptions */
+	size_t count;        /* subscriptions, shared ones included */
+	size_t shared_count; /* shared subscriptions ($share/<group>/...) */
 };
 
 /* Scratch space for matching, reused across calls (one per worker). */
@@ -44,6 +45,8 @@ struct match_ctx {
 	size_t nfound;
 	size_t found_cap;
 	size_t nodes_matched; /* leaf nodes that contributed subscribers */
+	/* Shared groups prefer members for which this says true (online ones). */
+	bool (*preferred)(const struct session *s);
 };
 
 int subtree_init(struct subtree *t);
@@ -59,7 +62,21 @@ int subtree_add(struct subtree *t, const char *filter, size_t len, const struct 
 bool subtree_remove(struct subtree *t, const char *filter, size_t len, const struct session *s);
 
 /*
- * Collects every subscriber whose filter matches a valid topic name into
+ * Shared subscriptions: one member of each group gets each message, in
+ * turn, preferring members ctx->preferred() accepts. Same results as above.
+ */
+int subtree_add_shared(struct subtree *t, const char *group, size_t glen, const char *filter,
+		       size_t flen, const struct subscriber *sub);
+bool subtree_remove_shared(struct subtree *t, const char *group, size_t glen, const char *filter,
+			   size_t flen, const struct session *s);
+
+/* Either of the above, by the form of the filter ("$share/<group>/<filter>" or not). */
+int subtree_add_any(struct subtree *t, const char *filter, size_t len, const struct subscriber *sub);
+bool subtree_remove_any(struct subtree *t, const char *filter, size_t len, const struct session *s);
+
+/*
+ * Collects every subscriber whose filter matches a valid topic name (and one
+ * member of each matching shared group) into
  * ctx->found (pointers valid until the tree changes). Returns -1 on
  * allocation failure (with what was found so far).
  */

@@ -128,11 +128,12 @@ static void publish_all(struct sys_state *st)
 	int64_t now_ms = ev_now(st->w->loop);
 	double seconds = (double)(now_ms - st->last_ms) / 1000.0;
 	char text[64];
-	size_t subs, retained;
+	size_t subs, shared, retained;
 
 	totals(b, &now);
 	pthread_rwlock_rdlock(&b->sub_lock);
-	subs = b->subs.count;
+	subs = b->subs.count - b->subs.shared_count; /* mosquitto counts shared ones apart */
+	shared = b->subs.shared_count;
 	pthread_rwlock_unlock(&b->sub_lock);
 	pthread_rwlock_rdlock(&b->retain_lock);
 	retained = b->retained.count;
@@ -153,7 +154,7 @@ static void publish_all(struct sys_state *st)
 	put_u64(st, "messages/received", now.load[LOAD_MSGS_RECEIVED]);
 	put_u64(st, "messages/sent", now.load[LOAD_MSGS_SENT]);
 	put_u64(st, "subscriptions/count", subs);
-	put_u64(st, "shared_subscriptions/count", 0);
+	put_u64(st, "shared_subscriptions/count", shared);
 	put_u64(st, "retained messages/count", retained);
 	put_u64(st, "heap/current", mem_current());
 	put_u64(st, "heap/maximum", mem_peak());
@@ -185,9 +186,13 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 
 int sys_start(struct broker *b, struct worker *w)
 {
-	struct sys_state *st = mem_calloc(1, sizeof(*st));
+	struct sys_state *st;
 	char version[64];
 
+	/* sys_interval 0 turns $SYS off entirely, as in mosquitto. */
+	if (w->cfg->sys_interval <= 0)
+		return 0;
+	st = mem_calloc(1, sizeof(*st));
 	if (!st)
 		return -1;
 	st->w = w;

@@ -82,6 +82,21 @@ size_t topic_levels(const char *s, size_t len)
 	return levels;
 }
 
+size_t topic_mount(const char *mount, size_t mlen, const char *filter, size_t flen, char *out)
+{
+	const char *group, *inner;
+	size_t glen, ilen, head = 0;
+	bool valid;
+
+	if (topic_shared_parse(filter, flen, &group, &glen, &inner, &ilen, &valid))
+		head = (size_t)(inner - filter);
+	memcpy(out, filter, head);
+	if (mlen)
+		memcpy(out + head, mount, mlen);
+	memcpy(out + head + mlen, filter + head, flen - head);
+	return mlen + flen;
+}
+
 bool topic_shared_parse(const char *s, size_t len, const char **group, size_t *glen,
 			const char **filter, size_t *flen, bool *valid)
 {

@@ -35,4 +35,11 @@ size_t topic_levels(const char *s, size_t len);
 bool topic_shared_parse(const char *s, size_t len, const char **group, size_t *glen,
 			const char **filter, size_t *flen, bool *valid);
 
+/*
+ * Writes filter with a listener's mount point in front into out (room for
+ * mlen + flen bytes, no NUL added); in a shared subscription the mount point
+ * goes after "$share/<group>/". Returns mlen + flen.
+ */
+size_t topic_mount(const char *mount, size_t mlen, const char *filter, size_t flen, char *out);
+
 #endif

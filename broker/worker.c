@@ -13,6 +13,7 @@
 #include "listener.h"
 #include "log.h"
 #include "message.h"
+#include "route.h"
 #include "session.h"
 #include "send.h"
 
@@ -27,6 +28,13 @@
 #define READ_BUFFER_SIZE (64 * 1024)
 #define ACCEPTS_PER_EVENT 64
 #define ACCEPT_RETRY_MS 100
+
+static __thread struct worker *current_worker;
+
+struct worker *worker_current(void)
+{
+	return current_worker;
+}
 
 static struct worker *worker_of_loop(struct ev_loop *loop)
 {
@@ -289,10 +297,40 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 
 /* --- before sleeping --- */
 
+void worker_defer_publish(struct worker *w, struct message *m)
+{
+	if (w->ndeferred == w->deferred_cap) {
+		size_t cap = w->deferred_cap ? w->deferred_cap * 2 : 16;
+		struct message **d = mem_realloc(w->deferred, cap * sizeof(*d));
+		if (!d) {
+			message_unref(m);
+			return;
+		}
+		w->deferred = d;
+		w->deferred_cap = cap;
+	}
+	w->deferred[w->ndeferred++] = m;
+}
+
+/* Routes what was deferred; lines logged meanwhile wait for the next turn. */
+static void route_deferred(struct worker *w)
+{
+	size_t n = w->ndeferred;
+
+	for (size_t i = 0; i < n; i++) {
+		route_publish(w, w->deferred[i], NULL);
+		message_unref(w->deferred[i]);
+	}
+	memmove(w->deferred, w->deferred + n, (w->ndeferred - n) * sizeof(*w->deferred));
+	w->ndeferred -= n;
+}
+
 static void before_sleep(struct ev_loop *loop, void *data)
 {
 	struct worker *w = data;
 
+	if (w->ndeferred)
+		route_deferred(w);
 	flush_outboxes(w);
 	while (w->flush_head) {
 		struct client *c = w->flush_head;
@@ -368,10 +406,12 @@ int worker_start(struct worker *w)
 
 void worker_run(struct worker *w)
 {
+	current_worker = w;
 	if (ev_run(w->loop) < 0)
 		log_err("Error: event loop of worker %u failed: %s.", w->index, strerror(errno));
 	/* Final flush of what the last turn queued (DISCONNECTs at shutdown). */
 	before_sleep(w->loop, w);
+	current_worker = NULL;
 }
 
 /* Ends every session this worker owns (at shutdown, after its clients are closed). */
@@ -406,6 +446,9 @@ void worker_fini(struct worker *w)
 	}
 	mem_free(w->outbox);
 	mem_free(w->route_buf.items);
+	for (size_t i = 0; i < w->ndeferred; i++)
+		message_unref(w->deferred[i]);
+	mem_free(w->deferred);
 	match_ctx_free(&w->match);
 	mem_free(w->rbuf);
 	ev_async_close(w->loop, &w->wake);

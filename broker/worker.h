@@ -102,6 +102,9 @@ struct worker {
 	size_t rbuf_size;
 	struct match_ctx match;
 	struct item_vec route_buf;   /* deliveries of the message being routed */
+	struct message **deferred;   /* messages to route before sleeping (log lines) */
+	size_t ndeferred;
+	size_t deferred_cap;
 
 	struct worker_stats stats;
 	uint64_t next_session_seq;
@@ -123,6 +126,12 @@ void worker_outbox_add(struct worker *w, const struct inbox_item *item);
 
 /* Posts an item to another worker's inbox and wakes it. */
 void worker_post(struct worker *target, const struct inbox_item *item);
+
+/* Routes m (taking over the reference) before the loop next sleeps. */
+void worker_defer_publish(struct worker *w, struct message *m);
+
+/* The worker whose loop runs on the calling thread, or NULL. */
+struct worker *worker_current(void);
 
 /* Marks a client as having output; it is written before the loop sleeps. */
 void worker_schedule_flush(struct worker *w, struct client *c);
