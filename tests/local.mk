@@ -14,3 +14,25 @@ tests_unit_check_midge_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_midge_LDADD = libmidgecore.la $(CHECK_LIBS)
 endif
 EXTRA_DIST += tests/unit/data
+
+# Integration tests: each script starts the real broker on a free loopback port.
+INTEGRATION_TESTS = \
+	tests/integration/test_01_connect.py \
+	tests/integration/test_02_publish.py \
+	tests/integration/test_03_subscribe.py \
+	tests/integration/test_04_retain.py \
+	tests/integration/test_05_will.py \
+	tests/integration/test_06_session.py \
+	tests/integration/test_07_limits.py \
+	tests/integration/test_08_sys.py \
+	tests/integration/test_09_malformed.py \
+	tests/integration/test_10_clients.py \
+	tests/integration/test_11_cli.py
+TESTS += $(INTEGRATION_TESTS)
+TEST_EXTENSIONS = .py
+PY_LOG_COMPILER = $(PYTHON3)
+AM_TESTS_ENVIRONMENT = \
+	MIDGE_BIN='$(abs_top_builddir)/midge'; export MIDGE_BIN; \
+	MIDGE_SRCDIR='$(abs_top_srcdir)'; export MIDGE_SRCDIR; \
+	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE;
+EXTRA_DIST += tests/integration/midgetest.py $(INTEGRATION_TESTS)

@@ -1,0 +1,62 @@
+# scripts/lib.sh: shared steps of scripts/run and scripts/test (sourced, not run).
+# Installs missing Debian packages (when root), configures and builds out of tree.
+
+MIDGE_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Packages needed to build midge.
+MIDGE_BUILD_DEPS="gcc make autoconf automake libtool pkg-config liblua5.4-dev libyaml-dev libssl-dev check"
+# Packages the test suite drives the broker with.
+MIDGE_TEST_DEPS="python3 python3-paho-mqtt mosquitto mosquitto-clients"
+
+say() { printf '%s\n' "$*" >&2; }
+
+# ensure_packages PKG...: installs those not yet installed (apt-get, as root).
+ensure_packages() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		say "Missing packages: ${missing[*]}"
+		say "Install them with: sudo apt-get install ${missing[*]}"
+		return 1
+	fi
+	say "Installing ${missing[*]} ..."
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	# A package's own service (mosquitto's) must not start on 1883 during the install.
+	local policy=/usr/sbin/policy-rc.d added_policy=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && added_policy=1
+	fi
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+	local rc=$?
+	[ $added_policy -eq 1 ] && rm -f "$policy"
+	return $rc
+}
+
+# configure_build DIR [CONFIGURE-ARGS...]: (re)configures DIR when needed.
+configure_build() {
+	local dir=$1; shift
+	local want="$*"
+	if [ -f "$MIDGE_SRC/config.status" ]; then
+		# An in-tree configuration blocks out-of-tree builds; it holds only build products.
+		say "Removing the in-tree build configuration (builds go to build directories)."
+		(cd "$MIDGE_SRC" && make -s distclean >/dev/null 2>&1 || rm -f config.status)
+	fi
+	if [ ! -x "$MIDGE_SRC/configure" ] || [ "$MIDGE_SRC/configure.ac" -nt "$MIDGE_SRC/configure" ]; then
+		(cd "$MIDGE_SRC" && ./autogen.sh >/dev/null 2>&1) || { say "autogen.sh failed"; return 1; }
+	fi
+	mkdir -p "$dir"
+	if [ ! -f "$dir/Makefile" ] || [ "$(cat "$dir/.configure-args" 2>/dev/null)" != "$want" ] ||
+	   [ "$MIDGE_SRC/configure" -nt "$dir/Makefile" ]; then
+		(cd "$dir" && "$MIDGE_SRC/configure" -q "$@") || { say "configure failed (see $dir/config.log)"; return 1; }
+		printf '%s' "$want" > "$dir/.configure-args"
+	fi
+}
+
+# build DIR: compiles everything in DIR.
+build() {
+	make -s -C "$1" -j"$(nproc)" >/dev/null || make -C "$1"
+}
