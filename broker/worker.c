@@ -118,10 +118,9 @@ static bool over_limits(struct worker *w, struct listener *l)
 
 	if (max >= 0 && atomic_load(&l->connections) >= max)
 		return true;
-	if (cfg->global_max_connections >= 0 &&
-	    atomic_load(&w->broker->connections) >= cfg->global_max_connections)
-		return true;
-	return mem_limit_reached(0);
+	/* memory_limit is answered at CONNECT, with CONNACK 3, so clients learn why. */
+	return cfg->global_max_connections >= 0 &&
+	       atomic_load(&w->broker->connections) >= cfg->global_max_connections;
 }
 
 static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)

@@ -27,7 +27,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_08_sys.py \
 	tests/integration/test_09_malformed.py \
 	tests/integration/test_10_clients.py \
-	tests/integration/test_11_cli.py
+	tests/integration/test_11_cli.py \
+	tests/integration/test_12_process.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)

@@ -668,11 +668,33 @@ class Witness:
             c.close()
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def sanitizer_report(text):
+    """The first line of a sanitizer report in a broker's output, or None."""
+    for line in text.splitlines():
+        if any(mark in line for mark in SANITIZER_MARKS):
+            return line
+    return None
+
+
 def _stop_checked(broker):
+    """Stops the broker and fails if it died, did not exit cleanly on SIGTERM,
+    or a sanitizer reported anything (a leak counts)."""
     alive, log = broker.alive(), broker.log()
-    broker.stop()
+    rc = broker.stop()
     if not alive:
         raise AssertionError("the broker died during the test:\n" + log)
+    if is_mosquitto():
+        return
+    log = broker.log()
+    report = sanitizer_report(log)
+    if report:
+        raise AssertionError("sanitizer report from the broker: %s\n%s" % (report, log[-6000:]))
+    if rc != 0:
+        raise AssertionError("the broker exited with %s after SIGTERM:\n%s" % (rc, log[-6000:]))
 
 
 class _Helpers:

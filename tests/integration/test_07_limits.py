@@ -154,5 +154,22 @@ class MaxConnections(BrokerTestCase):
         wait_for(connects, what="a connection once a slot is free")
 
 
+class MemoryLimit(BrokerTestCase):
+    # Far below what the broker already uses: every new CONNECT is over the limit.
+    broker_options = {"memory_limit": 1}
+
+    def test_connect_refused_with_server_unavailable(self):
+        self.midge_only("mosquitto's allocations fail instead, with no CONNACK 3")
+        c = self.raw()
+        c.send(connect(unique_id()))
+        c.expect(connack(3), msg="(CONNACK 3: server unavailable)")
+        c.expect_closed()
+        # MQTT 5 clients get the reason code for it.
+        c5 = self.raw()
+        c5.send(connect(unique_id(), proto=5))
+        c5.expect(connack(0x89, proto=5), msg="(CONNACK 0x89: server busy)")
+        c5.expect_closed()
+
+
 if __name__ == "__main__":
     main()
