@@ -228,6 +228,29 @@ static int read_sub_options(struct pkt_reader *r, int proto, struct mqtt_sub_opt
 	return MQTT_OK;
 }
 
+/*
+ * The part SUBSCRIBE and UNSUBSCRIBE share: flags 0x2, a non-zero packet
+ * identifier, MQTT 5 properties; leaves r at the first entry.
+ */
+static int read_sub_head(struct pkt_reader *r, uint8_t type, uint8_t flags, int proto,
+			 uint16_t *packet_id, struct mqtt_props *props, struct mqtt_bytes *entries)
+{
+	if (flags != 0x2)
+		return MQTT_ERR_MALFORMED;
+	if (pkt_read_u16(r, packet_id))
+		return MQTT_ERR_MALFORMED;
+	if (*packet_id == 0)
+		return MQTT_ERR_PROTOCOL;
+	if (proto == MQTT_PROTO_V5) {
+		int rc = mqtt_props_read(r, type, props);
+		if (rc)
+			return rc;
+	}
+	entries->data = r->p + r->pos;
+	entries->len = pkt_remaining(r);
+	return MQTT_OK;
+}
+
 int mqtt_decode_subscribe(const uint8_t *body, uint32_t len, uint8_t flags, int proto,
 			  struct mqtt_subscribe *out)
 {
@@ -235,20 +258,11 @@ int mqtt_decode_subscribe(const uint8_t *body, uint32_t len, uint8_t flags, int 
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (flags != 0x2)
-		return MQTT_ERR_MALFORMED;
 	pkt_reader_init(&r, body, len);
-	if (pkt_read_u16(&r, &out->packet_id))
-		return MQTT_ERR_MALFORMED;
-	if (out->packet_id == 0)
-		return MQTT_ERR_PROTOCOL;
-	if (proto == MQTT_PROTO_V5) {
-		rc = mqtt_props_read(&r, MQTT_SUBSCRIBE, &out->props);
-		if (rc)
-			return rc;
-	}
-	out->entries.data = body + r.pos;
-	out->entries.len = pkt_remaining(&r);
+	rc = read_sub_head(&r, MQTT_SUBSCRIBE, flags, proto, &out->packet_id, &out->props,
+			   &out->entries);
+	if (rc)
+		return rc;
 	while (pkt_remaining(&r) > 0) {
 		struct mqtt_bytes filter;
 		struct mqtt_sub_options o;
@@ -286,22 +300,14 @@ int mqtt_decode_unsubscribe(const uint8_t *body, uint32_t len, uint8_t flags, in
 			    struct mqtt_unsubscribe *out)
 {
 	struct pkt_reader r;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (flags != 0x2)
-		return MQTT_ERR_MALFORMED;
 	pkt_reader_init(&r, body, len);
-	if (pkt_read_u16(&r, &out->packet_id))
-		return MQTT_ERR_MALFORMED;
-	if (out->packet_id == 0)
-		return MQTT_ERR_PROTOCOL;
-	if (proto == MQTT_PROTO_V5) {
-		int rc = mqtt_props_read(&r, MQTT_UNSUBSCRIBE, &out->props);
-		if (rc)
-			return rc;
-	}
-	out->entries.data = body + r.pos;
-	out->entries.len = pkt_remaining(&r);
+	rc = read_sub_head(&r, MQTT_UNSUBSCRIBE, flags, proto, &out->packet_id, &out->props,
+			   &out->entries);
+	if (rc)
+		return rc;
 	while (pkt_remaining(&r) > 0) {
 		struct mqtt_bytes filter;
 

@@ -232,12 +232,36 @@ uint32_t ev_timer_count(const struct ev_loop *loop)
 	return loop->heap_len;
 }
 
+/*
+ * Number of timers due at `now`: the heap nodes with when <= now form a
+ * subtree at the root, walked here in O(due) without a stack.
+ */
+static uint32_t due_timers(const struct ev_loop *loop, int64_t now)
+{
+	uint32_t i = 1, due = 0;
+
+	for (;;) {
+		if (i <= loop->heap_len && loop->heap[i]->when <= now) {
+			due++;
+			i *= 2; /* left child */
+			continue;
+		}
+		while (i & 1) /* a right child (or the root): climb */
+			i >>= 1;
+		if (i == 0)
+			return due;
+		i++; /* the right sibling */
+	}
+}
+
 static void run_timers(struct ev_loop *loop)
 {
 	/* Timers armed by callbacks for "now" run in the next iteration,
-	 * so a callback that re-arms itself at once cannot starve I/O. */
+	 * so a callback that re-arms itself at once cannot starve I/O: only
+	 * as many timers fire as were due when the run began (not heap_len,
+	 * which counts the idle ones too). */
 	int64_t now = loop->now;
-	uint32_t budget = loop->heap_len;
+	uint32_t budget = due_timers(loop, now);
 
 	while (budget-- > 0 && loop->heap_len > 0 && loop->heap[1]->when <= now) {
 		struct ev_timer *t = loop->heap[1];

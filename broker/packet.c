@@ -26,8 +26,8 @@ int mqtt_frame_parse(const uint8_t *buf, size_t len, uint32_t max_remaining,
 	}
 	if (i == 5)
 		return MQTT_ERR_MALFORMED;
-	/* A non-minimal encoding (trailing zero continuation) is still a valid
-	 * length: the specification only requires the value to fit in four bytes. */
+	/* A non-minimal encoding (0x80 0x00 for 0) breaks [MQTT-1.5.5-1]; it is
+	 * accepted, as mosquitto does, since the value itself is unambiguous. */
 	frame->type = buf[0] >> 4;
 	frame->flags = buf[0] & 0x0F;
 	frame->remaining = value;

@@ -88,7 +88,8 @@ size_t topic_mount(const char *mount, size_t mlen, const char *filter, size_t fl
 	size_t glen, ilen, head = 0;
 	bool valid;
 
-	if (topic_shared_parse(filter, flen, &group, &glen, &inner, &ilen, &valid))
+	/* An invalid shared filter keeps the mount point in front (callers refuse it anyway). */
+	if (topic_shared_parse(filter, flen, &group, &glen, &inner, &ilen, &valid) && valid)
 		head = (size_t)(inner - filter);
 	memcpy(out, filter, head);
 	if (mlen)

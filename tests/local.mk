@@ -5,7 +5,7 @@ if HAVE_CHECK
 check_PROGRAMS += tests/unit/check_midge
 TESTS += tests/unit/check_midge
 tests_unit_check_midge_SOURCES = \
-	tests/unit/check_main.c tests/unit/tests.h \
+	tests/unit/check_main.c tests/unit/tests.h tests/unit/helpers.c \
 	tests/unit/test_packet.c tests/unit/test_property.c tests/unit/test_codec.c \
 	tests/unit/test_topic.c tests/unit/test_subtree.c tests/unit/test_ev.c \
 	tests/unit/test_config.c

@@ -20,34 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Failing cases of a table, so that one test reports all of them at once. */
-struct fails {
-	char text[4096];
-	size_t len;
-	unsigned n;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void fail_note(struct fails *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	f->n++;
-	if (f->len + 2 >= sizeof(f->text))
-		return;
-	va_start(ap, fmt);
-	f->len += (size_t)vsnprintf(f->text + f->len, sizeof(f->text) - f->len, fmt, ap);
-	va_end(ap);
-	if (f->len + 2 < sizeof(f->text)) {
-		f->text[f->len++] = ';';
-		f->text[f->len++] = ' ';
-		f->text[f->len] = '\0';
-	} else {
-		f->len = sizeof(f->text) - 1;
-	}
-}
-
-#define FAILS_CHECK(f) ck_assert_msg((f)->n == 0, "%u failing: %s", (f)->n, (f)->text)
 
 #define PROTOS {MQTT_PROTO_V31, MQTT_PROTO_V311, MQTT_PROTO_V5}
 #define BODY(...) ((const uint8_t[]){__VA_ARGS__}), sizeof((const uint8_t[]){__VA_ARGS__})

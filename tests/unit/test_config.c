@@ -282,10 +282,10 @@ static const struct err_case err_cases[] = {
 	 "1:17: value 0 for 'connect_timeout' is out of range (accepted: 1..3600)", 1},
 	{".conf", "persistent_client_expiration 100\n",
 	 "1:30: invalid value '100' for 'persistent_client_expiration' (accepted: a positive "
-	 "number followed by h, d, w, m or y, e.g. 14d)", 1},
+	 "number followed by s, h, d, w, m or y, e.g. 14d)", 1},
 	{".conf", "persistent_client_expiration 0d\n",
 	 "1:30: invalid value '0d' for 'persistent_client_expiration' (accepted: a positive "
-	 "number followed by h, d, w, m or y, e.g. 14d)", 1},
+	 "number followed by s, h, d, w, m or y, e.g. 14d)", 1},
 	{".conf", "log_facility 9\n",
 	 "1:14: invalid value '9' for 'log_facility' (accepted: 0, 1, 2, 3, 4, 5, 6, 7, local0, "
 	 "local1, local2, local3, local4, local5, local6, local7, daemon, user)", 1},
@@ -440,7 +440,7 @@ static const struct err_case err_cases[] = {
 	 "1:1: 'topics' does not belong here", 1},
 	{".yaml", "persistent_client_expiration: 3x\n",
 	 "1:31: invalid value '3x' for 'persistent_client_expiration' (accepted: a positive "
-	 "number followed by h, d, w, m or y, e.g. 14d)", 1},
+	 "number followed by s, h, d, w, m or y, e.g. 14d)", 1},
 	{".yaml", "- a\n- b\n",
 	 "1:1: the top level must be a mapping of 'option: value'", 1},
 	{".yaml", "sys_interval: 1\n---\nsys_interval: 2\n",

@@ -20,34 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Failing cases of a table, so that one test reports all of them at once. */
-struct fails {
-	char text[4096];
-	size_t len;
-	unsigned n;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void fail_note(struct fails *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	f->n++;
-	if (f->len + 2 >= sizeof(f->text))
-		return;
-	va_start(ap, fmt);
-	f->len += (size_t)vsnprintf(f->text + f->len, sizeof(f->text) - f->len, fmt, ap);
-	va_end(ap);
-	if (f->len + 2 < sizeof(f->text)) {
-		f->text[f->len++] = ';';
-		f->text[f->len++] = ' ';
-		f->text[f->len] = '\0';
-	} else {
-		f->len = sizeof(f->text) - 1;
-	}
-}
-
-#define FAILS_CHECK(f) ck_assert_msg((f)->n == 0, "%u failing: %s", (f)->n, (f)->text)
 
 /* A heap copy of exactly n bytes (at least one byte is allocated). */
 static uint8_t *dup_exact(const void *p, size_t n)

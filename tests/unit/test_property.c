@@ -19,34 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Failing cases of a table, so that one test reports all of them at once. */
-struct fails {
-	char text[4096];
-	size_t len;
-	unsigned n;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void fail_note(struct fails *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	f->n++;
-	if (f->len + 2 >= sizeof(f->text))
-		return;
-	va_start(ap, fmt);
-	f->len += (size_t)vsnprintf(f->text + f->len, sizeof(f->text) - f->len, fmt, ap);
-	va_end(ap);
-	if (f->len + 2 < sizeof(f->text)) {
-		f->text[f->len++] = ';';
-		f->text[f->len++] = ' ';
-		f->text[f->len] = '\0';
-	} else {
-		f->len = sizeof(f->text) - 1;
-	}
-}
-
-#define FAILS_CHECK(f) ck_assert_msg((f)->n == 0, "%u failing: %s", (f)->n, (f)->text)
 
 #define PK(t) (1u << (t))
 #define WILLP PK(MQTT_PROPS_WILL)
@@ -758,7 +730,7 @@ START_TEST(test_writers)
 	ck_assert_uint_eq(w.pos, size);
 	ck_assert_int_eq(memcmp(buf, want, sizeof(want)), 0);
 
-	/* What the writers produce, the reader accepts (in a will, minus the subid). */
+	/* What the writers produce, the reader accepts (receive maximum is no PUBLISH property). */
 	ck_assert_int_eq(read_block(buf, size, MQTT_PUBLISH, &p), MQTT_ERR_MALFORMED); /* 0x21 */
 	ck_assert_int_eq(read_block(buf + 5, size - 5, MQTT_PUBLISH, &p), MQTT_OK);
 	ck_assert_uint_eq(p.message_expiry, 65536);

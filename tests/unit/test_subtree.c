@@ -6,7 +6,8 @@
  * random corpora of filters and topics, for the '$' rules, for pruning (the
  * allocator's byte count returns to where it started), and for topics of
  * 10 000 levels, run on a thread with a 128 KiB stack so that any recursion
- * over the levels would crash. Sessions are opaque addresses never followed.
+ * over the levels would crash; shared subscriptions take turns. Sessions are
+ * opaque addresses the trie never follows.
  */
 #include "config.h"
 
@@ -19,60 +20,17 @@
 #include "topic.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Like ck_assert_msg, but silent on success: passing Check assertions each
  * record a location through the runner's pipe, too slow for inner loops. */
-#define REQUIRE(cond, ...)                             \
-	do {                                            \
-		if (!(cond))                            \
-			ck_abort_msg(__VA_ARGS__);      \
-	} while (0)
 
 /* Distinct session addresses; the trie compares them and never follows them. */
 static char session_storage[4096];
 #define SESSION(k) ((struct session *)(void *)&session_storage[(k)])
-
-static uint64_t rng_state;
-
-static uint32_t rng(uint32_t n)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 33) % n;
-}
-
-/* A random non-empty name or filter of up to 6 levels over a small alphabet. */
-static void random_topic(char *out, bool filter)
-{
-	static const char *const levels[] = {"a", "b", "c", "", "ab", "$x", "$SYS"};
-	size_t len;
-
-	do {
-		size_t n = 1 + rng(6);
-
-		len = 0;
-		for (size_t i = 0; i < n; i++) {
-			const char *l;
-			uint32_t r = rng(8);
-
-			if (filter && r == 0)
-				l = "+";
-			else if (filter && r == 1 && i == n - 1)
-				l = "#";
-			else
-				l = levels[rng(i == 0 ? 7 : 5)]; /* '$' levels only first */
-			if (i)
-				out[len++] = '/';
-			memcpy(out + len, l, strlen(l));
-			len += strlen(l);
-		}
-		out[len] = '\0';
-	} while (len == 0);
-}
 
 static struct subscriber sub_of(int k, uint8_t qos, uint32_t subid)
 {
@@ -392,18 +350,18 @@ START_TEST(test_oracle)
 	size_t live, total_found = 0;
 	uint64_t base;
 
-	rng_state = 0x7375627472656500ull; /* "subtree" */
+	test_rng_seed(0x7375627472656500ull); /* "subtree" */
 	ck_assert_int_eq(subtree_init(&t), 0);
 	base = mem_current();
 	for (int k = 0; k < ORACLE_FILTERS; k++) {
-		random_topic(oracle_filters[k], true);
+		test_random_topic(oracle_filters[k], true);
 		ck_assert(topic_filter_valid(oracle_filters[k], strlen(oracle_filters[k])));
 		ck_assert_int_eq(add(&t, oracle_filters[k], k, (uint8_t)(k % 3), (uint32_t)k + 1), 1);
 		oracle_live[k] = true;
 	}
 	ck_assert_uint_eq(t.count, ORACLE_FILTERS);
 	for (int i = 0; i < 1500; i++) {
-		random_topic(topic, false);
+		test_random_topic(topic, false);
 		oracle_check(&t, &ctx, topic);
 		total_found += ctx.nfound;
 	}
@@ -412,7 +370,7 @@ START_TEST(test_oracle)
 	/* Remove a random half, check again, then remove the rest. */
 	live = ORACLE_FILTERS;
 	for (int k = 0; k < ORACLE_FILTERS; k++) {
-		if (rng(2)) {
+		if (test_rng(2)) {
 			ck_assert(del(&t, oracle_filters[k], k));
 			oracle_live[k] = false;
 			live--;
@@ -420,7 +378,7 @@ START_TEST(test_oracle)
 	}
 	ck_assert_uint_eq(t.count, live);
 	for (int i = 0; i < 1000; i++) {
-		random_topic(topic, false);
+		test_random_topic(topic, false);
 		oracle_check(&t, &ctx, topic);
 	}
 	for (int k = 0; k < ORACLE_FILTERS; k++) {
@@ -501,6 +459,151 @@ START_TEST(test_deep_topics)
 	ck_assert(r.removed);
 	ck_assert_uint_eq(r.count_after_remove, 2);
 	ck_assert(r.mem_back);
+}
+END_TEST
+
+/* --- shared subscriptions ($share/<group>/<filter>) --- */
+
+static int add_any(struct subtree *t, const char *filter, int k)
+{
+	struct subscriber s = sub_of(k, 1, (uint32_t)k);
+	return subtree_add_any(t, filter, strlen(filter), &s);
+}
+
+static bool del_any(struct subtree *t, const char *filter, int k)
+{
+	return subtree_remove_any(t, filter, strlen(filter), SESSION(k));
+}
+
+/* How many of n matches of topic went to each session 0..9 (others abort). */
+static void tally(struct subtree *t, struct match_ctx *ctx, const char *topic, int n,
+		  int counts[10])
+{
+	memset(counts, 0, 10 * sizeof(counts[0]));
+	for (int i = 0; i < n; i++) {
+		match(t, ctx, topic);
+		for (size_t f = 0; f < ctx->nfound; f++) {
+			ptrdiff_t k = (char *)(void *)ctx->found[f]->session - session_storage;
+			REQUIRE(k >= 0 && k < 10, "unexpected session %td", k);
+			counts[k]++;
+		}
+	}
+}
+
+START_TEST(test_shared_round_robin)
+{
+	struct subtree t;
+	struct match_ctx ctx = {0};
+	int counts[10];
+	uint64_t base;
+
+	ck_assert_int_eq(subtree_init(&t), 0);
+	base = mem_current();
+	for (int k = 1; k <= 3; k++)
+		ck_assert_int_eq(add_any(&t, "$share/g/a/+", k), 1);
+	ck_assert_int_eq(add_any(&t, "$share/g/a/+", 2), 0); /* update, not a second member */
+	ck_assert_uint_eq(t.count, 3);
+	ck_assert_uint_eq(t.shared_count, 3);
+
+	/* One member per message, in turn. */
+	ck_assert_uint_eq(match(&t, &ctx, "a/x"), 1);
+	tally(&t, &ctx, "a/x", 30, counts);
+	ck_assert_int_eq(counts[1], 10);
+	ck_assert_int_eq(counts[2], 10);
+	ck_assert_int_eq(counts[3], 10);
+	ck_assert_uint_eq(match(&t, &ctx, "a"), 0);
+	ck_assert_uint_eq(match(&t, &ctx, "b/x"), 0);
+
+	/* A second group and a plain subscription on the same filter each get one. */
+	ck_assert_int_eq(add_any(&t, "$share/h/a/+", 4), 1);
+	ck_assert_int_eq(add_any(&t, "a/+", 5), 1);
+	ck_assert_uint_eq(t.count, 5);
+	ck_assert_uint_eq(t.shared_count, 4);
+	ck_assert_uint_eq(match(&t, &ctx, "a/y"), 3);
+	ck_assert_uint_eq(ctx.nodes_matched, 1);
+	tally(&t, &ctx, "a/y", 20, counts);
+	ck_assert_int_eq(counts[4], 20);
+	ck_assert_int_eq(counts[5], 20);
+	ck_assert_int_eq(counts[1] + counts[2] + counts[3], 20);
+
+	/* Removing a member leaves the others taking turns. */
+	ck_assert(del_any(&t, "$share/g/a/+", 2));
+	ck_assert(!del_any(&t, "$share/g/a/+", 2));
+	ck_assert(!del_any(&t, "$share/h/a/+", 1)); /* member of the other group */
+	ck_assert(!del_any(&t, "$share/x/a/+", 1)); /* no such group */
+	ck_assert(!del_any(&t, "a/+", 1));          /* not a plain subscriber */
+	tally(&t, &ctx, "a/z", 10, counts);
+	ck_assert_int_eq(counts[1], 5);
+	ck_assert_int_eq(counts[2], 0);
+	ck_assert_int_eq(counts[3], 5);
+
+	/* The plain subscription is independent of the groups on its filter. */
+	ck_assert(del_any(&t, "a/+", 5));
+	ck_assert_uint_eq(match(&t, &ctx, "a/z"), 2);
+	ck_assert(del_any(&t, "$share/g/a/+", 1));
+	ck_assert(del_any(&t, "$share/g/a/+", 3));
+	ck_assert(del_any(&t, "$share/h/a/+", 4));
+	ck_assert_uint_eq(t.count, 0);
+	ck_assert_uint_eq(t.shared_count, 0);
+	ck_assert_uint_eq(match(&t, &ctx, "a/z"), 0);
+	match_ctx_free(&ctx);
+	ck_assert_uint_eq(mem_current(), base);
+	subtree_free(&t);
+}
+END_TEST
+
+static bool prefer_two(const struct session *s)
+{
+	return s == SESSION(2);
+}
+
+static bool prefer_none(const struct session *s)
+{
+	return false;
+}
+
+START_TEST(test_shared_preferred_and_rules)
+{
+	struct subtree t;
+	struct match_ctx ctx = {0};
+	int counts[10];
+
+	ck_assert_int_eq(subtree_init(&t), 0);
+	for (int k = 1; k <= 3; k++)
+		ck_assert_int_eq(add_any(&t, "$share/g/#", k), 1);
+
+	/* Preferred members (online ones) get every message while there are any. */
+	ctx.preferred = prefer_two;
+	tally(&t, &ctx, "x", 12, counts);
+	ck_assert_int_eq(counts[2], 12);
+	/* None preferred: plain round robin. */
+	ctx.preferred = prefer_none;
+	tally(&t, &ctx, "x", 12, counts);
+	ck_assert_int_eq(counts[1], 4);
+	ck_assert_int_eq(counts[2], 4);
+	ck_assert_int_eq(counts[3], 4);
+	ctx.preferred = NULL;
+
+	/* A leading wildcard of a shared filter does not match '$' topics either. */
+	ck_assert_uint_eq(match(&t, &ctx, "$SYS/x"), 0);
+	ck_assert_int_eq(add_any(&t, "$share/s/$SYS/#", 4), 1);
+	ck_assert_uint_eq(match(&t, &ctx, "$SYS/x"), 1);
+	ck_assert_ptr_eq(ctx.found[0]->session, SESSION(4));
+
+	/* Malformed shared filters are refused, and nothing is created for them. */
+	uint64_t before = mem_current();
+	ck_assert_int_eq(add_any(&t, "$share//a", 5), -1);
+	ck_assert_int_eq(add_any(&t, "$share/g", 5), -1);
+	ck_assert_int_eq(add_any(&t, "$share/g/", 5), -1);
+	ck_assert_int_eq(add_any(&t, "$share/g+/a", 5), -1);
+	ck_assert(!del_any(&t, "$share//a", 5));
+	ck_assert_uint_eq(mem_current(), before);
+	ck_assert_uint_eq(t.count, 4);
+	ck_assert_uint_eq(t.shared_count, 4);
+
+	/* subtree_free() releases groups still present. */
+	match_ctx_free(&ctx);
+	subtree_free(&t);
 }
 END_TEST
 
@@ -719,12 +822,12 @@ START_TEST(test_retain_oracle)
 	char filter[64];
 	size_t stored = 0, total = 0;
 
-	rng_state = 0x72657461696E00ull; /* "retain" */
+	test_rng_seed(0x72657461696E00ull); /* "retain" */
 	ck_assert_int_eq(retain_init(&r), 0);
 	for (int k = 0; k < RETAIN_TOPICS; k++) {
 		bool dup;
 		do {
-			random_topic(topics[k], false);
+			test_random_topic(topics[k], false);
 			dup = false;
 			for (int j = 0; j < k; j++)
 				dup |= strcmp(topics[j], topics[k]) == 0;
@@ -740,7 +843,7 @@ START_TEST(test_retain_oracle)
 		for (int i = 0; i < 600; i++) {
 			size_t want = 0;
 
-			random_topic(filter, true);
+			test_random_topic(filter, true);
 			rmatch(&r, filter, 0, &got);
 			for (int k = 0; k < RETAIN_TOPICS; k++) {
 				bool m = live[k] && topic_matches(filter, strlen(filter), topics[k],
@@ -759,7 +862,7 @@ START_TEST(test_retain_oracle)
 		}
 		/* Second round: with a random half deleted. */
 		for (int k = 0; k < RETAIN_TOPICS; k++) {
-			if (live[k] && rng(2)) {
+			if (live[k] && test_rng(2)) {
 				struct message *d = msg(topics[k], "");
 				ck_assert_int_eq(retain_set(&r, d), 0);
 				message_unref(d);
@@ -935,6 +1038,8 @@ Suite *suite_subtree(void)
 	tcase_add_test(tc, test_fan_out);
 	tcase_add_test(tc, test_oracle);
 	tcase_add_test(tc, test_deep_topics);
+	tcase_add_test(tc, test_shared_round_robin);
+	tcase_add_test(tc, test_shared_preferred_and_rules);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("retain");

@@ -5,7 +5,8 @@
  * the specification's examples and the edge cases around '$', empty levels,
  * leading and trailing slashes and "a/#" matching "a", a comparison of
  * topic_matches() with a naive level-by-level matcher written here over a
- * seeded random corpus, and the parsing of "$share/<group>/<filter>".
+ * seeded random corpus, the parsing of "$share/<group>/<filter>" and the
+ * placing of a listener's mount point.
  */
 #include "config.h"
 
@@ -18,42 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Failing cases of a table, so that one test reports all of them at once. */
-struct fails {
-	char text[4096];
-	size_t len;
-	unsigned n;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void fail_note(struct fails *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	f->n++;
-	if (f->len + 2 >= sizeof(f->text))
-		return;
-	va_start(ap, fmt);
-	f->len += (size_t)vsnprintf(f->text + f->len, sizeof(f->text) - f->len, fmt, ap);
-	va_end(ap);
-	if (f->len + 2 < sizeof(f->text)) {
-		f->text[f->len++] = ';';
-		f->text[f->len++] = ' ';
-		f->text[f->len] = '\0';
-	} else {
-		f->len = sizeof(f->text) - 1;
-	}
-}
-
-#define FAILS_CHECK(f) ck_assert_msg((f)->n == 0, "%u failing: %s", (f)->n, (f)->text)
 
 /* Like ck_assert_msg, but silent on success: passing Check assertions each
  * record a location through the runner's pipe, too slow for inner loops. */
-#define REQUIRE(cond, ...)                             \
-	do {                                            \
-		if (!(cond))                            \
-			ck_abort_msg(__VA_ARGS__);      \
-	} while (0)
 
 /* A heap copy without terminator, so reading past len is caught by ASan. */
 static char *dup_exact(const char *s, size_t n)
@@ -361,55 +329,19 @@ static bool naive_match(const char *filter, const char *name)
 	return nf == nn;
 }
 
-static uint64_t rng_state;
-
-static uint32_t rng(uint32_t n)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 33) % n;
-}
-
-/* A random topic name or filter of up to 6 levels from a small alphabet. */
-static void random_topic(char *out, bool filter)
-{
-	static const char *const levels[] = {"a", "b", "", "ab", "$x", "$SYS"};
-	size_t n = 1 + rng(6), len = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		const char *l;
-		uint32_t r = rng(10);
-
-		if (filter && r == 0)
-			l = "+";
-		else if (filter && r == 1 && i == n - 1)
-			l = "#";
-		else
-			l = levels[rng(i == 0 ? 6 : 4)]; /* '$' levels only first */
-		if (i)
-			out[len++] = '/';
-		memcpy(out + len, l, strlen(l));
-		len += strlen(l);
-	}
-	out[len] = '\0';
-	if (len == 0)
-		random_topic(out, filter); /* neither may be empty */
-}
-
 START_TEST(test_matches_oracle)
 {
 	char filter[128], name[128];
 	unsigned matched = 0;
 
-	rng_state = 0x746F706963ull; /* "topic" */
+	test_rng_seed(0x746F706963ull); /* "topic" */
 	for (int i = 0; i < 50000; i++) {
 		size_t fl, nl;
 		char *f, *n;
 		bool want, got;
 
-		random_topic(filter, true);
-		random_topic(name, false);
+		test_random_topic(filter, true);
+		test_random_topic(name, false);
 		fl = strlen(filter);
 		nl = strlen(name);
 		REQUIRE(topic_filter_valid(filter, fl), "generated filter \"%s\"", filter);
@@ -492,6 +424,37 @@ START_TEST(test_shared_parse)
 }
 END_TEST
 
+START_TEST(test_mount)
+{
+	static const struct {
+		const char *mount;
+		const char *filter;
+		const char *want;
+	} c[] = {
+		{"m/", "a/b", "m/a/b"},
+		{"m/", "#", "m/#"},
+		{"", "a/b", "a/b"},
+		{"site/1/", "$share/g/a/+", "$share/g/site/1/a/+"},
+		{"m/", "$share/g/#", "$share/g/m/#"},
+		{"", "$share/g/x", "$share/g/x"},
+		{"m/", "$shared/g/x", "m/$shared/g/x"},
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		size_t ml = strlen(c[i].mount), fl = strlen(c[i].filter);
+		char *f = dup_exact(c[i].filter, fl);
+		char *out = malloc(ml + fl ? ml + fl : 1);
+
+		ck_assert_ptr_nonnull(out);
+		ck_assert_msg(topic_mount(c[i].mount, ml, f, fl, out) == ml + fl, "case %s", c[i].want);
+		ck_assert_msg(memcmp(out, c[i].want, ml + fl) == 0, "case %s: got %.*s", c[i].want,
+			      (int)(ml + fl), out);
+		free(out);
+		free(f);
+	}
+}
+END_TEST
+
 Suite *suite_topic(void)
 {
 	Suite *s = suite_create("topic");
@@ -511,6 +474,7 @@ Suite *suite_topic(void)
 
 	tc = tcase_create("shared");
 	tcase_add_test(tc, test_shared_parse);
+	tcase_add_test(tc, test_mount);
 	suite_add_tcase(s, tc);
 	return s;
 }

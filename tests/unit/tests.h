@@ -7,6 +7,9 @@
 #define MIDGE_TESTS_H
 
 #include <check.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 Suite *suite_packet(void);
 Suite *suite_property(void);
@@ -15,6 +18,30 @@ Suite *suite_topic(void);
 Suite *suite_subtree(void);
 Suite *suite_ev(void);
 Suite *suite_config(void);
+
+/* Like ck_assert_msg, but silent on success (for callbacks and inner loops). */
+#define REQUIRE(cond, ...)                             \
+	do {                                            \
+		if (!(cond))                            \
+			ck_abort_msg(__VA_ARGS__);      \
+	} while (0)
+
+/* Failing cases of a table, so that one test reports all of them at once. */
+struct fails {
+	char text[4096];
+	size_t len;
+	unsigned n;
+};
+
+void fail_note(struct fails *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define FAILS_CHECK(f) ck_assert_msg((f)->n == 0, "%u failing: %s", (f)->n, (f)->text)
+
+/* A fixed-seed pseudo-random generator, so failures reproduce. */
+void test_rng_seed(uint64_t seed);
+uint32_t test_rng(uint32_t n); /* 0 .. n-1 */
+/* A random non-empty topic name (or filter) of up to 6 levels over a small alphabet,
+ * with '$' levels only first; out needs 64 bytes. */
+void test_random_topic(char *out, bool filter);
 
 /* Directory holding test data files (tests/unit/data), from the build. */
 const char *test_data_dir(void);
