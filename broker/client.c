@@ -81,8 +81,7 @@ struct client *client_new(struct worker *w, struct listener *l, int fd,
 		return NULL;
 	c->worker = w;
 	c->listener = l;
-	c->conn.type = l->transport;
-	c->conn.fd = fd;
+	conn_tcp_init(&c->conn, fd);
 	outq_init(&c->out);
 	format_address(c, addr);
 	/* Writes are batched per loop turn, so Nagle would only add latency. */

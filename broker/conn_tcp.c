@@ -45,3 +45,10 @@ const struct conn_type conn_type_tcp = {
 	.writev = tcp_writev,
 	.close = tcp_close,
 };
+
+void conn_tcp_init(struct conn *c, int fd)
+{
+	c->type = &conn_type_tcp;
+	c->fd = fd;
+	c->state = NULL;
+}

@@ -1,0 +1,1 @@
+# broker/tools/: command-line tools built on the codec.
