@@ -7,6 +7,8 @@
 #include "broker.h"
 
 #include "alloc.h"
+#include "authpool.h"
+#include "policy.h"
 #include "client.h"
 #include "conf_reload.h"
 #include "listener.h"
@@ -37,7 +39,9 @@ static void on_signal(int sig)
 		b->sig_reload = 1;
 	else
 		b->sig_stop = 1;
-	ev_async_send(&b->workers[0].wake);
+	/* Before the loops run, the flag alone is enough: broker_run looks at it. */
+	if (atomic_load(&b->running))
+		ev_async_send(&b->workers[0].wake);
 	errno = saved;
 }
 
@@ -71,13 +75,18 @@ static unsigned worker_count(const struct config *cfg)
 	return (unsigned)n;
 }
 
-int broker_init(struct broker *b, struct config *cfg, const char *config_path, int cli_port,
-		bool verbose)
+int broker_init(struct broker *b, struct config *cfg, struct policy *policy,
+		const char *config_path, int cli_port, bool verbose)
 {
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
+	b->policy = policy;
 	b->config_path = config_path;
 	b->cli_port = cli_port;
+	/* Signals are taken from the start: a SIGTERM while the listeners open stops
+	 * the broker cleanly instead of killing it. */
+	if (install_signals(b) < 0)
+		log_err("Error: unable to install signal handlers: %s.", strerror(errno));
 	b->verbose = verbose;
 	b->start_time = time(NULL);
 	pthread_rwlock_init(&b->sub_lock, NULL);
@@ -86,6 +95,9 @@ int broker_init(struct broker *b, struct config *cfg, const char *config_path, i
 		return -1;
 	mem_set_limit(cfg->memory_limit);
 	if (listeners_open(b) < 0)
+		return -1;
+	b->authpool = authpool_start(2);
+	if (!b->authpool)
 		return -1;
 	b->nworkers = worker_count(cfg);
 	b->workers = mem_calloc(b->nworkers, sizeof(*b->workers));
@@ -110,14 +122,33 @@ void broker_request_stop(struct broker *b)
 		worker_post(&b->workers[i], &stop);
 }
 
-/* Frees the previous configuration once every worker has switched away from it. */
+static void generation_free(struct generation *g)
+{
+	if (!g)
+		return;
+	policy_unref(g->policy);
+	config_free(g->cfg);
+	mem_free(g->cfg);
+	mem_free(g);
+}
+
+/* Frees the previous generation once every worker has switched away from it. */
 static void release_old_config(struct broker *b)
 {
-	if (b->cfg_old && atomic_load(&b->cfg_switched) == b->nworkers) {
-		config_free(b->cfg_old);
-		mem_free(b->cfg_old);
-		b->cfg_old = NULL;
+	if (b->gen_old && atomic_load(&b->cfg_switched) == b->nworkers) {
+		generation_free(b->gen_old);
+		b->gen_old = NULL;
+		mem_free(b->gen_next);
+		b->gen_next = NULL;
 	}
+}
+
+static void log_config_error(const struct config_error *e)
+{
+	if (e->loc.file && e->loc.line > 0)
+		log_err("Error: %s:%d: %s", e->loc.file, e->loc.line, e->message);
+	else
+		log_err("Error: %s", e->message);
 }
 
 static void reload(struct broker *b)
@@ -132,7 +163,7 @@ static void reload(struct broker *b)
 		log_reopen();
 		return;
 	}
-	if (b->cfg_old) {
+	if (b->gen_old) {
 		log_warn("Warning: reload ignored: the previous reload is still being applied.");
 		return;
 	}
@@ -141,12 +172,13 @@ static void reload(struct broker *b)
 	if (!next)
 		return;
 	config_init(next);
+	struct policy *policy = NULL;
 	if (config_load(next, b->config_path, CONFIG_FORMAT_AUTO, &diag) < 0 ||
 	    config_apply_command_line(next, b->cli_port, true) < 0 ||
-	    config_reload_merge(next, b->cfg, &diag) < 0) {
+	    config_reload_merge(next, b->cfg, &diag) < 0 ||
+	    !(policy = policy_build(next, &diag))) {
 		for (size_t i = 0; i < diag.nerrors; i++)
-			log_err("Error: %s:%d: %s", diag.errors[i].loc.file ? diag.errors[i].loc.file : "-",
-				diag.errors[i].loc.line, diag.errors[i].message);
+			log_config_error(&diag.errors[i]);
 		log_err("Error: reload failed; the current configuration stays in use.");
 		config_diag_free(&diag);
 		config_free(next);
@@ -159,10 +191,26 @@ static void reload(struct broker *b)
 	config_diag_free(&diag);
 	log_configure(next, b->verbose);
 	mem_set_limit(next->memory_limit);
-	b->cfg_old = b->cfg;
+	/* The workers switch one by one; the old generation goes when the last has. */
+	b->gen_old = mem_malloc(sizeof(*b->gen_old));
+	b->gen_next = mem_malloc(sizeof(*b->gen_next));
+	if (!b->gen_old || !b->gen_next) {
+		mem_free(b->gen_old);
+		mem_free(b->gen_next);
+		b->gen_old = b->gen_next = NULL;
+		policy_unref(policy);
+		config_free(next);
+		mem_free(next);
+		log_err("Error: out of memory; the current configuration stays in use.");
+		return;
+	}
+	*b->gen_old = (struct generation){b->cfg, b->policy};
+	*b->gen_next = (struct generation){next, policy};
 	b->cfg = next;
+	b->policy = policy;
+	authpool_cache_clear(b->authpool);
 	atomic_store(&b->cfg_switched, 0);
-	item.ptr = next;
+	item.ptr = b->gen_next;
 	for (unsigned i = 0; i < b->nworkers; i++)
 		worker_post(&b->workers[i], &item);
 }
@@ -238,8 +286,10 @@ int broker_run(struct broker *b)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	log_set_topic_sink(log_to_topic, b);
-	if (install_signals(b) < 0)
-		log_err("Error: unable to install signal handlers: %s.", strerror(errno));
+	atomic_store(&b->running, true);
+	/* A signal that came before the loops ran was only noted. */
+	if (b->sig_stop || b->sig_reload)
+		ev_async_send(&b->workers[0].wake);
 	if (sys_start(b, &b->workers[0]) < 0)
 		log_err("Error: out of memory starting $SYS.");
 	log_notice("midge version %s running", PACKAGE_VERSION);
@@ -248,13 +298,17 @@ join:
 	for (unsigned i = 1; i < b->nworkers; i++)
 		if (b->workers[i].threaded)
 			pthread_join(b->workers[i].thread, NULL);
-	signal_target = NULL;
+	atomic_store(&b->running, false);
 	return 0;
 }
 
 void broker_fini(struct broker *b)
 {
+	signal_target = NULL;
 	sys_stop(b);
+	/* Answers of checks still running land in the inboxes, which worker_fini drains. */
+	authpool_stop(b->authpool);
+	b->authpool = NULL;
 	if (b->workers) {
 		for (unsigned i = 0; i < b->nworkers; i++)
 			worker_fini(&b->workers[i]);
@@ -266,9 +320,10 @@ void broker_fini(struct broker *b)
 	retain_free(&b->retained);
 	pthread_rwlock_destroy(&b->sub_lock);
 	pthread_rwlock_destroy(&b->retain_lock);
-	if (b->cfg_old) {
-		config_free(b->cfg_old);
-		mem_free(b->cfg_old);
-		b->cfg_old = NULL;
-	}
+	generation_free(b->gen_old);
+	b->gen_old = NULL;
+	mem_free(b->gen_next);
+	b->gen_next = NULL;
+	policy_unref(b->policy);
+	b->policy = NULL;
 }

@@ -20,14 +20,25 @@
 #include "retain.h"
 #include "subtree.h"
 
+struct authpool;
 struct listener;
+struct policy;
 struct sys_state;
 struct worker;
 
+/* A configuration and the policy loaded from it: what a reload swaps as one. */
+struct generation {
+	struct config *cfg;
+	struct policy *policy;
+};
+
 struct broker {
 	struct config *cfg;          /* current configuration (worker 0 swaps it on reload) */
-	struct config *cfg_old;      /* previous one, freed once every worker switched */
+	struct policy *policy;       /* loaded from cfg */
+	struct generation *gen_old;  /* previous ones, freed once every worker switched */
+	struct generation *gen_next; /* the one being handed to the workers */
 	_Atomic unsigned cfg_switched;
+	struct authpool *authpool;
 	const char *config_path;     /* NULL: built-in defaults */
 	int cli_port;
 	bool verbose;
@@ -49,15 +60,19 @@ struct broker {
 	int64_t start_time;                   /* wall clock, seconds */
 	struct sys_state *sys;
 	_Atomic bool stopping;
+	_Atomic bool running;                 /* the loops run: signals may wake worker 0 */
 
 	/* Set by signal handlers, acted on by worker 0. */
 	volatile sig_atomic_t sig_stop;
 	volatile sig_atomic_t sig_reload;
 };
 
-/* cli_port: the -p option (0 for none), re-applied to reloaded configurations. */
-int broker_init(struct broker *b, struct config *cfg, const char *config_path, int cli_port,
-		bool verbose);
+/*
+ * cli_port: the -p option (0 for none), re-applied to reloaded configurations.
+ * Takes over policy (built from cfg by the caller).
+ */
+int broker_init(struct broker *b, struct config *cfg, struct policy *policy,
+		const char *config_path, int cli_port, bool verbose);
 /* Runs until SIGTERM/SIGINT; returns the exit status. */
 int broker_run(struct broker *b);
 void broker_fini(struct broker *b);

@@ -8,6 +8,11 @@
 #include "client.h"
 
 #include "alloc.h"
+#include "auth.h"
+#include "authpool.h"
+#include "conn_tls.h"
+#include "conn_ws.h"
+#include "policy.h"
 #include "broker.h"
 #include "conf.h"
 #include "deliver.h"
@@ -71,17 +76,50 @@ static void format_address(struct client *c, const struct sockaddr *addr)
 	}
 }
 
+/*
+ * The listener's transport: TCP, or TLS with the current policy's context,
+ * with WebSockets on top for a websockets listener. Takes fd: on failure it
+ * is closed.
+ */
+static int client_setup_transport(struct client *c, struct worker *w, struct listener *l, int fd)
+{
+	SSL_CTX *tls = w->policy->listeners[l->index].tls;
+	struct conn inner;
+
+	if (!tls) {
+		conn_tcp_init(&inner, fd);
+	} else if (conn_tls_init(&inner, fd, tls) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (!l->websockets) {
+		c->conn = inner;
+		return 0;
+	}
+	if (conn_ws_init(&c->conn, inner, &l->ws) < 0) {
+		conn_close(&inner);
+		return -1;
+	}
+	return 0;
+}
+
 struct client *client_new(struct worker *w, struct listener *l, int fd,
 			  const struct sockaddr *addr)
 {
 	struct client *c = mem_calloc(1, sizeof(*c));
 	int one = 1;
 
-	if (!c)
+	if (!c) {
+		close(fd);
 		return NULL;
+	}
 	c->worker = w;
 	c->listener = l;
-	conn_tcp_init(&c->conn, fd);
+	c->auth_verdict = -1;
+	if (client_setup_transport(c, w, l, fd) < 0) {
+		mem_free(c);
+		return NULL;
+	}
 	outq_init(&c->out);
 	format_address(c, addr);
 	/* Writes are batched per loop turn, so Nagle would only add latency. */
@@ -90,6 +128,7 @@ struct client *client_new(struct worker *w, struct listener *l, int fd,
 	ev_io_init(&c->io, fd, on_io);
 	ev_timer_init(&c->timer, on_timer);
 	if (ev_io_set(w->loop, &c->io, EV_READ) < 0) {
+		conn_close(&c->conn);
 		mem_free(c);
 		return NULL;
 	}
@@ -117,7 +156,7 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct client *c = client_of_timer(t);
 
-	if (c->state == CLIENT_NEW) {
+	if (c->state == CLIENT_NEW || (c->flags & CLIENT_F_AUTH_WAIT)) {
 		client_close(c, "did not send CONNECT in time, disconnecting.", false);
 		return;
 	}
@@ -162,6 +201,7 @@ static void update_interest(struct client *c)
 		mask |= EV_READ;
 	if (c->flags & CLIENT_F_WANT_WRITE)
 		mask |= EV_WRITE;
+	mask |= conn_wants(&c->conn);
 	(void)ev_io_set(c->worker->loop, &c->io, mask);
 }
 
@@ -182,6 +222,7 @@ int client_flush(struct client *c)
 		outq_consume(&c->out, (size_t)w);
 	}
 	uint32_t old = c->flags;
+
 	if (outq_empty(&c->out)) {
 		c->flags &= ~CLIENT_F_WANT_WRITE;
 		c->qos0_unsent = 0;
@@ -196,8 +237,9 @@ int client_flush(struct client *c)
 		c->flags |= CLIENT_F_READ_PAUSED;
 	else
 		c->flags &= ~CLIENT_F_READ_PAUSED;
-	if (c->flags != old)
-		update_interest(c);
+	(void)old;
+	/* Unconditional: a transport's own wish to write may have come or gone. */
+	update_interest(c);
 	return 0;
 }
 
@@ -317,11 +359,17 @@ static void hand_over(struct client *c)
 	assert(outq_empty(&c->out) && !(c->flags & CLIENT_F_FLUSH_QUEUED));
 	ev_io_stop(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
+	worker_unschedule_read(w, c);
 	worker_unlink_client(w, c);
 	worker_post(target, &item);
 }
 
-static void client_read(struct client *c)
+/*
+ * Reads and processes what the connection has. Returns false when the client
+ * was handed to another worker, which owns it from then on: the caller must
+ * not touch it again.
+ */
+static bool client_read(struct client *c)
 {
 	struct worker *w = c->worker;
 
@@ -329,42 +377,72 @@ static void client_read(struct client *c)
 			c->state != CLIENT_PARKED; i++) {
 		ssize_t n = conn_read(&c->conn, w->rbuf, w->rbuf_size);
 
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* The transport may now want to write (a TLS handshake step). */
+			if (conn_wants(&c->conn))
+				update_interest(c);
+			return true;
+		}
+		if (n < 0 && errno == EPROTO) {
+			const char *why = conn_error(&c->conn);
+			client_fail(c, 0, "%s (from %s:%u)", why ? why : "transport protocol error",
+				    c->address, c->port);
+			return true;
+		}
 		if (n <= 0) {
 			client_close(c, n == 0 ? "closed its connection." : "connection error.", true);
-			return;
+			return true;
 		}
 		STAT_ADD(w->stats.bytes_received, (uint64_t)n);
 		if (c->inlen > 0) {
 			/* A packet is being assembled: append and work from the buffer. */
 			if (keep_tail(c, w->rbuf, (size_t)n) < 0) {
 				client_fail(c, 0x97, "out of memory reading a packet");
-				return;
+				return true;
 			}
 			if (process_inbuf(c) < 0) {
-				if (c->state == CLIENT_PARKED && c->handover)
+				if (c->state == CLIENT_PARKED && c->handover) {
 					hand_over(c);
-				return;
+					return false;
+				}
+				return true;
 			}
 		} else {
 			size_t used = process(c, w->rbuf, (size_t)n);
 			if (c->state == CLIENT_CLOSING)
-				return;
+				return true;
 			if (keep_tail(c, w->rbuf + used, (size_t)n - used) < 0) {
 				client_fail(c, 0x97, "out of memory reading a packet");
-				return;
+				return true;
 			}
 		}
 		if (c->state == CLIENT_PARKED) {
 			/* Everything read so far travels with it; nothing is read here any more. */
-			if (c->handover)
+			if (c->handover) {
 				hand_over(c);
-			return;
+				return false;
+			}
+			return true;
 		}
-		if ((size_t)n < w->rbuf_size)
-			return; /* the socket is drained */
+		/* A short read drained the socket, unless the transport holds more. */
+		if ((size_t)n < w->rbuf_size && conn_pending(&c->conn) == 0)
+			return true;
 	}
+	/* Out of turns with bytes decoded inside the transport: no fd event will
+	 * announce them, so the worker reads again before it sleeps. */
+	if (c->state == CLIENT_ACTIVE || c->state == CLIENT_NEW) {
+		if (conn_pending(&c->conn) > 0)
+			worker_schedule_read(w, c);
+	}
+	return true;
+}
+
+void client_read_again(struct client *c)
+{
+	if ((c->state == CLIENT_ACTIVE || c->state == CLIENT_NEW) && !client_read(c))
+		return;
+	if (c->state != CLIENT_CLOSING)
+		update_interest(c);
 }
 
 void client_resume_input(struct client *c)
@@ -379,13 +457,17 @@ void client_resume_input(struct client *c)
 static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	struct client *c = client_of_io(io);
+	/* A transport waiting to write for its own reasons (TLS) reads again once it can. */
+	bool transport_write = (events & EV_WRITE) && conn_wants(&c->conn);
 
 	if ((events & EV_WRITE) && client_flush(c) < 0) {
 		client_close(c, "connection error.", true);
 		return;
 	}
-	if (events & EV_READ)
-		client_read(c);
+	if (((events & EV_READ) || transport_write) && !client_read(c))
+		return; /* handed over: another worker's now */
+	if (c->state != CLIENT_CLOSING)
+		update_interest(c);
 }
 
 /* --- closing --- */
@@ -397,8 +479,13 @@ static void publish_will(struct client *c)
 	struct message *will = c->will;
 
 	c->will = NULL;
-	if (will)
+	if (!will)
+		return;
+	/* Checked when it goes out, against the policy in force then (as mosquitto). */
+	if (auth_may_publish(c, will->topic, will->topic_len))
 		worker_defer_publish(c->worker, will);
+	else
+		message_unref(will);
 }
 
 void client_close(struct client *c, const char *reason, bool send_will)
@@ -416,8 +503,7 @@ void client_close(struct client *c, const char *reason, bool send_will)
 		(void)client_flush(c);
 	ev_io_stop(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
-	if (c->conn.fd >= 0)
-		shutdown(c->conn.fd, SHUT_WR);
+	/* The transport says goodbye its own way (TLS close_notify, WebSocket close). */
 	conn_close(&c->conn);
 	if (send_will)
 		publish_will(c);
@@ -443,6 +529,29 @@ void client_free(struct client *c)
 	inbuf_release(c);
 	mem_free(c->username);
 	mem_free(c);
+}
+
+void client_auth_done(struct worker *w, struct auth_job *job)
+{
+	struct client *c = job->client;
+
+	c->flags &= ~CLIENT_F_AUTH_WAIT;
+	if (c->state == CLIENT_CLOSING) {
+		/* Closed while waiting (timeout, shutdown): nothing else refers to it now. */
+		client_free(c);
+	} else {
+		c->auth_verdict = (int8_t)job->result;
+		c->state = CLIENT_NEW;
+		client_resume_input(c);
+	}
+	auth_job_free(job);
+}
+
+void client_auth_abandon(struct client *c)
+{
+	c->flags &= ~CLIENT_F_AUTH_WAIT;
+	if (c->state == CLIENT_CLOSING)
+		client_free(c);
 }
 
 void client_adopt(struct worker *w, struct client *c)

@@ -34,6 +34,8 @@ enum {
 	CLIENT_F_FLUSH_QUEUED = 1u << 0, /* on the worker's flush list */
 	CLIENT_F_WANT_WRITE = 1u << 1,   /* waiting for the socket to drain */
 	CLIENT_F_READ_PAUSED = 1u << 2,  /* output too large: stop reading */
+	CLIENT_F_AUTH_WAIT = 1u << 3,    /* parked while the auth threads check its password */
+	CLIENT_F_READ_MORE = 1u << 4,    /* on the worker's re-read list */
 };
 
 struct client {
@@ -47,11 +49,13 @@ struct client {
 	struct client *prev;            /* worker's client list */
 	struct client *next;
 	struct client *flush_next;      /* worker's flush list */
+	struct client *reread_next;     /* worker's re-read list */
 	uint8_t state;
 	uint8_t protocol;               /* 3, 4, 5; 0 before CONNECT */
 	uint16_t keepalive;             /* seconds, 0 = none */
 	uint16_t port;                  /* peer port */
 	uint32_t flags;
+	int8_t auth_verdict;            /* -1, or the answer to a finished password check */
 	uint32_t qos0_unsent;           /* QoS 0 messages queued since the output was last empty */
 	uint64_t qos0_unsent_bytes;
 	int64_t last_rx;                /* loop time of the last packet in */
@@ -65,7 +69,8 @@ struct client {
 	char address[INET6_ADDRSTRLEN];
 };
 
-/* Creates a client for an accepted descriptor and starts reading (owner thread). */
+/* Creates a client for an accepted descriptor and starts reading (owner thread).
+ * Takes fd: on failure it is closed. */
 struct client *client_new(struct worker *w, struct listener *l, int fd,
 			  const struct sockaddr *addr);
 
@@ -96,7 +101,16 @@ void client_free(struct client *c);
 /* Restarts the keepalive timer from the last packet received. */
 void client_arm_keepalive(struct client *c);
 
+/* Reads again (the transport holds decoded bytes no fd event will announce). */
+void client_read_again(struct client *c);
+
 /* Processes buffered input again (after a CONNECT was completed elsewhere). */
 void client_resume_input(struct client *c);
+
+struct auth_job;
+/* A password check for c's CONNECT finished: resume it (or free c if it closed meanwhile). */
+void client_auth_done(struct worker *w, struct auth_job *job);
+/* The answer will never be processed (shutdown): free c if it was closed. */
+void client_auth_abandon(struct client *c);
 
 #endif

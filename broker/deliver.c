@@ -6,6 +6,7 @@
 #include "deliver.h"
 
 #include "alloc.h"
+#include "auth.h"
 #include "client.h"
 #include "conf.h"
 #include "log.h"
@@ -210,6 +211,9 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 		     uint32_t subid)
 {
 	if (s->dead || expired(m))
+		return;
+	/* Reading is checked per delivered message: a reloaded ACL applies at once. */
+	if (!auth_may_receive(s, m))
 		return;
 	if (!s->client) {
 		/* Offline: QoS 0 only when the operator asked for it. */

@@ -34,6 +34,7 @@ struct ev_loop {
 	struct ev_timer **heap;
 	uint32_t heap_len;
 	uint32_t heap_cap;
+	bool no_wait;
 	struct ev_hook hooks[EV_MAX_HOOKS];
 	int nhooks;
 	void *userdata;
@@ -350,6 +351,11 @@ void ev_async_close(struct ev_loop *loop, struct ev_async *a)
 	a->write_fd = -1;
 }
 
+void ev_dont_sleep(struct ev_loop *loop)
+{
+	loop->no_wait = true;
+}
+
 int ev_add_before_sleep(struct ev_loop *loop, ev_hook_cb cb, void *data)
 {
 	if (loop->nhooks == EV_MAX_HOOKS)
@@ -376,7 +382,8 @@ int ev_run_once(struct ev_loop *loop, int max_wait_ms)
 
 	for (int i = 0; i < loop->nhooks; i++)
 		loop->hooks[i].cb(loop, loop->hooks[i].data);
-	timeout = loop->stop ? 0 : next_timeout(loop, max_wait_ms);
+	timeout = loop->stop || loop->no_wait ? 0 : next_timeout(loop, max_wait_ms);
+	loop->no_wait = false;
 	if (loop->backend->wait(loop->backend_state, timeout, loop, fire) < 0)
 		return -1;
 	ev_now_update(loop);

@@ -90,6 +90,9 @@ int ev_async_init(struct ev_loop *loop, struct ev_async *a,
 void ev_async_send(struct ev_async *a);
 void ev_async_close(struct ev_loop *loop, struct ev_async *a);
 
+/* From a before-sleep hook: poll once without waiting (more work is ready). */
+void ev_dont_sleep(struct ev_loop *loop);
+
 /* Called before the loop sleeps, in registration order. At most 4 hooks. */
 int ev_add_before_sleep(struct ev_loop *loop, ev_hook_cb cb, void *data);
 

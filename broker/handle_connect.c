@@ -13,6 +13,7 @@
 #include "deliver.h"
 #include "dispatch.h"
 #include "listener.h"
+#include "policy.h"
 #include "log.h"
 #include "message.h"
 #include "send.h"
@@ -34,14 +35,21 @@ struct connect_ctx {
 	char *username;
 };
 
-/* Refuses the connection with a CONNACK code, then closes it. */
-static int refuse(struct client *c, uint8_t v3_code, uint8_t v5_code, const char *why)
+/*
+ * Refuses the connection with a CONNACK code, then closes it. One log line
+ * names the address, client id and user name (never the password), so
+ * tools like fail2ban can act on it.
+ */
+static int refuse(struct client *c, const struct connect_ctx *x, uint8_t v3_code, uint8_t v5_code,
+		  const char *why)
 {
 	uint8_t code = c->protocol == MQTT_PROTO_V5 ? v5_code : v3_code;
 
 	(void)send_connack(c, false, code, (struct mqtt_bytes){0});
-	if (c->worker->cfg->connection_messages)
-		log_notice("Client %s disconnected, %s.", client_name(c), why);
+	log_notice("Refused client %s from %s:%u (username %s): %s.",
+		   x && x->id[0] ? x->id : "<none>", c->address, c->port,
+		   x && x->username ? x->username : "<none>", why);
+	c->username = NULL; /* it was borrowed from the CONNECT being refused */
 	client_close(c, NULL, false);
 	return DISPATCH_STOP;
 }
@@ -70,7 +78,7 @@ static int choose_client_id(struct client *c, struct connect_ctx *x)
 
 	if (x->lcfg->use_username_as_clientid) {
 		if (!p->has_username)
-			return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+			return refuse(c, x, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
 				      "not authorised (no user name to use as client id)");
 		memcpy(x->id, p->username.data, p->username.len);
 		x->id[p->username.len] = '\0';
@@ -85,7 +93,7 @@ static int choose_client_id(struct client *c, struct connect_ctx *x)
 	/* A zero-length id: MQTT 3.1 never allows it; 3.1.1 only with a clean session. */
 	if (p->protocol == MQTT_PROTO_V31 || (p->protocol == MQTT_PROTO_V311 && !p->clean_start) ||
 	    x->sec->allow_zero_length_clientid == 0)
-		return refuse(c, MQTT_CONNACK_REFUSED_IDENTIFIER_REJECTED, MQTT_RC_CLIENTID_NOT_VALID,
+		return refuse(c, x, MQTT_CONNACK_REFUSED_IDENTIFIER_REJECTED, MQTT_RC_CLIENTID_NOT_VALID,
 			      "client id rejected");
 	assign_id(x->sec->auto_id_prefix, x->id, sizeof(x->id));
 	x->assigned = true;
@@ -168,10 +176,10 @@ static void log_connected(struct client *c, const struct connect_ctx *x)
 
 	if (!c->worker->cfg->connection_messages)
 		return;
-	if (x->username)
+	if (c->username)
 		log_notice("New client connected from %s:%u as %s (p%d, c%d, k%u, u'%s').", c->address,
 			   c->port, x->id, proto_number[c->protocol], x->pkt.clean_start ? 1 : 0,
-			   x->pkt.keepalive, x->username);
+			   x->pkt.keepalive, c->username);
 	else
 		log_notice("New client connected from %s:%u as %s (p%d, c%d, k%u).", c->address,
 			   c->port, x->id, proto_number[c->protocol], x->pkt.clean_start ? 1 : 0,
@@ -190,7 +198,7 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	if (!s)
 		s = session_new(w, x->id);
 	if (!s)
-		return refuse(c, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
+		return refuse(c, x, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
 			      "out of memory");
 	ev_timer_stop(w->loop, &s->expiry_timer);
 	s->protocol = c->protocol;
@@ -201,6 +209,9 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	c->id = s->client_id;
 	c->username = x->username;
 	x->username = NULL;
+	mem_free(s->username);
+	s->username = c->username ? mem_strdup(c->username) : NULL;
+	s->listener = (uint16_t)c->listener->index;
 	c->keepalive = x->pkt.keepalive;
 	c->state = CLIENT_ACTIVE;
 	if (x->pkt.has_will) {
@@ -232,7 +243,7 @@ static int decode_error(struct client *c, enum mqtt_connect_err err)
 	case MQTT_CONNECT_BAD_VERSION:
 		/* The answer uses 3.1.1 framing: a client of an unknown version can read it. */
 		c->protocol = MQTT_PROTO_V311;
-		return refuse(c, MQTT_CONNACK_REFUSED_PROTOCOL_VERSION,
+		return refuse(c, NULL, MQTT_CONNACK_REFUSED_PROTOCOL_VERSION,
 			      MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION, "unsupported protocol version");
 	case MQTT_CONNECT_PROTOCOL:
 		if (c->protocol == MQTT_PROTO_V5)
@@ -242,6 +253,52 @@ static int decode_error(struct client *c, enum mqtt_connect_err err)
 		if (c->protocol == MQTT_PROTO_V5)
 			(void)send_connack(c, false, MQTT_RC_MALFORMED_PACKET, (struct mqtt_bytes){0});
 		return client_fail(c, 0, "malformed CONNECT");
+	}
+}
+
+/*
+ * Who the client is: the certificate or PSK identity when the listener says
+ * so, otherwise the CONNECT's user name checked against the policy. Parks
+ * the client (DISPATCH_STOP) while the auth threads check a password.
+ */
+static int authenticate(struct client *c, struct connect_ctx *x)
+{
+	const struct mqtt_connect *p = &x->pkt;
+	const struct policy_listener *pl = &c->worker->policy->listeners[c->listener->index];
+	const char *identity = NULL;
+
+	if (x->lcfg->use_identity_as_username || x->lcfg->use_subject_as_username) {
+		identity = conn_peer_identity(&c->conn, CONN_ID_PSK);
+		if (!identity)
+			identity = conn_peer_identity(&c->conn, x->lcfg->use_subject_as_username ?
+						      CONN_ID_CERT_SUBJECT : CONN_ID_CERT_CN);
+		if (!identity)
+			return refuse(c, x, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+				      "not authorised (no certificate or PSK identity)");
+		x->username = mem_strdup(identity);
+	} else if (p->has_username) {
+		x->username = mem_strndup((const char *)p->username.data, p->username.len);
+	}
+	if ((identity || p->has_username) && !x->username)
+		return refuse(c, x, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
+			      "out of memory");
+	c->username = x->username; /* borrowed until accepted: the ACL checks read it */
+	if (identity)
+		return DISPATCH_CONTINUE; /* the TLS handshake authenticated it */
+	switch (auth_connect(c, pl, x->username, p->has_password ? &p->password : NULL)) {
+	case AUTH_OK:
+		return DISPATCH_CONTINUE;
+	case AUTH_PENDING:
+		c->username = NULL;
+		c->state = CLIENT_PARKED;
+		c->handover = NULL;
+		return DISPATCH_STOP;
+	case AUTH_BAD_CREDENTIALS:
+		return refuse(c, x, MQTT_CONNACK_REFUSED_BAD_USERNAME_PASSWORD,
+			      MQTT_RC_BAD_USERNAME_OR_PASSWORD, "bad user name or password");
+	default:
+		return refuse(c, x, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+			      "not authorised");
 	}
 }
 
@@ -263,36 +320,23 @@ static int check_and_accept(struct client *c, struct connect_ctx *x)
 		}
 	}
 	if (!auth_clientid_allowed(x->sec, x->id))
-		return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+		return refuse(c, x, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
 			      "not authorised (client id prefix)");
-	if (p->has_username) {
-		x->username = mem_strndup((const char *)p->username.data, p->username.len);
-		if (!x->username)
-			return refuse(c, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE,
-				      MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
-	}
-	switch (auth_connect(x->sec, x->username, p->has_password ? &p->password : NULL)) {
-	case AUTH_OK:
-		break;
-	case AUTH_BAD_CREDENTIALS:
-		return refuse(c, MQTT_CONNACK_REFUSED_BAD_USERNAME_PASSWORD,
-			      MQTT_RC_BAD_USERNAME_OR_PASSWORD, "bad user name or password");
-	default:
-		return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
-			      "not authorised");
-	}
+	rc = authenticate(c, x);
+	if (rc != DISPATCH_CONTINUE)
+		return rc;
 	if (p->has_will && p->will.retain && !w->cfg->retain_available) {
 		/* MQTT 5 has a code for it; older clients are closed, as mosquitto does. */
 		if (p->protocol == MQTT_PROTO_V5)
-			return refuse(c, 0, MQTT_RC_RETAIN_NOT_SUPPORTED, "retain not available");
+			return refuse(c, x, 0, MQTT_RC_RETAIN_NOT_SUPPORTED, "retain not available");
 		return client_fail(c, 0, "retained will while retain_available is false");
 	}
 	if (p->has_will && w->cfg->message_size_limit &&
 	    p->will.payload.len > w->cfg->message_size_limit)
-		return refuse(c, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_PACKET_TOO_LARGE,
+		return refuse(c, x, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_PACKET_TOO_LARGE,
 			      "will payload above message_size_limit");
 	if (mem_limit_reached(0))
-		return refuse(c, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_BUSY,
+		return refuse(c, x, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_BUSY,
 			      "memory_limit reached");
 	return accept_client(c, x);
 }
@@ -321,6 +365,9 @@ int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	x->sec = &x->lcfg->security;
 	rc = check_and_accept(c, x);
 out:
+	/* The client borrowed the user name unless it was accepted (which takes it). */
+	if (c->username == x->username)
+		c->username = NULL;
 	mem_free(x->username);
 	mem_free(x);
 	return rc;

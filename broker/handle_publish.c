@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "alloc.h"
+#include "auth.h"
 #include "broker.h"
 #include "client.h"
 #include "conf.h"
@@ -110,6 +111,13 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	m = make_message(c, &p, lcfg->mount_point);
 	if (!m)
 		return client_fail(c, MQTT_RC_SERVER_BUSY, "out of memory storing a PUBLISH");
+	if (!auth_may_publish(c, m->topic, m->topic_len)) {
+		/* Dropped; MQTT 3.1.1 has no way to say so, MQTT 5 gets 0x87 in the ack. */
+		if (log_enabled(LOG_T_DEBUG))
+			log_debug("Denied PUBLISH from %s on %s.", client_name(c), m->topic);
+		message_unref(m);
+		return ack_only(c, &p, MQTT_RC_NOT_AUTHORIZED);
+	}
 	m->origin = c->session->id;
 	route_publish(w, m, c->session);
 	message_unref(m);

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "alloc.h"
+#include "auth.h"
 #include "broker.h"
 #include "client.h"
 #include "conf.h"
@@ -65,6 +66,13 @@ static uint8_t subscribe_one(struct client *c, const struct mqtt_bytes *f,
 		return refused_code(c, MQTT_RC_UNSPECIFIED);
 	g->len = topic_mount(mount, mlen, (const char *)f->data, f->len, g->filter);
 	g->filter[g->len] = '\0';
+	/* A shared subscription is checked for the filter it reads. */
+	if (!auth_may_subscribe(c, shared ? g->filter + (g->len - mlen - ilen) : g->filter,
+				shared ? mlen + ilen : g->len)) {
+		mem_free(g->filter);
+		g->filter = NULL;
+		return refused_code(c, MQTT_RC_NOT_AUTHORIZED);
+	}
 	/* Retained messages go to new non-shared subscriptions only. */
 	g->retain_handling = shared ? 2 : o->retain_handling;
 

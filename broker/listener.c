@@ -94,8 +94,9 @@ static int open_socket(struct listener *l, const struct config_listener *lc,
 		return -1;
 	}
 	l->port = (uint16_t)bound_port(fd);
-	log_notice("Opening %s listen socket on port %u.", ai->ai_family == AF_INET6 ? "ipv6" : "ipv4",
-		   l->port);
+	/* mosquitto's wording, which tools parse: websockets listeners name no family. */
+	log_notice("Opening %s listen socket on port %u.",
+		   l->websockets ? "websockets" : ai->ai_family == AF_INET6 ? "ipv6" : "ipv4", l->port);
 	l->fds[l->nfds++] = fd;
 	return 0;
 }
@@ -149,16 +150,14 @@ int listeners_open(struct broker *b)
 
 		l->index = i;
 		atomic_init(&l->connections, 0);
-		l->transport = &conn_type_tcp;
 		if (lc->protocol == LISTENER_WEBSOCKETS) {
-			log_err("Error: %s:%d: websockets listeners are not available in this build yet.",
-				lc->loc.file ? lc->loc.file : "-", lc->loc.line);
-			return -1;
-		}
-		if (lc->certfile || lc->psk_hint) {
-			log_err("Error: %s:%d: TLS listeners are not available in this build yet.",
-				lc->loc.file ? lc->loc.file : "-", lc->loc.line);
-			return -1;
+			/* Copied: a handshake may still read them after a reload freed its config. */
+			l->websockets = true;
+			l->ws.origin = lc->websockets_origin ? mem_strdup(lc->websockets_origin) : NULL;
+			l->ws.max_headers = (size_t)lc->websockets_headers_size;
+			l->ws.max_message = cfg->max_packet_size;
+			/* MQTT travels in binary frames only [MQTT-6.0.0-1]. */
+			l->ws.binary_only = true;
 		}
 		if ((lc->unix_path ? open_unix(l, lc) : open_inet(l, lc)) < 0)
 			return -1;
@@ -173,6 +172,7 @@ void listeners_close(struct broker *b)
 		for (int k = 0; k < l->nfds; k++)
 			close(l->fds[k]);
 		l->nfds = 0;
+		mem_free((char *)l->ws.origin);
 		if (b->cfg && i < b->cfg->nlisteners && b->cfg->listeners[i].unix_path)
 			unlink(b->cfg->listeners[i].unix_path);
 	}

@@ -10,10 +10,12 @@
 #define MIDGE_LISTENER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "ws.h"
+
 struct broker;
-struct conn_type;
 
 #define LISTENER_MAX_SOCKETS 4
 
@@ -22,7 +24,8 @@ struct listener {
 	int fds[LISTENER_MAX_SOCKETS];
 	int nfds;
 	uint16_t port;                  /* the port actually bound */
-	const struct conn_type *transport;
+	bool websockets;                /* protocol websockets */
+	struct ws_options ws;           /* its strings are the listener's own copies */
 	_Atomic int connections;        /* open connections, for max_connections */
 };
 

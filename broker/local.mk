@@ -25,12 +25,19 @@ libmidgecore_la_SOURCES = \
 	broker/deliver.c broker/deliver.h \
 	broker/route.c broker/route.h \
 	broker/conn.h broker/conn_tcp.c \
+	broker/ws.c broker/ws.h broker/conn_ws.c broker/conn_ws.h \
 	broker/listener.c broker/listener.h \
 	broker/client.c broker/client.h \
 	broker/worker.c broker/worker.h \
 	broker/broker.c broker/broker.h \
 	broker/sys.c broker/sys.h \
 	broker/auth.c broker/auth.h \
+	broker/authpool.c broker/authpool.h \
+	broker/passwd.c broker/passwd.h \
+	broker/acl.c broker/acl.h \
+	broker/policy.c broker/policy.h \
+	broker/tls_ctx.c broker/tls_ctx.h \
+	broker/conn_tls.c broker/conn_tls.h \
 	broker/process.c broker/process.h \
 	broker/dispatch.c broker/dispatch.h \
 	broker/handle_connect.c broker/handle_publish.c broker/handle_ack.c \
@@ -41,8 +48,8 @@ libmidgecore_la_SOURCES = \
 if HAVE_EPOLL
 libmidgecore_la_SOURCES += broker/ev_epoll.c
 endif
-libmidgecore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(OPENSSL_CFLAGS)
-libmidgecore_la_LIBADD = libmidgecodec.la $(YAML_LIBS) $(OPENSSL_LIBS) -lm
+libmidgecore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(OPENSSL_CFLAGS) $(ARGON2_CFLAGS)
+libmidgecore_la_LIBADD = libmidgecodec.la $(YAML_LIBS) $(OPENSSL_LIBS) $(ARGON2_LIBS) -lm
 
 sbin_PROGRAMS += midge
 midge_SOURCES = broker/main.c

@@ -8,6 +8,7 @@
 #include "broker.h"
 #include "conf.h"
 #include "log.h"
+#include "policy.h"
 #include "process.h"
 
 #include <getopt.h>
@@ -120,10 +121,23 @@ static int load_config(struct config *cfg, const struct options *o)
 	return 0;
 }
 
+/* Loads the password, ACL, PSK and TLS files; prints every problem. */
+static struct policy *load_policy(const struct config *cfg)
+{
+	struct config_diag diag = {0};
+	struct policy *p = policy_build(cfg, &diag);
+
+	for (size_t i = 0; i < diag.nerrors; i++)
+		fprintf(stderr, "Error: %s\n", diag.errors[i].message);
+	config_diag_free(&diag);
+	return p;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {0};
 	struct config *cfg;
+	struct policy *policy = NULL;
 	struct broker b;
 	int rc = 1;
 
@@ -134,6 +148,13 @@ int main(int argc, char **argv)
 	if (!cfg)
 		return 1;
 	if (load_config(cfg, &o) < 0) {
+		if (o.test_only)
+			fprintf(stderr, "Configuration file %s is not valid.\n", o.config_path);
+		goto out_cfg;
+	}
+	/* The files the configuration names are part of it: -t checks them too. */
+	policy = load_policy(cfg);
+	if (!policy) {
 		if (o.test_only)
 			fprintf(stderr, "Configuration file %s is not valid.\n", o.config_path);
 		goto out_cfg;
@@ -155,8 +176,13 @@ int main(int argc, char **argv)
 		log_notice("Using default config.");
 	if (cfg->pid_file && process_write_pidfile(cfg->pid_file) < 0)
 		goto out_cfg;
-	if (broker_init(&b, cfg, o.config_path, o.port, o.verbose) < 0)
+	rc = broker_init(&b, cfg, policy, o.config_path, o.port, o.verbose);
+	policy = NULL; /* the broker owns it now */
+	if (rc < 0) {
+		rc = 1;
 		goto out_broker;
+	}
+	rc = 1;
 	if (process_drop_privileges(cfg->user, cfg->user && strcmp(cfg->user, "midge") == 0) < 0)
 		goto out_broker;
 	rc = broker_run(&b);
@@ -173,6 +199,7 @@ out_broker:
 	}
 	log_close();
 out_cfg:
+	policy_unref(policy);
 	if (cfg) {
 		config_free(cfg);
 		mem_free(cfg);

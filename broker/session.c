@@ -11,6 +11,7 @@
 #include "broker.h"
 #include "log.h"
 #include "message.h"
+#include "policy.h"
 #include "tnode.h"
 #include "worker.h"
 
@@ -126,6 +127,7 @@ void session_unref(struct session *s)
 {
 	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	mem_free(s->username);
 	mem_free(s->client_id);
 	mem_free(s);
 }
@@ -190,6 +192,33 @@ void session_detach(struct session *s)
 	if (s->expiry_interval != SESSION_EXPIRY_NEVER)
 		ev_timer_start(w->loop, &s->expiry_timer,
 			       ev_now(w->loop) + (int64_t)s->expiry_interval * 1000);
+}
+
+size_t session_recheck_subscriptions(struct session *s)
+{
+	struct worker *w = s->worker;
+	const struct acl_db *acl = s->listener < w->policy->nlisteners ?
+					   w->policy->listeners[s->listener].acl : NULL;
+	size_t dropped = 0;
+
+	if (!acl)
+		return 0;
+	for (uint32_t i = 0; i < s->nsubs;) {
+		struct session_sub *sub = &s->subs[i];
+		if (acl_check(acl, s->username, s->client_id, sub->filter, sub->len, ACL_SUBSCRIBE)) {
+			i++;
+			continue;
+		}
+		log_notice("Client %s loses its subscription to %s: the reloaded ACL denies it.",
+			   s->client_id, sub->filter);
+		pthread_rwlock_wrlock(&w->broker->sub_lock);
+		subtree_remove_any(&w->broker->subs, sub->filter, sub->len, s);
+		pthread_rwlock_unlock(&w->broker->sub_lock);
+		mem_free(sub->filter);
+		*sub = s->subs[--s->nsubs];
+		dropped++;
+	}
+	return dropped;
 }
 
 int session_sub_put(struct session *s, const char *filter, size_t len, uint8_t qos,

@@ -59,10 +59,12 @@ struct session {
 	_Atomic bool online;         /* read by other workers for shared subscriptions */
 	uint8_t protocol;
 	uint16_t last_mid;
+	uint16_t listener;           /* index of the listener it last connected on (for its ACL) */
 	uint32_t hash;
 	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
 	uint64_t id;                 /* unique in the process (no-local origin) */
 	char *client_id;
+	char *username;              /* as authenticated at the last CONNECT, NULL for none */
 	struct ev_timer expiry_timer;
 
 	struct session_sub *subs;
@@ -116,6 +118,9 @@ void session_destroy(struct session *s);
 
 /* The session's connection went away: start its expiry, or end it now. */
 void session_detach(struct session *s);
+
+/* After a reload: drops the subscriptions the new ACL no longer allows; returns how many. */
+size_t session_recheck_subscriptions(struct session *s);
 
 /* Records a subscription in the session's own list (the trie is separate). */
 int session_sub_put(struct session *s, const char *filter, size_t len, uint8_t qos,

@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include "alloc.h"
+#include "authpool.h"
 #include "broker.h"
 #include "client.h"
 #include "deliver.h"
@@ -69,6 +70,29 @@ void worker_unlink_client(struct worker *w, struct client *c)
 	c->prev = c->next = NULL;
 	w->nclients--;
 	/* A client on the flush list is skipped there once it is closing or gone. */
+}
+
+void worker_schedule_read(struct worker *w, struct client *c)
+{
+	if (c->flags & CLIENT_F_READ_MORE)
+		return;
+	c->flags |= CLIENT_F_READ_MORE;
+	c->reread_next = w->reread_head;
+	w->reread_head = c;
+}
+
+void worker_unschedule_read(struct worker *w, struct client *c)
+{
+	if (!(c->flags & CLIENT_F_READ_MORE))
+		return;
+	for (struct client **pp = &w->reread_head; *pp; pp = &(*pp)->reread_next) {
+		if (*pp == c) {
+			*pp = c->reread_next;
+			break;
+		}
+	}
+	c->reread_next = NULL;
+	c->flags &= ~CLIENT_F_READ_MORE;
 }
 
 void worker_schedule_flush(struct worker *w, struct client *c)
@@ -150,7 +174,6 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		if (!client_new(w, l, fd, (struct sockaddr *)&addr)) {
 			atomic_fetch_sub(&l->connections, 1);
 			atomic_fetch_sub(&w->broker->connections, 1);
-			close(fd);
 			log_err("Error: out of memory accepting a connection.");
 		}
 	}
@@ -175,6 +198,12 @@ static int vec_push(struct item_vec *v, const struct inbox_item *item)
 /* Releases what an item that will not be processed holds. */
 static void item_drop(struct worker *w, struct inbox_item *it)
 {
+	if (it->kind == INBOX_AUTH_DONE) {
+		struct auth_job *job = it->ptr;
+		client_auth_abandon(job->client);
+		auth_job_free(job);
+		return;
+	}
 	if (it->kind == INBOX_ADOPT) {
 		struct client *c = it->ptr;
 		conn_close(&c->conn);
@@ -256,6 +285,14 @@ static void close_all_clients(struct worker *w)
 	}
 }
 
+/* A reloaded ACL applies to live subscriptions too. */
+static void recheck_subscriptions(struct worker *w)
+{
+	for (size_t i = 0; i < w->sessions.nbuckets; i++)
+		for (struct session *s = w->sessions.buckets[i]; s; s = s->hnext)
+			session_recheck_subscriptions(s);
+}
+
 static void on_wake(struct ev_loop *loop, struct ev_async *a)
 {
 	struct worker *w = worker_of_loop(loop);
@@ -279,9 +316,18 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 		case INBOX_ADOPT:
 			client_adopt(w, it->ptr);
 			break;
-		case INBOX_CONFIG:
-			w->cfg = it->ptr;
-			atomic_fetch_add(&w->broker->cfg_switched, 1);
+		case INBOX_CONFIG: {
+			const struct generation *g = it->ptr;
+			w->cfg = g->cfg;
+			w->policy = g->policy;
+			recheck_subscriptions(w);
+			/* The last worker to switch tells worker 0, which frees the old one. */
+			if (atomic_fetch_add(&w->broker->cfg_switched, 1) + 1 == w->broker->nworkers)
+				ev_async_send(&w->broker->workers[0].wake);
+			break;
+		}
+		case INBOX_AUTH_DONE:
+			client_auth_done(w, it->ptr);
 			break;
 		case INBOX_STOP:
 			close_all_clients(w);
@@ -328,6 +374,20 @@ static void before_sleep(struct ev_loop *loop, void *data)
 {
 	struct worker *w = data;
 
+	/* Input a transport decoded but no event announces; one turn each, then sleep
+	 * without waiting if more is left. */
+	struct client *rr = w->reread_head;
+	w->reread_head = NULL;
+	while (rr) {
+		struct client *c = rr;
+		rr = c->reread_next;
+		c->reread_next = NULL;
+		c->flags &= ~CLIENT_F_READ_MORE;
+		if (c->state != CLIENT_CLOSING)
+			client_read_again(c);
+	}
+	if (w->reread_head)
+		ev_dont_sleep(loop);
 	if (w->ndeferred)
 		route_deferred(w);
 	flush_outboxes(w);
@@ -341,11 +401,13 @@ static void before_sleep(struct ev_loop *loop, void *data)
 		if (client_flush(c) < 0)
 			client_close(c, "connection error.", true);
 	}
-	/* Nothing refers to these any more: events of this turn are all handled. */
+	/* Nothing refers to these any more: events of this turn are all handled.
+	 * A client whose password check is still running is freed by its answer. */
 	while (w->dead_head) {
 		struct client *c = w->dead_head;
 		w->dead_head = c->next;
-		client_free(c);
+		if (!(c->flags & CLIENT_F_AUTH_WAIT))
+			client_free(c);
 	}
 }
 
@@ -357,6 +419,7 @@ int worker_init(struct worker *w, struct broker *b, unsigned index)
 	w->broker = b;
 	w->index = index;
 	w->cfg = b->cfg;
+	w->policy = b->policy;
 	w->loop = ev_loop_new(NULL);
 	if (!w->loop)
 		return -1;

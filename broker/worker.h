@@ -28,8 +28,9 @@ struct message;
 enum inbox_kind {
 	INBOX_DELIVER = 1,  /* a message for one of our sessions */
 	INBOX_ADOPT,        /* a client whose CONNECT belongs here */
-	INBOX_CONFIG,       /* switch to a reloaded configuration */
+	INBOX_CONFIG,       /* switch to a reloaded configuration (ptr: struct generation) */
 	INBOX_STOP,         /* close everything and leave the loop */
+	INBOX_AUTH_DONE,    /* a password check finished (ptr: struct auth_job) */
 };
 
 struct inbox_item {
@@ -39,7 +40,7 @@ struct inbox_item {
 	uint32_t subid;
 	struct session *session;  /* INBOX_DELIVER: referenced */
 	struct message *msg;      /* INBOX_DELIVER: referenced */
-	void *ptr;                /* INBOX_ADOPT: the client; INBOX_CONFIG: the config */
+	void *ptr;                /* INBOX_ADOPT: the client; others: see the kinds */
 };
 
 struct item_vec {
@@ -80,6 +81,7 @@ struct worker {
 	bool threaded;               /* false for worker 0, which runs on the main thread */
 	struct ev_loop *loop;
 	const struct config *cfg;    /* the configuration this worker uses now */
+	struct policy *policy;       /* and the security policy loaded from it */
 
 	struct ev_async wake;
 	pthread_mutex_t inbox_lock;
@@ -95,6 +97,7 @@ struct worker {
 	struct client *clients;      /* every live client */
 	size_t nclients;
 	struct client *flush_head;   /* clients with output to write */
+	struct client *reread_head;  /* clients whose transport holds input already */
 	struct client *dead_head;    /* closed clients to free */
 	struct session_table sessions;
 
@@ -132,6 +135,12 @@ void worker_defer_publish(struct worker *w, struct message *m);
 
 /* The worker whose loop runs on the calling thread, or NULL. */
 struct worker *worker_current(void);
+
+/* Reads c again before the loop sleeps (its transport holds decoded input). */
+void worker_schedule_read(struct worker *w, struct client *c);
+
+/* Takes c off that list (it is leaving this worker). */
+void worker_unschedule_read(struct worker *w, struct client *c);
 
 /* Marks a client as having output; it is written before the loop sleeps. */
 void worker_schedule_flush(struct worker *w, struct client *c);

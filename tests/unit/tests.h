@@ -18,6 +18,8 @@ Suite *suite_topic(void);
 Suite *suite_subtree(void);
 Suite *suite_ev(void);
 Suite *suite_config(void);
+Suite *suite_security(void);
+Suite *suite_ws(void);
 
 /* Like ck_assert_msg, but silent on success (for callbacks and inner loops). */
 #define REQUIRE(cond, ...)                             \
