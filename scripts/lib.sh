@@ -6,7 +6,7 @@ MIDGE_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Packages needed to build midge.
 MIDGE_BUILD_DEPS="gcc make autoconf automake libtool pkg-config liblua5.4-dev libyaml-dev libssl-dev libargon2-dev check"
 # Packages the test suite drives the broker with.
-MIDGE_TEST_DEPS="python3 python3-paho-mqtt mosquitto mosquitto-clients"
+MIDGE_TEST_DEPS="python3 python3-paho-mqtt mosquitto mosquitto-clients openssl chromium"
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -34,6 +34,22 @@ ensure_packages() {
 	local rc=$?
 	[ $added_policy -eq 1 ] && rm -f "$policy"
 	return $rc
+}
+
+# ensure_browser_deps: MQTT.js and playwright-core for the browser test (npm ci in
+# tests/browser). Node.js comes with the machine; without npm the test skips.
+ensure_browser_deps() {
+	local dir="$MIDGE_SRC/tests/browser"
+	if ! command -v npm >/dev/null 2>&1; then
+		say "npm not found: the browser test will be skipped."
+		return 0
+	fi
+	if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+		say "Installing the browser test's packages (npm ci) ..."
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || {
+			say "npm ci failed in tests/browser"; return 1; }
+		touch "$dir/node_modules"
+	fi
 }
 
 # configure_build DIR [CONFIGURE-ARGS...]: (re)configures DIR when needed.

@@ -1041,3 +1041,615 @@ class PahoClient:
             except Exception:
                 pass
         self.client.loop_stop()
+
+
+# =====================================================================
+# Security and transports (added for test_14 .. test_19: password and
+# ACL files, TLS, PSK, WebSockets, unix sockets). Only additions below
+# this line: a Broker subclass whose configuration writers also know unix
+# socket listeners and per-listener security, helpers for password files
+# and throwaway certificates, and raw clients over TLS, WebSockets and
+# AF_UNIX sockets built on RawClient.
+# =====================================================================
+
+import base64  # noqa: E402
+import hashlib  # noqa: E402
+import ssl  # noqa: E402
+
+MOSQUITTO_PASSWD_BIN = os.environ.get("MOSQUITTO_PASSWD", "/usr/bin/mosquitto_passwd")
+GEN_TEST_CERTS = os.path.join(SRCDIR, "scripts", "gen-test-certs.sh")
+LISTEN_LINE = re.compile(r"Opening (?:ipv[46]|websockets) listen socket on port (\d+)")
+
+
+def _is_unix(listener):
+    return "unix_socket_path" in listener
+
+
+def to_mosquitto_conf_ext(options, listeners):
+    """Like to_mosquitto_conf, and also: per_listener_settings goes first
+    (mosquitto refuses it after any other security option), options whose
+    value is None are left out, and {"unix_socket_path": P} becomes
+    `listener 0 P`."""
+    lines = []
+    items = sorted(options.items(), key=lambda kv: kv[0] != "per_listener_settings")
+    for key, value in items:
+        if value is None or key in ("workers", "connect_timeout"):
+            continue
+        if isinstance(value, (list, tuple)):
+            lines.extend("%s %s" % (key, _mosq_scalar(x)) for x in value)
+        else:
+            lines.append("%s %s" % (key, _mosq_scalar(value)))
+    for listener in listeners:
+        listener = dict(listener)
+        if _is_unix(listener):
+            lines.append("listener 0 %s" % listener.pop("unix_socket_path"))
+        else:
+            lines.append("listener %d %s" % (listener.pop("port"), listener.pop("bind_address", "127.0.0.1")))
+        for key, value in listener.items():
+            if value is not None:
+                lines.append("%s %s" % (key, _mosq_scalar(value)))
+    return "\n".join(lines) + "\n"
+
+
+def to_yaml_ext(options, listeners):
+    """Like to_yaml, leaving out None values; a unix socket listener carries
+    unix_socket_path and no port or bind_address."""
+    options = {k: v for k, v in options.items() if v is not None}
+    listeners = [{k: v for k, v in l.items() if v is not None} for l in listeners]
+    return to_yaml(options, listeners)
+
+
+class SecureBroker(Broker):
+    """A Broker for the security and transport tests.
+
+    Listeners may be unix sockets ({"unix_socket_path": path}) and may carry
+    security options (password_file, acl_file, allow_anonymous, ...): with
+    options["per_listener_settings"] true, the harness's default global
+    `allow_anonymous true` is left out (give it per listener). Any option set
+    to None is left out, e.g. allow_anonymous=None to see the broker's own
+    default. mosquitto runs with `user root` so that it can read the test's
+    private files at start and again on SIGHUP (as root it would otherwise
+    drop to the mosquitto user).
+
+    ports: the TCP listeners' ports, in listener order (WebSockets
+    included); unix_paths: the unix socket paths.
+    """
+
+    def __init__(self, options=None, listeners=None, start=True, **kw):
+        opts = dict(options or {})
+        if opts.get("per_listener_settings") and "allow_anonymous" not in opts:
+            opts["allow_anonymous"] = None
+        super().__init__(options=opts, listeners=listeners, start=False, **kw)
+        self.unix_paths = [l["unix_socket_path"] for l in (listeners or []) if _is_unix(l)]
+        if start:
+            self.start()
+
+    def _write_config(self):
+        if self.raw_config is not None:
+            return super()._write_config()
+        filled = []
+        for listener in self.listeners or [{}]:
+            if _is_unix(listener):
+                filled.append(dict(listener))
+                continue
+            l = {"port": 0, "bind_address": "127.0.0.1"}
+            l.update(listener)
+            if is_mosquitto() and l["port"] == 0:
+                l["port"] = free_port()
+            filled.append(l)
+        options = dict(self.options)
+        if is_mosquitto():
+            options.setdefault("user", "root")
+            path = os.path.join(self.tmpdir, "broker.conf")
+            text = to_mosquitto_conf_ext(options, filled)
+            self.ports = [l["port"] for l in filled if not _is_unix(l)]
+        else:
+            options.setdefault("user", "root")
+            path = os.path.join(self.tmpdir, "broker.yaml")
+            text = to_yaml_ext(options, filled)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def _tcp_listeners(self):
+        return [l for l in (self.listeners or [{}]) if not _is_unix(l)]
+
+    def _logged_ports(self):
+        ports = []
+        with self._log_lock:
+            for line in self.log_lines:
+                m = LISTEN_LINE.search(line)
+                if m and int(m.group(1)) not in ports:
+                    ports.append(int(m.group(1)))
+        return ports
+
+    def _started(self):
+        if is_mosquitto():
+            return self._log_has(r"mosquitto version \S+ running")
+        return (len(self._logged_ports()) >= len(self._tcp_listeners())
+                and all(os.path.exists(p) for p in self.unix_paths))
+
+    def _launch(self):
+        self.config_path = self._write_config()
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        self.proc = subprocess.Popen(self.command(self.config_path), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, cwd=self.tmpdir, env=env)
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+
+    def start(self):
+        self._launch()
+        wait_for(lambda: self._started() or self.proc.poll() is not None,
+                 timeout=10, what="the broker to start")
+        if self.proc.poll() is not None:
+            self._reader.join(2)
+            raise AssertionError("broker exited with %s:\n%s" % (self.proc.returncode, self.log()))
+        if not is_mosquitto():
+            self.ports = self._logged_ports()
+        self.port = self.ports[0] if self.ports else None
+        return self
+
+    def start_refused(self, timeout=10):
+        """Starts the broker expecting it to reject its configuration and exit;
+        returns (exit status, whole log). Fails if it starts serving."""
+        self._launch()
+        wait_for(lambda: self._started() or self.proc.poll() is not None,
+                 timeout=timeout, what="the broker to exit (or start)")
+        if self.proc.poll() is None:
+            raise AssertionError("the broker started although its configuration is bad:\n" + self.log())
+        self._reader.join(2)
+        return self.proc.returncode, self.log()
+
+    def log_since(self, mark):
+        """The log lines after the first `mark` lines (mark = len(broker.log_lines))."""
+        with self._log_lock:
+            return "\n".join(self.log_lines[mark:])
+
+
+def make_password_file(path, users, hash_type=None):
+    """Writes a password file with mosquitto_passwd -b: users maps user name to
+    password; hash_type None ($7$, PBKDF2-SHA512, mosquitto 2.0's default) or
+    "sha512" ($6$). Appends to an existing file (replacing a user's line)."""
+    for i, (user, password) in enumerate(users.items()):
+        cmd = [MOSQUITTO_PASSWD_BIN]
+        if hash_type:
+            cmd += ["-H", hash_type]
+        if i == 0 and not os.path.exists(path):
+            cmd.append("-c")
+        cmd += ["-b", path, user, password]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.chmod(path, 0o644)
+    return path
+
+
+def connack_code(port, client_id=None, proto=4, host="127.0.0.1", client=None, **kw):
+    """Sends CONNECT on a new connection and returns the CONNACK's return code
+    (reason code for MQTT 5); None if the connection closed without one. The
+    connection is closed afterwards. client: an unconnected RawClient to use."""
+    c = client or RawClient(port, host)
+    try:
+        c.send(connect(unique_id() if client_id is None else client_id, proto=proto, **kw))
+        try:
+            got = c.read_packet()
+        except (Closed, OSError):
+            return None
+        if got[0] != 0x20:
+            raise AssertionError("expected a CONNACK, got %s" % describe(got))
+        return got[3]
+    finally:
+        c.close()
+
+
+class UnixRawClient(RawClient):
+    """A RawClient over an AF_UNIX stream socket."""
+
+    def __init__(self, path, timeout=DEFAULT_TIMEOUT):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.timeout = timeout
+        self.buf = b""
+
+
+class TLSRawClient(RawClient):
+    """A RawClient over TLS. context: an ssl.SSLContext; server_hostname for
+    SNI and name checks. The handshake happens in the constructor (it raises
+    ssl.SSLError or OSError when the server refuses it there). A TLS alert or
+    EOF later (as when a TLS 1.3 server rejects the client's certificate
+    after the client has finished its handshake) reads as Closed, and
+    tls_error keeps what was seen."""
+
+    def __init__(self, port, context, server_hostname="localhost", host="127.0.0.1",
+                 timeout=DEFAULT_TIMEOUT):
+        raw = socket.create_connection((host, port), timeout=timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.sock = context.wrap_socket(raw, server_hostname=server_hostname)
+        except BaseException:
+            raw.close()
+            raise
+        self.timeout = timeout
+        self.buf = b""
+        self.tls_error = None
+
+    def _fill(self, n, timeout):
+        try:
+            return RawClient._fill(self, n, timeout)
+        except ssl.SSLError as e:  # an alert from the server
+            self.tls_error = e
+            raise Closed()
+        except (BrokenPipeError, ConnectionResetError) as e:
+            self.tls_error = e
+            raise Closed()
+
+    def send(self, data):
+        try:
+            self.sock.sendall(data)
+        except (ssl.SSLError, BrokenPipeError, ConnectionResetError) as e:
+            self.tls_error = e
+
+
+def tls_context(cafile=None, certfile=None, keyfile=None, check_hostname=True,
+                minimum=None, maximum=None):
+    """A client-side ssl.SSLContext trusting cafile (None: trust nothing, no
+    verification) with an optional client certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+        ctx.check_hostname = check_hostname
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if certfile:
+        ctx.load_cert_chain(certfile, keyfile)
+    if minimum:
+        ctx.minimum_version = minimum
+    if maximum:
+        ctx.maximum_version = maximum
+    return ctx
+
+
+def tls_connack(port, context, server_hostname="localhost", **kw):
+    """Connects over TLS and sends CONNECT. Returns ("connack", code) when
+    the broker answers, ("handshake", error) when the TLS handshake fails,
+    ("closed", error or None) when the connection closes after the handshake
+    without a CONNACK."""
+    try:
+        c = TLSRawClient(port, context, server_hostname=server_hostname)
+    except (ssl.SSLError, OSError) as e:
+        return ("handshake", e)
+    try:
+        c.send(connect(kw.pop("client_id", None) or unique_id("tls"), **kw))
+        try:
+            got = c.read_packet()
+        except Closed:
+            return ("closed", c.tls_error)
+        if got[0] != 0x20:
+            raise AssertionError("expected a CONNACK, got %s" % describe(got))
+        return ("connack", got[3])
+    finally:
+        c.close()
+
+
+class Certs:
+    """Throwaway certificates made by scripts/gen-test-certs.sh in a temporary
+    directory (see the script for the files). Make one per test module:
+
+        CERTS = Certs(["alice", "bob"])   # client-alice.crt, client-bob.crt
+        CERTS.path("ca.crt"); CERTS.client("alice") -> (crt, key)
+        CERTS.cleanup()
+    """
+
+    def __init__(self, client_cns=("client",)):
+        self.dir = tempfile.mkdtemp(prefix="midgetest-certs-")
+        os.chmod(self.dir, 0o755)
+        res = subprocess.run(["sh", GEN_TEST_CERTS, self.dir] + list(client_cns),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if res.returncode != 0:
+            raise RuntimeError("gen-test-certs.sh failed:\n" + res.stdout.decode("utf-8", "replace"))
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    @property
+    def ca(self):
+        return self.path("ca.crt")
+
+    def pair(self, name):
+        """(NAME.crt, NAME.key)."""
+        return self.path(name + ".crt"), self.path(name + ".key")
+
+    def client(self, cn):
+        return self.pair("client-" + cn)
+
+    def server_listener(self, **extra):
+        """Listener options for a TLS listener with the server certificate."""
+        l = {"cafile": self.ca, "certfile": self.path("server.crt"), "keyfile": self.path("server.key")}
+        l.update(extra)
+        return l
+
+    def cleanup(self):
+        if os.environ.get("MIDGE_TEST_KEEP"):
+            sys.stderr.write("kept %s\n" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PahoTransportClient(PahoClient):
+    """A PahoClient over TLS and/or WebSockets (paho-mqtt 1.6).
+
+    tls: dict of tls_set() keyword arguments (ca_certs, certfile, keyfile,
+    tls_version, ...), or an ssl.SSLContext given to tls_set_context();
+    insecure: tls_insecure_set(True) (no host name check); transport: "tcp"
+    or "websockets"; ws_path, ws_headers: ws_set_options(). With
+    expect_rc=None a refused connection is not a failure: look at connack /
+    connect_error."""
+
+    def __init__(self, port, client_id="", clean_session=True, protocol=4, will=None,
+                 username=None, password=None, keepalive=60, timeout=DEFAULT_TIMEOUT,
+                 expect_rc=0, tls=None, insecure=False, transport="tcp", ws_path=None,
+                 ws_headers=None, host="127.0.0.1"):
+        import paho.mqtt.client as mqtt
+        self.mqtt = mqtt
+        self.port = port
+        self.timeout = timeout
+        version = {3: mqtt.MQTTv31, 4: mqtt.MQTTv311, 5: mqtt.MQTTv5}[protocol]
+        kw = {} if protocol == 5 else {"clean_session": clean_session}
+        self.client = mqtt.Client(client_id=client_id, protocol=version, transport=transport,
+                                  reconnect_on_failure=False, **kw)
+        self.messages = []
+        self.connack = None
+        self.connect_error = None
+        self.suback = {}
+        self._cond = threading.Condition()
+        self.connected = threading.Event()
+        self.disconnected = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        if isinstance(tls, ssl.SSLContext):
+            self.client.tls_set_context(tls)
+        elif tls is not None:
+            self.client.tls_set(**tls)
+        if insecure:
+            self.client.tls_insecure_set(True)
+        if transport == "websockets" and (ws_path or ws_headers):
+            self.client.ws_set_options(path=ws_path or "/mqtt", headers=ws_headers)
+        if will:
+            self.client.will_set(will[0], will[1], will[2], will[3])
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        try:
+            self.client.connect(host, port, keepalive)
+        except (ssl.SSLError, OSError, ValueError) as e:
+            self.connect_error = e
+            if expect_rc is None:
+                return
+            raise AssertionError("paho client %r: connect failed: %r" % (client_id, e))
+        self.client.loop_start()
+        if not self.connected.wait(timeout):
+            self.client.loop_stop()
+            if expect_rc is None:
+                return
+            raise AssertionError("paho client %r: no CONNACK within %.1fs" % (client_id, timeout))
+        rc = self.connack[1]
+        if expect_rc is not None and rc != expect_rc:
+            self.close()
+            raise AssertionError("paho client %r: CONNACK rc %s, expected %s" % (client_id, rc, expect_rc))
+
+
+# ---------------------------------------------------------------- websockets
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+WS_CONT, WS_TEXT, WS_BINARY, WS_CLOSE, WS_PING, WS_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+def ws_accept_key(key):
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def ws_frame(opcode, payload=b"", fin=True, mask=True, rsv=0):
+    """One WebSocket frame (client frames are masked)."""
+    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
+    n = len(payload)
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([mbit | n])
+    elif n < 65536:
+        head += bytes([mbit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([mbit | 127]) + struct.pack("!Q", n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload)) if n < 4096 else \
+        (int.from_bytes(payload, "big") ^ int.from_bytes((key * (n // 4 + 1))[:n], "big")).to_bytes(n, "big")
+    return head + key + masked
+
+
+def ws_upgrade_request(path="/mqtt", host="127.0.0.1", key=None, protocol="mqtt", extra=""):
+    key = key or base64.b64encode(os.urandom(16)).decode()
+    req = ("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, host, key))
+    if protocol:
+        req += "Sec-WebSocket-Protocol: %s\r\n" % protocol
+    return (req + extra + "\r\n").encode(), key
+
+
+class WSRawClient(RawClient):
+    """A RawClient speaking MQTT inside WebSocket binary frames (RFC 6455),
+    over TCP or, with context, TLS. The constructor performs the upgrade
+    (response: the status line and headers). send() puts each MQTT packet in
+    one masked binary frame; the reading side reassembles the frames'
+    payloads, answers nothing by itself, and keeps control frames in
+    `control` (opcode, payload). Closed is raised on EOF or a close frame."""
+
+    def __init__(self, port, path="/mqtt", protocol="mqtt", context=None, host="127.0.0.1",
+                 timeout=DEFAULT_TIMEOUT, upgrade=True):
+        raw = socket.create_connection((host, port), timeout=timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = context.wrap_socket(raw, server_hostname="localhost") if context else raw
+        self.timeout = timeout
+        self.buf = b""
+        self.wire = b""
+        self.control = []
+        self.response = None
+        if upgrade:
+            req, key = ws_upgrade_request(path, protocol=protocol)
+            self.sock.sendall(req)
+            self.response = self.read_http(timeout)
+            status = self.response.split("\r\n", 1)[0]
+            if " 101 " not in status + " ":
+                raise AssertionError("WebSocket upgrade refused: %r" % self.response)
+            if ("sec-websocket-accept: " + ws_accept_key(key).lower()) not in self.response.lower():
+                raise AssertionError("bad Sec-WebSocket-Accept in %r" % self.response)
+
+    def read_http(self, timeout=None):
+        """Reads an HTTP response head (up to the blank line); returns it as text."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while b"\r\n\r\n" not in self.wire:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise Closed()
+            self.wire += chunk
+        head, self.wire = self.wire.split(b"\r\n\r\n", 1)
+        return head.decode("latin-1")
+
+    def _wire_fill(self, n, deadline):
+        while len(self.wire) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("timed out")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except (ConnectionResetError, ssl.SSLError):
+                chunk = b""
+            if not chunk:
+                raise Closed()
+            self.wire += chunk
+
+    def read_frame(self, timeout=None):
+        """The next frame as (fin, opcode, payload); raises Closed or socket.timeout."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        self._wire_fill(2, deadline)
+        b0, b1 = self.wire[0], self.wire[1]
+        n, i = b1 & 0x7F, 2
+        if n == 126:
+            self._wire_fill(4, deadline)
+            n, i = struct.unpack("!H", self.wire[2:4])[0], 4
+        elif n == 127:
+            self._wire_fill(10, deadline)
+            n, i = struct.unpack("!Q", self.wire[2:10])[0], 10
+        if b1 & 0x80:
+            raise AssertionError("the server sent a masked frame")
+        self._wire_fill(i + n, deadline)
+        payload, self.wire = self.wire[i:i + n], self.wire[i + n:]
+        return bool(b0 & 0x80), b0 & 0x0F, payload
+
+    def _fill(self, n, timeout):
+        deadline = time.monotonic() + timeout
+        while len(self.buf) < n:
+            fin, opcode, payload = self.read_frame(max(0.0, deadline - time.monotonic()))
+            if opcode in (WS_BINARY, WS_CONT, WS_TEXT):
+                self.buf += payload
+            else:
+                self.control.append((opcode, payload))
+                if opcode == WS_CLOSE:
+                    raise Closed()
+
+    def send(self, data):
+        self.sock.sendall(ws_frame(WS_BINARY, data))
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+
+def private_dir(prefix="midgetest-files-"):
+    """A temporary directory for a test's files (readable by a broker that
+    dropped privileges); the caller removes it."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    return d
+
+
+def write_file(directory, name, text, mode=0o644):
+    path = os.path.join(directory, name)
+    with open(path, "wb" if isinstance(text, bytes) else "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+class SecureTestCase(_Helpers, unittest.TestCase):
+    """A test case that starts its own SecureBrokers: self.start_broker()
+    (stopped and checked after the test; the first one sets self.broker and
+    self.port), self.file() for files in a per-test directory."""
+
+    def setUp(self):
+        self.tmp = private_dir()
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.broker = None
+        self.port = None
+
+    def file(self, name, text, mode=0o644):
+        return write_file(self.tmp, name, text, mode)
+
+    def password_file(self, users, name="passwd", hash_type=None):
+        return make_password_file(os.path.join(self.tmp, name), users, hash_type)
+
+    def start_broker(self, options=None, listeners=None, **kw):
+        b = SecureBroker(options=options, listeners=listeners, **kw)
+        self.addCleanup(_stop_checked, b)
+        if self.broker is None:
+            self.broker, self.port = b, b.port
+        return b
+
+    def start_refused(self, options=None, listeners=None, **kw):
+        """(exit status, log) of a broker that must refuse to start."""
+        b = SecureBroker(options=options, listeners=listeners, start=False, **kw)
+        self.addCleanup(b.stop)
+        return b.start_refused()
+
+    def reload(self, broker, ready, what="the reloaded configuration"):
+        """SIGHUP, then waits until ready() is true: the reload has taken
+        effect (brokers may apply it asynchronously)."""
+        broker.signal(signal.SIGHUP)
+        wait_for(ready, timeout=10, what=what)
+        if not broker.alive():
+            self.fail("the broker died on SIGHUP:\n" + broker.log())
+
+
+class LoginWitness(Witness):
+    """A Witness whose subscriber and publisher log in: connect_kw are
+    connect() keyword arguments (username=..., password=...)."""
+
+    def __init__(self, port, name=None, **connect_kw):
+        name = name or unique_id("witness")
+        self.topic = "witness/" + name
+        self.sub = connected_client(port, name + "-s", **connect_kw)
+        self.sub.subscribe_ok([(self.topic, 1)])
+        self.pub = connected_client(port, name + "-p", **connect_kw)
+        self.sent = self.received = 0
+        self._mids = itertools.cycle(range(1, 65536))
+
+
+def expect_ack(client, ptype, mid, reason=None, msg=""):
+    """Reads an acknowledgement (PUBACK, PUBREC, ...) for `mid`. reason None:
+    any success code (below 0x80: mosquitto answers a QoS 1/2 PUBLISH that
+    nobody is subscribed to with 0x10, "no matching subscribers"), in
+    either encoding MQTT 5 allows (the reason byte may be left out when it
+    is 0); else exactly that reason code. Returns the packet."""
+    got = client.read_packet()
+    if got[0] >> 4 != ptype or got[2:4] != struct.pack("!H", mid):
+        raise AssertionError("expected an ack of type %d for mid %d, got %s %s"
+                             % (ptype, mid, describe(got), msg))
+    code = got[4] if len(got) > 4 else 0
+    if (code >= 0x80) if reason is None else (code != reason):
+        raise AssertionError("expected reason %s, got %s %s"
+                             % ("< 0x80" if reason is None else "0x%02x" % reason, describe(got), msg))
+    return got
