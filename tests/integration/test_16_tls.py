@@ -20,6 +20,7 @@ Run alone: MIDGE_TEST_TARGET=mosquitto /usr/bin/python3 tests/integration/test_1
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -388,6 +389,25 @@ class TlsReload(SecureTestCase):
         old.ping()
 
 
+    def test_bad_certificate_on_reload_keeps_the_old_one(self):
+        self.midge_only("checked for midge's rule: a reload that fails keeps what works")
+        crt, key = os.path.join(self.tmp, "server.crt"), os.path.join(self.tmp, "server.key")
+        shutil.copy(CERTS.path("server.crt"), crt)
+        shutil.copy(CERTS.path("server.key"), key)
+        b = self.start_broker(listeners=[{"cafile": CERTS.ca, "certfile": crt, "keyfile": key}])
+        mark = len(b.log_lines)
+        with open(crt, "w") as f:
+            f.write("not a certificate\n")
+        b.signal(signal.SIGHUP)
+        wait_for(lambda: re.search(re.escape(crt), b.log_since(mark)),
+                 what="the reload error naming %s" % crt)
+        # New connections still get the old, working certificate.
+        c = TLSRawClient(b.port, tls_context(CERTS.ca))
+        self.addCleanup(c.close)
+        self.assertEqual(c.sock.getpeercert(True), der("server.crt"))
+        self.assertEqual(tls_connack(b.port, tls_context(CERTS.ca)), ("connack", 0))
+
+
 class BadTlsFiles(SecureTestCase):
 
     def check_refused(self, listener, name):
@@ -474,6 +494,21 @@ class Psk(SecureTestCase):
                             check=False)
         self.assertNotEqual(res.returncode, 0)
         self.assertRegex(res.stdout, r"(?i)not authori[sz]ed")
+
+    def test_sighup_reloads_the_psk_file(self):
+        # alice gets a new key: the old one stops working for new connections.
+        new_key = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+        psk = self.file("psk", "alice:%s\nbob:%s\n" % (new_key, PSK_KEYS["bob"]))
+
+        def new_key_works():
+            res = mosquitto_pub(self.identity_port, *self.psk_args("alice", new_key), "-t", "alice/r",
+                                "-m", "x", check=False)
+            return res.returncode == 0
+        self.reload(self.broker, new_key_works, "alice's new PSK to work")
+        res = mosquitto_pub(self.identity_port, *self.psk_args("alice"), "-t", "alice/r", "-m", "x",
+                            check=False)
+        self.assertNotEqual(res.returncode, 0, "the old key still works after the reload")
+        self.assertTrue(os.path.exists(psk))
 
     def test_plain_client_on_a_psk_port(self):
         c = RawClient(self.identity_port)
