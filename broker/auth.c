@@ -1,14 +1,13 @@
 /*
- * auth.c: connection, publish, subscribe and delivery decisions (see auth.h).
+ * auth.c: publish, subscribe, unsubscribe and delivery decisions (see auth.h).
  */
 #include "config.h"
 
 #include "auth.h"
 
-#include "authpool.h"
-#include "broker.h"
 #include "client.h"
 #include "conf.h"
+#include "hooks.h"
 #include "listener.h"
 #include "message.h"
 #include "policy.h"
@@ -16,43 +15,6 @@
 #include "worker.h"
 
 #include <string.h>
-
-static enum auth_result verdict(int passwd_result)
-{
-	return passwd_result == PASSWD_OK ? AUTH_OK : AUTH_BAD_CREDENTIALS;
-}
-
-enum auth_result auth_connect(struct client *c, const struct policy_listener *pl,
-			      const char *username, const struct mqtt_bytes *password)
-{
-	const struct config_security *sec = &pl->cfg->security;
-	struct worker *w = c->worker;
-
-	/* The second pass of a CONNECT whose password the auth threads checked. */
-	if (c->auth_verdict >= 0) {
-		int v = c->auth_verdict;
-		c->auth_verdict = -1;
-		return verdict(v);
-	}
-	if (!username)
-		return sec->allow_anonymous == 1 ? AUTH_OK : AUTH_NOT_AUTHORIZED;
-	if (!pl->passwd) {
-		/* A user name nothing can check is refused unless anonymous access is on,
-		 * as in mosquitto: it never widens access. */
-		return sec->allow_anonymous == 1 ? AUTH_OK : AUTH_NOT_AUTHORIZED;
-	}
-	/* Unknown users and missing passwords go through the same full check as a
-	 * wrong password: the answer and its timing must not tell which users exist. */
-	if (password && authpool_cached(w->broker->authpool, pl->passwd, username, password->data,
-					password->len))
-		return AUTH_OK;
-	if (authpool_submit(w->broker->authpool, w, c, w->policy, pl->passwd, username,
-			    password ? password->data : NULL, password ? password->len : 0,
-			    password != NULL) < 0)
-		return AUTH_NOT_AUTHORIZED;
-	c->flags |= CLIENT_F_AUTH_WAIT;
-	return AUTH_PENDING;
-}
 
 bool auth_clientid_allowed(const struct config_security *sec, const char *client_id)
 {
@@ -66,36 +28,94 @@ bool auth_clientid_allowed(const struct config_security *sec, const char *client
 	return false;
 }
 
-static const struct acl_db *client_acl(const struct client *c)
+static bool is_sys(const char *topic, size_t len)
 {
-	return c->worker->policy->listeners[c->listener->index].acl;
+	return len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/');
+}
+
+/* Asks the chain; no handler at all means no ACL: allowed. */
+static bool ask(struct worker *w, const struct acl_question *q)
+{
+	struct decision d;
+	int v = hook_acl(w, q, &d);
+
+	decision_free_data(&d);
+	return v == HOOK_NONE || v == HOOK_ALLOW;
+}
+
+static struct acl_question client_question(const struct client *c, int access, const char *topic)
+{
+	return (struct acl_question){
+		.listener = c->listener->index,
+		.client = (struct client *)c,
+		.client_id = c->id,
+		.username = c->username,
+		.access = access,
+		.topic = topic,
+	};
+}
+
+bool auth_may_publish_message(const struct client *c, const struct message *m)
+{
+	struct acl_question q = client_question(c, MIDGE_ACL_PUBLISH, m->topic);
+
+	/* $SYS belongs to the broker: no client writes there, whatever the ACL says
+	 * (as in mosquitto). */
+	if (is_sys(m->topic, m->topic_len))
+		return false;
+	q.payload = m->payload;
+	q.payload_len = m->payload_len;
+	q.qos = m->qos;
+	q.retain = m->retain;
+	return ask(c->worker, &q);
 }
 
 bool auth_may_publish(const struct client *c, const char *topic, size_t len)
 {
-	const struct acl_db *acl = client_acl(c);
+	struct acl_question q = client_question(c, MIDGE_ACL_PUBLISH, topic);
 
-	/* $SYS belongs to the broker: no client writes there, whatever the ACL says
-	 * (as in mosquitto). */
-	if (len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/'))
+	(void)len;
+	if (is_sys(topic, len))
 		return false;
-	return !acl || acl_check(acl, c->username, c->id, topic, len, ACL_WRITE);
+	return ask(c->worker, &q);
 }
 
-bool auth_may_subscribe(const struct client *c, const char *filter, size_t len)
+bool auth_may_unsubscribe(const struct client *c, const char *filter)
 {
-	const struct acl_db *acl = client_acl(c);
+	struct acl_question q = client_question(c, MIDGE_ACL_UNSUBSCRIBE, filter);
 
-	return !acl || acl_check(acl, c->username, c->id, filter, len, ACL_SUBSCRIBE);
+	return ask(c->worker, &q);
+}
+
+int auth_subscribe(struct client *c, const char *filter, size_t len, uint8_t qos)
+{
+	struct acl_question q = client_question(c, MIDGE_ACL_SUBSCRIBE, filter);
+	struct decision d;
+	int v;
+
+	(void)len;
+	q.qos = qos;
+	v = hook_acl(c->worker, &q, &d);
+	decision_free_data(&d);
+	return v == HOOK_NONE ? HOOK_ALLOW : v;
 }
 
 bool auth_may_receive(const struct session *s, const struct message *m)
 {
-	const struct policy *p = s->worker->policy;
-	const struct acl_db *acl;
+	struct acl_question q = {
+		.listener = s->listener,
+		.client = s->client,
+		.client_id = s->client_id,
+		.username = s->username,
+		.access = MIDGE_ACL_DELIVER,
+		.topic = m->topic,
+		.payload = m->payload,
+		.payload_len = m->payload_len,
+		.qos = m->qos,
+		.retain = m->retain,
+	};
 
-	if (s->listener >= p->nlisteners)
+	if (s->listener >= s->worker->policy->nlisteners)
 		return false;
-	acl = p->listeners[s->listener].acl;
-	return !acl || acl_check(acl, s->username, s->client_id, m->topic, m->topic_len, ACL_READ);
+	return ask(s->worker, &q);
 }

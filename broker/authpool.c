@@ -11,8 +11,8 @@
 
 #include "alloc.h"
 #include "passwd.h"
+#include "plugin.h"
 #include "policy.h"
-#include "worker.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -120,7 +120,7 @@ void authpool_cache_clear(struct authpool *p)
 	pthread_mutex_unlock(&p->cache_lock);
 }
 
-void auth_job_free(struct auth_job *job)
+static void auth_job_free(struct auth_job *job)
 {
 	if (!job)
 		return;
@@ -156,7 +156,9 @@ static void *thread_main(void *arg)
 					   job->has_password ? job->password : NULL, job->pwlen);
 		if (job->result == PASSWD_OK)
 			cache_put(p, job);
-		worker_post(job->worker, &(struct inbox_item){.kind = INBOX_AUTH_DONE, .ptr = job});
+		(void)plugin_api_complete(job->request,
+					  job->result == PASSWD_OK ? MIDGE_ALLOW : MIDGE_DENY, NULL);
+		auth_job_free(job);
 	}
 }
 
@@ -204,7 +206,7 @@ void authpool_stop(struct authpool *p)
 	mem_free(p);
 }
 
-int authpool_submit(struct authpool *p, struct worker *w, struct client *c, struct policy *pol,
+int authpool_submit(struct authpool *p, uint64_t request, struct policy *pol,
 		    const struct passwd_db *db, const char *username, const void *pw, size_t pwlen,
 		    bool has_password)
 {
@@ -212,8 +214,7 @@ int authpool_submit(struct authpool *p, struct worker *w, struct client *c, stru
 
 	if (!job)
 		return -1;
-	job->worker = w;
-	job->client = c;
+	job->request = request;
 	job->policy = policy_ref(pol);
 	job->db = db;
 	job->username = mem_strdup(username);

@@ -4,8 +4,9 @@
  * Owns a few threads that verify passwords against a loaded password file
  * (PBKDF2 with many iterations or argon2id costs milliseconds: never on a
  * loop thread), and a bounded cache of successful checks so a client that
- * reconnects is answered at once. A CONNECT waiting for its check is parked;
- * the answer comes back to its worker's inbox (INBOX_AUTH_DONE).
+ * reconnects is answered at once. The built-in password plugin answers
+ * DELAYED; each finished check completes that plugin request the way any
+ * plugin does (plugin_api_complete()).
  */
 #ifndef MIDGE_AUTHPOOL_H
 #define MIDGE_AUTHPOOL_H
@@ -14,15 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct client;
 struct passwd_db;
 struct policy;
-struct worker;
 
 struct auth_job {
 	struct auth_job *next;
-	struct worker *worker;     /* where the answer goes */
-	struct client *client;     /* parked until the answer */
+	uint64_t request;          /* the plugin request the answer completes */
 	struct policy *policy;     /* referenced: keeps db alive across a reload */
 	const struct passwd_db *db;
 	char *username;
@@ -44,12 +42,9 @@ void authpool_stop(struct authpool *p);
  * Queues a check of password for username in db; the job copies both.
  * Returns 0, or -1 (out of memory / stopping) with nothing queued.
  */
-int authpool_submit(struct authpool *p, struct worker *w, struct client *c, struct policy *pol,
+int authpool_submit(struct authpool *p, uint64_t request, struct policy *pol,
 		    const struct passwd_db *db, const char *username, const void *pw, size_t pwlen,
 		    bool has_password);
-
-/* Frees a finished job (clears the password copy, drops the policy). */
-void auth_job_free(struct auth_job *job);
 
 /* Forgets every cached check (on reload: files may have changed). */
 void authpool_cache_clear(struct authpool *p);

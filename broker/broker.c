@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "authpool.h"
+#include "plugin.h"
 #include "policy.h"
 #include "client.h"
 #include "conf_reload.h"
@@ -62,7 +63,7 @@ static int install_signals(struct broker *b)
 	return 0;
 }
 
-static unsigned worker_count(const struct config *cfg)
+unsigned broker_worker_count(const struct config *cfg)
 {
 	long n = cfg->workers;
 
@@ -76,11 +77,14 @@ static unsigned worker_count(const struct config *cfg)
 }
 
 int broker_init(struct broker *b, struct config *cfg, struct policy *policy,
-		const char *config_path, int cli_port, bool verbose)
+		struct plugin_host *plugins, const char *config_path, int cli_port, bool verbose)
 {
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
 	b->policy = policy;
+	b->plugins = plugins;
+	plugins->broker = b;
+	plugin_api_set_broker(b);
 	b->config_path = config_path;
 	b->cli_port = cli_port;
 	/* Signals are taken from the start: a SIGTERM while the listeners open stops
@@ -99,7 +103,7 @@ int broker_init(struct broker *b, struct config *cfg, struct policy *policy,
 	b->authpool = authpool_start(2);
 	if (!b->authpool)
 		return -1;
-	b->nworkers = worker_count(cfg);
+	b->nworkers = broker_worker_count(cfg);
 	b->workers = mem_calloc(b->nworkers, sizeof(*b->workers));
 	if (!b->workers)
 		return -1;
@@ -176,7 +180,7 @@ static void reload(struct broker *b)
 	if (config_load(next, b->config_path, CONFIG_FORMAT_AUTO, &diag) < 0 ||
 	    config_apply_command_line(next, b->cli_port, true) < 0 ||
 	    config_reload_merge(next, b->cfg, &diag) < 0 ||
-	    !(policy = policy_build(next, &diag))) {
+	    !(policy = policy_build(next, b->plugins, true, &diag))) {
 		for (size_t i = 0; i < diag.nerrors; i++)
 			log_config_error(&diag.errors[i]);
 		log_err("Error: reload failed; the current configuration stays in use.");
@@ -208,6 +212,7 @@ static void reload(struct broker *b)
 	*b->gen_next = (struct generation){next, policy};
 	b->cfg = next;
 	b->policy = policy;
+	plugin_host_commit(b->plugins, policy->plugins, policy->nplugins, true);
 	authpool_cache_clear(b->authpool);
 	atomic_store(&b->cfg_switched, 0);
 	item.ptr = b->gen_next;
@@ -326,4 +331,8 @@ void broker_fini(struct broker *b)
 	b->gen_next = NULL;
 	policy_unref(b->policy);
 	b->policy = NULL;
+	/* Last: every chain that referred to a plugin is gone. */
+	plugin_host_free(b->plugins);
+	b->plugins = NULL;
+	plugin_api_set_broker(NULL);
 }

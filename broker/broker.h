@@ -22,6 +22,7 @@
 
 struct authpool;
 struct listener;
+struct plugin_host;
 struct policy;
 struct sys_state;
 struct worker;
@@ -39,6 +40,7 @@ struct broker {
 	struct generation *gen_next; /* the one being handed to the workers */
 	_Atomic unsigned cfg_switched;
 	struct authpool *authpool;
+	struct plugin_host *plugins;  /* every loaded plugin */
 	const char *config_path;     /* NULL: built-in defaults */
 	int cli_port;
 	bool verbose;
@@ -72,7 +74,10 @@ struct broker {
  * Takes over policy (built from cfg by the caller).
  */
 int broker_init(struct broker *b, struct config *cfg, struct policy *policy,
-		const char *config_path, int cli_port, bool verbose);
+		struct plugin_host *plugins, const char *config_path, int cli_port, bool verbose);
+
+/* Worker threads a configuration asks for (workers: 0 = one per core, at most 256). */
+unsigned broker_worker_count(const struct config *cfg);
 /* Runs until SIGTERM/SIGINT; returns the exit status. */
 int broker_run(struct broker *b);
 void broker_fini(struct broker *b);

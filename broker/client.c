@@ -9,8 +9,10 @@
 
 #include "alloc.h"
 #include "auth.h"
-#include "authpool.h"
 #include "conn_tls.h"
+#include "connect_state.h"
+#include "decision.h"
+#include "hooks.h"
 #include "conn_ws.h"
 #include "policy.h"
 #include "broker.h"
@@ -115,7 +117,6 @@ struct client *client_new(struct worker *w, struct listener *l, int fd,
 	}
 	c->worker = w;
 	c->listener = l;
-	c->auth_verdict = -1;
 	if (client_setup_transport(c, w, l, fd) < 0) {
 		mem_free(c);
 		return NULL;
@@ -156,7 +157,9 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct client *c = client_of_timer(t);
 
-	if (c->state == CLIENT_NEW || (c->flags & CLIENT_F_AUTH_WAIT)) {
+	if (c->state == CLIENT_NEW && (c->flags & CLIENT_F_HELD))
+		return; /* a plugin decides its CONNECT: the decision's own timeout applies */
+	if (c->state == CLIENT_NEW) {
 		client_close(c, "did not send CONNECT in time, disconnecting.", false);
 		return;
 	}
@@ -197,7 +200,7 @@ static void update_interest(struct client *c)
 
 	if (c->state == CLIENT_CLOSING)
 		return;
-	if (!(c->flags & CLIENT_F_READ_PAUSED) && c->state != CLIENT_PARKED)
+	if (!(c->flags & (CLIENT_F_READ_PAUSED | CLIENT_F_HELD)) && c->state != CLIENT_PARKED)
 		mask |= EV_READ;
 	if (c->flags & CLIENT_F_WANT_WRITE)
 		mask |= EV_WRITE;
@@ -261,13 +264,15 @@ static size_t process(struct client *c, const uint8_t *buf, size_t len)
 {
 	size_t pos = 0;
 
-	while (pos < len && c->state != CLIENT_CLOSING && c->state != CLIENT_PARKED) {
+	while (pos < len && c->state != CLIENT_CLOSING && c->state != CLIENT_PARKED &&
+	       !(c->flags & CLIENT_F_HELD)) {
 		struct mqtt_frame f;
 		int rc;
 
 		/* Anything but CONNECT first is refused at its first byte (an HTTP
 		 * request, say, would otherwise wait for a length it never sends). */
-		if (c->state == CLIENT_NEW && (buf[pos] >> 4) != MQTT_CONNECT) {
+		if (c->state == CLIENT_NEW && (buf[pos] >> 4) != MQTT_CONNECT &&
+		    !(c->xauth && (buf[pos] >> 4) == MQTT_AUTH)) {
 			client_fail(c, 0, "%s before CONNECT", packet_name(buf[pos] >> 4));
 			break;
 		}
@@ -288,9 +293,12 @@ static size_t process(struct client *c, const uint8_t *buf, size_t len)
 			break;
 		c->last_rx = ev_now(c->worker->loop);
 		STAT_ADD(c->worker->stats.msgs_received, 1);
+		decision_packet_begin(c);
 		dispatch_packet(c, buf[pos], buf + pos + f.header_len, f.remaining);
-		if (c->state == CLIENT_PARKED)
+		/* A held packet stays unconsumed: it is handled again with the answer. */
+		if (c->state == CLIENT_PARKED || (c->flags & CLIENT_F_HELD))
 			break;
+		decision_packet_end(c);
 		pos += f.header_len + f.remaining;
 	}
 	return pos;
@@ -374,7 +382,7 @@ static bool client_read(struct client *c)
 	struct worker *w = c->worker;
 
 	for (int i = 0; i < READS_PER_EVENT && c->state != CLIENT_CLOSING &&
-			c->state != CLIENT_PARKED; i++) {
+			c->state != CLIENT_PARKED && !(c->flags & CLIENT_F_HELD); i++) {
 		ssize_t n = conn_read(&c->conn, w->rbuf, w->rbuf_size);
 
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -449,9 +457,58 @@ void client_resume_input(struct client *c)
 {
 	if (c->state == CLIENT_CLOSING)
 		return;
-	if (c->inlen > 0 && process_inbuf(c) < 0)
+	if (c->inlen > 0 && process_inbuf(c) < 0) {
+		/* A plugin renamed the client: the CONNECT moves to the id's owner. */
+		if (c->state == CLIENT_PARKED && c->handover)
+			hand_over(c);
 		return;
+	}
+	/* Input that arrived while held, or that the transport holds, is read now. */
+	if (c->state != CLIENT_CLOSING && conn_pending(&c->conn) > 0)
+		worker_schedule_read(c->worker, c);
 	update_interest(c);
+}
+
+void client_hold_input(struct client *c, bool hold)
+{
+	if (hold)
+		c->flags |= CLIENT_F_HELD;
+	else
+		c->flags &= ~CLIENT_F_HELD;
+	update_interest(c);
+}
+
+void *client_plugin_data(const struct client *c, unsigned index)
+{
+	return index < c->npdata ? c->pdata[index].data : NULL;
+}
+
+int client_set_plugin_data(struct client *c, unsigned index, void *data,
+			   void (*free_fn)(void *data))
+{
+	if (index >= c->npdata) {
+		struct client_plugin_data *grown = mem_realloc(c->pdata, (index + 1) * sizeof(*grown));
+		if (!grown)
+			return -1;
+		memset(grown + c->npdata, 0, (index + 1 - c->npdata) * sizeof(*grown));
+		c->pdata = grown;
+		c->npdata = index + 1;
+	}
+	struct client_plugin_data old = c->pdata[index];
+	c->pdata[index] = (struct client_plugin_data){data, free_fn};
+	if (old.free_fn && old.data && old.data != data)
+		old.free_fn(old.data);
+	return 0;
+}
+
+static void free_plugin_data(struct client *c)
+{
+	for (uint32_t i = 0; i < c->npdata; i++)
+		if (c->pdata[i].free_fn && c->pdata[i].data)
+			c->pdata[i].free_fn(c->pdata[i].data);
+	mem_free(c->pdata);
+	c->pdata = NULL;
+	c->npdata = 0;
 }
 
 static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
@@ -474,18 +531,20 @@ static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 
 /* Wills are routed before the loop sleeps: a close can happen in the middle of
  * routing another message, and routing does not nest. */
-static void publish_will(struct client *c)
+static bool publish_will(struct client *c)
 {
 	struct message *will = c->will;
 
 	c->will = NULL;
 	if (!will)
-		return;
+		return false;
 	/* Checked when it goes out, against the policy in force then (as mosquitto). */
-	if (auth_may_publish(c, will->topic, will->topic_len))
+	if (auth_may_publish_message(c, will) && hook_will(c, will)) {
 		worker_defer_publish(c->worker, will);
-	else
-		message_unref(will);
+		return true;
+	}
+	message_unref(will);
+	return false;
 }
 
 void client_close(struct client *c, const char *reason, bool send_will)
@@ -505,10 +564,11 @@ void client_close(struct client *c, const char *reason, bool send_will)
 	ev_timer_stop(w->loop, &c->timer);
 	/* The transport says goodbye its own way (TLS close_notify, WebSocket close). */
 	conn_close(&c->conn);
-	if (send_will)
-		publish_will(c);
+	decision_client_gone(c);
+	bool will_sent = send_will && publish_will(c);
 	if (c->session) {
 		struct session *s = c->session;
+		hook_disconnect(c, will_sent ? MQTT_RC_UNSPECIFIED : MQTT_RC_SUCCESS, will_sent);
 		c->session = NULL;
 		c->id = NULL;
 		STAT_SUB(w->stats.clients_connected, 1);
@@ -524,34 +584,14 @@ void client_close(struct client *c, const char *reason, bool send_will)
 
 void client_free(struct client *c)
 {
+	free_plugin_data(c);
+	ext_auth_free(c->xauth);
+	preauth_free(c->preauth);
 	outq_clear(&c->out);
 	message_unref(c->will);
 	inbuf_release(c);
 	mem_free(c->username);
 	mem_free(c);
-}
-
-void client_auth_done(struct worker *w, struct auth_job *job)
-{
-	struct client *c = job->client;
-
-	c->flags &= ~CLIENT_F_AUTH_WAIT;
-	if (c->state == CLIENT_CLOSING) {
-		/* Closed while waiting (timeout, shutdown): nothing else refers to it now. */
-		client_free(c);
-	} else {
-		c->auth_verdict = (int8_t)job->result;
-		c->state = CLIENT_NEW;
-		client_resume_input(c);
-	}
-	auth_job_free(job);
-}
-
-void client_auth_abandon(struct client *c)
-{
-	c->flags &= ~CLIENT_F_AUTH_WAIT;
-	if (c->state == CLIENT_CLOSING)
-		client_free(c);
 }
 
 void client_adopt(struct worker *w, struct client *c)

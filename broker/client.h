@@ -18,8 +18,11 @@
 #include "ev.h"
 #include "outq.h"
 
+struct decision_wait;
+struct ext_auth;
 struct listener;
 struct message;
+struct preauth;
 struct session;
 struct worker;
 
@@ -34,7 +37,7 @@ enum {
 	CLIENT_F_FLUSH_QUEUED = 1u << 0, /* on the worker's flush list */
 	CLIENT_F_WANT_WRITE = 1u << 1,   /* waiting for the socket to drain */
 	CLIENT_F_READ_PAUSED = 1u << 2,  /* output too large: stop reading */
-	CLIENT_F_AUTH_WAIT = 1u << 3,    /* parked while the auth threads check its password */
+	CLIENT_F_HELD = 1u << 3,         /* input held while a plugin decides (decision.h) */
 	CLIENT_F_READ_MORE = 1u << 4,    /* on the worker's re-read list */
 };
 
@@ -55,7 +58,6 @@ struct client {
 	uint16_t keepalive;             /* seconds, 0 = none */
 	uint16_t port;                  /* peer port */
 	uint32_t flags;
-	int8_t auth_verdict;            /* -1, or the answer to a finished password check */
 	uint32_t qos0_unsent;           /* QoS 0 messages queued since the output was last empty */
 	uint64_t qos0_unsent_bytes;
 	int64_t last_rx;                /* loop time of the last packet in */
@@ -66,6 +68,11 @@ struct client {
 	struct message *will;
 	char *username;
 	char *id;                       /* client id once known (borrowed from the session when attached) */
+	struct decision_wait *wait;     /* a plugin decision this client's packet waits for */
+	struct client_plugin_data *pdata; /* per plugin, indexed by the plugin's index */
+	uint32_t npdata;
+	struct ext_auth *xauth;         /* MQTT 5 extended authentication in progress / method */
+	struct preauth *preauth;        /* CONNECT decided on another worker (renamed client id) */
 	char address[INET6_ADDRSTRLEN];
 };
 
@@ -107,10 +114,16 @@ void client_read_again(struct client *c);
 /* Processes buffered input again (after a CONNECT was completed elsewhere). */
 void client_resume_input(struct client *c);
 
-struct auth_job;
-/* A password check for c's CONNECT finished: resume it (or free c if it closed meanwhile). */
-void client_auth_done(struct worker *w, struct auth_job *job);
-/* The answer will never be processed (shutdown): free c if it was closed. */
-void client_auth_abandon(struct client *c);
+/* Stops (true) or restarts (false) reading c's input while a plugin decides. */
+void client_hold_input(struct client *c, bool hold);
+
+/* Per-plugin data (api->client_data / client_set_data). */
+struct client_plugin_data {
+	void *data;
+	void (*free_fn)(void *data);
+};
+void *client_plugin_data(const struct client *c, unsigned index);
+int client_set_plugin_data(struct client *c, unsigned index, void *data,
+			   void (*free_fn)(void *data));
 
 #endif

@@ -130,6 +130,8 @@ static const struct conf_option options[] = {
 	    .help = "write the process id to this file"),
 	OPT("workers", INT, GL, workers, .def = "0", RANGE(0, 1024), .names = n_workers,
 	    .group = "process", .help = "event loop threads (0 or auto = one per core)"),
+	OPT("plugin_timeout", INT, GL, plugin_timeout, .def = "10", RANGE(1, 3600), .flags = RL,
+	    .group = "plugins", .help = "seconds a plugin may take to answer a delayed decision"),
 	OPT("connect_timeout", INT, GL, connect_timeout, .def = "10", RANGE(1, 3600), .flags = RL,
 	    .group = "process", .help = "seconds a new connection may take to send CONNECT"),
 	OPT("sys_interval", INT, GL, sys_interval, .def = "10", RANGE(0, 65535), .flags = RL,

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "auth.h"
+#include "hooks.h"
 #include "client.h"
 #include "conf.h"
 #include "log.h"
@@ -213,7 +214,7 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 	if (s->dead || expired(m))
 		return;
 	/* Reading is checked per delivered message: a reloaded ACL applies at once. */
-	if (!auth_may_receive(s, m))
+	if (!auth_may_receive(s, m) || !hook_message_out(s, m))
 		return;
 	if (!s->client) {
 		/* Offline: QoS 0 only when the operator asked for it. */

@@ -10,6 +10,9 @@
 #include "broker.h"
 #include "client.h"
 #include "conf.h"
+#include "connect_state.h"
+#include "decision.h"
+#include "hooks.h"
 #include "deliver.h"
 #include "dispatch.h"
 #include "listener.h"
@@ -33,7 +36,18 @@ struct connect_ctx {
 	char id[65536 + 64];   /* NUL-terminated client id (or the assigned one) */
 	bool assigned;
 	char *username;
+	/* Extended authentication that succeeded: for the CONNACK. */
+	const char *auth_method;
+	const uint8_t *auth_data;
+	uint32_t auth_data_len;
+	bool renamed;          /* a plugin chose another client id */
+	const uint8_t *body;   /* the CONNECT, for an extended authentication that goes on */
+	uint32_t body_len;
+	uint8_t flags;
 };
+
+/* handle_connect() result while an extended authentication exchange goes on. */
+#define CONNECT_AUTHENTICATING 0x7F
 
 /*
  * Refuses the connection with a CONNACK code, then closes it. One log line
@@ -157,17 +171,20 @@ static uint32_t session_expiry(const struct config *cfg, const struct mqtt_conne
 	return SESSION_EXPIRY_NEVER;
 }
 
-/* CONNACK properties of MQTT 5 (for now: the identifier we assigned). */
+/* CONNACK properties of MQTT 5: the identifier we assigned, extended authentication. */
 static struct mqtt_bytes connack_props(const struct connect_ctx *x, uint8_t *buf, size_t size)
 {
 	struct pkt_writer w;
 	size_t idlen = strlen(x->id);
+	struct mqtt_bytes auth = {0};
 
-	if (!x->assigned || mqtt_prop_size_bin((uint32_t)idlen) > size)
-		return (struct mqtt_bytes){0};
 	pkt_writer_init(&w, buf, (uint32_t)size);
-	pkt_write_prop_bin(&w, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER, x->id, (uint16_t)idlen);
-	return (struct mqtt_bytes){buf, w.pos};
+	if (x->assigned && mqtt_prop_size_bin((uint32_t)idlen) <= size)
+		pkt_write_prop_bin(&w, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER, x->id, (uint16_t)idlen);
+	if (x->auth_method)
+		auth = auth_props_encode(x->auth_method, x->auth_data, x->auth_data_len, buf + w.pos,
+					 size - w.pos);
+	return (struct mqtt_bytes){buf, w.pos + auth.len};
 }
 
 static void log_connected(struct client *c, const struct connect_ctx *x)
@@ -193,7 +210,9 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	struct broker *b = w->broker;
 	struct session *s = take_session(c, x);
 	bool present = s != NULL;
-	uint8_t props_buf[128 + 64];
+	size_t props_size = 192 + (x->auth_method ? strlen(x->auth_method) + x->auth_data_len + 6 : 0);
+	uint8_t *props_buf;
+	int rc;
 
 	if (!s)
 		s = session_new(w, x->id);
@@ -225,11 +244,17 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	int64_t max = atomic_load(&b->clients_max);
 	while (now_connected > max && !atomic_compare_exchange_weak(&b->clients_max, &max, now_connected))
 		;
-	if (send_connack(c, present, MQTT_RC_SUCCESS, connack_props(x, props_buf, sizeof(props_buf))) < 0)
+	props_buf = mem_malloc(props_size);
+	rc = props_buf ? send_connack(c, present, MQTT_RC_SUCCESS,
+				      connack_props(x, props_buf, props_size))
+		       : -1;
+	mem_free(props_buf);
+	if (rc < 0)
 		return client_fail(c, 0, "out of memory");
 	log_connected(c, x);
 	client_arm_keepalive(c);
-	if (present)
+	hook_connect(c, present);
+	if (present && c->state == CLIENT_ACTIVE)
 		session_resume(s);
 	return DISPATCH_CONTINUE;
 }
@@ -256,16 +281,147 @@ static int decode_error(struct client *c, enum mqtt_connect_err err)
 	}
 }
 
+/* The CONNACK code of MQTT 3.1/3.1.1 closest to an MQTT 5 refusal reason. */
+static uint8_t v3_code(uint8_t v5)
+{
+	switch (v5) {
+	case MQTT_RC_BAD_USERNAME_OR_PASSWORD: return MQTT_CONNACK_REFUSED_BAD_USERNAME_PASSWORD;
+	case MQTT_RC_CLIENTID_NOT_VALID: return MQTT_CONNACK_REFUSED_IDENTIFIER_REJECTED;
+	case MQTT_RC_SERVER_UNAVAILABLE:
+	case MQTT_RC_SERVER_BUSY: return MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE;
+	default: return MQTT_CONNACK_REFUSED_NOT_AUTHORIZED;
+	}
+}
+
+static int refuse_reason(struct client *c, struct connect_ctx *x, uint8_t v5, const char *why)
+{
+	if (v5 < 0x80)
+		v5 = MQTT_RC_NOT_AUTHORIZED;
+	return refuse(c, x, v3_code(v5), v5, why);
+}
+
+/* A rename that came with a delayed answer. */
+static int apply_username(struct connect_ctx *x, const char *name)
+{
+	char *copy;
+
+	if (!name)
+		return 0;
+	if (!(copy = mem_strdup(name)))
+		return -1;
+	mem_free(x->username);
+	x->username = copy;
+	return 0;
+}
+
+/*
+ * MQTT 5 extended authentication at CONNECT. Returns DISPATCH_CONTINUE when
+ * the client is authenticated, CONNECT_AUTHENTICATING while AUTH packets go
+ * back and forth, or a refusal / DISPATCH_STOP (held for a plugin).
+ */
+static int extended_auth(struct client *c, struct connect_ctx *x, struct hook_auth_names *names)
+{
+	const struct mqtt_props *props = &x->pkt.props;
+	struct ext_auth *xa = c->xauth;
+	struct decision d;
+	char *method;
+	int v;
+
+	if (xa && xa->done) {
+		/* The CONNECT again, after the AUTH exchange succeeded. */
+		x->auth_method = xa->method;
+		x->auth_data = xa->out_data;
+		x->auth_data_len = xa->out_len;
+		return apply_username(x, xa->username) < 0
+			       ? refuse_reason(c, x, MQTT_RC_SERVER_UNAVAILABLE, "out of memory")
+			       : DISPATCH_CONTINUE;
+	}
+	method = mem_strndup((const char *)props->auth_method.data, props->auth_method.len);
+	if (!method)
+		return refuse_reason(c, x, MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+	v = hook_ext_auth(c, names, MIDGE_EVT_EXT_AUTH_START, NULL, method,
+			  mqtt_props_has(props, MQTT_PROP_AUTHENTICATION_DATA) ? props->auth_data.data
+									     : NULL,
+			  props->auth_data.len, false, &d);
+	int rc;
+	switch (v) {
+	case HOOK_PENDING:
+		rc = DISPATCH_STOP;
+		break;
+	case HOOK_ALLOW:
+	case HOOK_CONTINUE:
+		xa = mem_calloc(1, sizeof(*xa));
+		if (!xa || apply_username(x, d.username) < 0) {
+			mem_free(xa);
+			rc = refuse_reason(c, x, MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+			break;
+		}
+		ext_auth_free(c->xauth);
+		c->xauth = xa;
+		xa->method = method;
+		method = NULL;
+		xa->plugin = d.plugin;
+		if (v == HOOK_ALLOW) {
+			xa->out_data = d.data;
+			xa->out_len = d.data_len;
+			d.data = NULL;
+			x->auth_method = xa->method;
+			x->auth_data = xa->out_data;
+			x->auth_data_len = xa->out_len;
+			rc = DISPATCH_CONTINUE;
+			break;
+		}
+		/* Another round: keep the CONNECT until the exchange ends. */
+		xa->in_progress = true;
+		xa->connect = mem_malloc(x->body_len ? x->body_len : 1);
+		if (!xa->connect) {
+			rc = refuse_reason(c, x, MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+			break;
+		}
+		memcpy(xa->connect, x->body, x->body_len);
+		xa->connect_len = x->body_len;
+		xa->connect_flags = x->flags;
+		rc = send_auth(c, MQTT_RC_CONTINUE_AUTHENTICATION, xa->method, d.data, d.data_len) < 0
+			     ? client_fail(c, 0, "out of memory")
+			     : CONNECT_AUTHENTICATING;
+		break;
+	case HOOK_DENY:
+		rc = refuse_reason(c, x, d.reason ? d.reason : MQTT_RC_NOT_AUTHORIZED,
+				   "not authorised (extended authentication)");
+		break;
+	default:
+		rc = refuse(c, x, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_BAD_AUTHENTICATION_METHOD,
+			    "unsupported authentication method");
+		break;
+	}
+	mem_free(method);
+	decision_free_data(&d);
+	return rc;
+}
+
+/* The listener's own rule when no plugin has an opinion (no password file either). */
+static int default_auth(struct client *c, struct connect_ctx *x)
+{
+	/* A user name nothing can check is refused unless anonymous access is on,
+	 * as in mosquitto: it never widens access. */
+	if (x->sec->allow_anonymous == 1)
+		return DISPATCH_CONTINUE;
+	return refuse(c, x, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+		      "not authorised");
+}
+
 /*
  * Who the client is: the certificate or PSK identity when the listener says
- * so, otherwise the CONNECT's user name checked against the policy. Parks
- * the client (DISPATCH_STOP) while the auth threads check a password.
+ * so, otherwise what the plugin chain (password file included) decides.
+ * Holds the client (DISPATCH_STOP) while a plugin decides later.
  */
 static int authenticate(struct client *c, struct connect_ctx *x)
 {
 	const struct mqtt_connect *p = &x->pkt;
-	const struct policy_listener *pl = &c->worker->policy->listeners[c->listener->index];
 	const char *identity = NULL;
+	struct hook_auth_names names = {c, &x->username, x->id, sizeof(x->id), false};
+	struct decision d;
+	int rc;
 
 	if (x->lcfg->use_identity_as_username || x->lcfg->use_subject_as_username) {
 		identity = conn_peer_identity(&c->conn, CONN_ID_PSK);
@@ -282,32 +438,94 @@ static int authenticate(struct client *c, struct connect_ctx *x)
 	if ((identity || p->has_username) && !x->username)
 		return refuse(c, x, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
 			      "out of memory");
-	c->username = x->username; /* borrowed until accepted: the ACL checks read it */
+	c->username = x->username; /* borrowed until accepted: plugins and ACL checks read it */
 	if (identity)
 		return DISPATCH_CONTINUE; /* the TLS handshake authenticated it */
-	switch (auth_connect(c, pl, x->username, p->has_password ? &p->password : NULL)) {
-	case AUTH_OK:
-		return DISPATCH_CONTINUE;
-	case AUTH_PENDING:
-		c->username = NULL;
-		c->state = CLIENT_PARKED;
-		c->handover = NULL;
-		return DISPATCH_STOP;
-	case AUTH_BAD_CREDENTIALS:
-		return refuse(c, x, MQTT_CONNACK_REFUSED_BAD_USERNAME_PASSWORD,
-			      MQTT_RC_BAD_USERNAME_OR_PASSWORD, "bad user name or password");
-	default:
-		return refuse(c, x, MQTT_CONNACK_REFUSED_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
-			      "not authorised");
+	if (p->protocol == MQTT_PROTO_V5 && mqtt_props_has(&p->props, MQTT_PROP_AUTHENTICATION_METHOD))
+		rc = extended_auth(c, x, &names);
+	else {
+		int v = hook_basic_auth(c, &names, x->username, p->password.data, p->password.len,
+					p->has_password, &d);
+		if (v == HOOK_ALLOW && apply_username(x, d.username) < 0)
+			v = HOOK_DENY;
+		switch (v) {
+		case HOOK_ALLOW:
+			rc = DISPATCH_CONTINUE;
+			break;
+		case HOOK_PENDING:
+			rc = DISPATCH_STOP;
+			break;
+		case HOOK_DENY:
+			rc = refuse_reason(c, x, d.reason ? d.reason : x->username
+							       ? MQTT_RC_BAD_USERNAME_OR_PASSWORD
+							       : MQTT_RC_NOT_AUTHORIZED,
+					   x->username ? "bad user name or password" : "not authorised");
+			break;
+		default:
+			rc = default_auth(c, x);
+			break;
+		}
+		decision_free_data(&d);
 	}
+	if (c->state != CLIENT_CLOSING)
+		c->username = x->username;
+	if (rc == DISPATCH_CONTINUE && names.id_changed)
+		x->assigned = false; /* the plugin's id is not one the client must learn */
+	if (rc == DISPATCH_CONTINUE && names.id_changed)
+		x->renamed = true;
+	return rc;
+}
+
+/* A plugin renamed the client to an id another worker owns: move the decided CONNECT there. */
+static int move_renamed(struct client *c, struct connect_ctx *x, struct worker *owner)
+{
+	struct preauth *pa = mem_calloc(1, sizeof(*pa));
+
+	if (!pa || !(pa->client_id = mem_strdup(x->id)) ||
+	    (x->username && !(pa->username = mem_strdup(x->username)))) {
+		preauth_free(pa);
+		return refuse_reason(c, x, MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+	}
+	pa->has_username = x->username != NULL;
+	preauth_free(c->preauth);
+	c->preauth = pa;
+	c->username = NULL;
+	c->state = CLIENT_PARKED;
+	c->handover = owner;
+	return DISPATCH_STOP;
+}
+
+/* The CONNECT arrives decided from another worker: take the id and user it was given. */
+static int take_preauth(struct client *c, struct connect_ctx *x)
+{
+	struct preauth *pa = c->preauth;
+	size_t len = strlen(pa->client_id);
+
+	c->preauth = NULL;
+	memcpy(x->id, pa->client_id, len + 1);
+	x->username = pa->username;
+	pa->username = NULL;
+	c->username = x->username;
+	if (c->xauth && c->xauth->out_data) {
+		x->auth_method = c->xauth->method;
+		x->auth_data = c->xauth->out_data;
+		x->auth_data_len = c->xauth->out_len;
+	}
+	preauth_free(pa);
+	return DISPATCH_CONTINUE;
 }
 
 static int check_and_accept(struct client *c, struct connect_ctx *x)
 {
 	struct worker *w = c->worker;
 	const struct mqtt_connect *p = &x->pkt;
-	int rc = choose_client_id(c, x);
+	int rc;
 
+	if (c->preauth) {
+		rc = take_preauth(c, x);
+		goto checked;
+	}
+	rc = choose_client_id(c, x);
 	if (rc != DISPATCH_CONTINUE)
 		return rc;
 	/* The worker owning this id's session handles the rest of the CONNECT. */
@@ -325,6 +543,12 @@ static int check_and_accept(struct client *c, struct connect_ctx *x)
 	rc = authenticate(c, x);
 	if (rc != DISPATCH_CONTINUE)
 		return rc;
+	if (x->renamed && w->broker->nworkers > 1) {
+		struct worker *owner = worker_for_hash(w->broker, session_id_hash(x->id, strlen(x->id)));
+		if (owner != w)
+			return move_renamed(c, x, owner);
+	}
+checked:
 	if (p->has_will && p->will.retain && !w->cfg->retain_available) {
 		/* MQTT 5 has a code for it; older clients are closed, as mosquitto does. */
 		if (p->protocol == MQTT_PROTO_V5)
@@ -354,7 +578,14 @@ int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	if (!x)
 		return client_fail(c, 0, "out of memory");
 	x->assigned = false;
+	x->renamed = false;
 	x->username = NULL;
+	x->auth_method = NULL;
+	x->auth_data = NULL;
+	x->auth_data_len = 0;
+	x->body = body;
+	x->body_len = len;
+	x->flags = flags;
 	err = mqtt_decode_connect(body, len, flags, &x->pkt);
 	c->protocol = x->pkt.protocol;
 	if (err != MQTT_CONNECT_OK) {
@@ -364,6 +595,10 @@ int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	x->lcfg = &c->worker->cfg->listeners[c->listener->index];
 	x->sec = &x->lcfg->security;
 	rc = check_and_accept(c, x);
+	if (rc == CONNECT_AUTHENTICATING)
+		rc = DISPATCH_CONTINUE; /* AUTH packets follow */
+	else if (c->xauth && c->state == CLIENT_ACTIVE)
+		c->xauth->done = false; /* kept: its method is the one re-authentication must use */
 out:
 	/* The client borrowed the user name unless it was accepted (which takes it). */
 	if (c->username == x->username)
@@ -371,4 +606,14 @@ out:
 	mem_free(x->username);
 	mem_free(x);
 	return rc;
+}
+
+void preauth_free(struct preauth *p)
+{
+	if (!p)
+		return;
+	mem_free(p->client_id);
+	mem_free(p->username);
+	mem_free(p->auth_data);
+	mem_free(p);
 }

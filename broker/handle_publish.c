@@ -12,6 +12,7 @@
 #include "client.h"
 #include "conf.h"
 #include "dispatch.h"
+#include "hooks.h"
 #include "listener.h"
 #include "log.h"
 #include "message.h"
@@ -72,6 +73,16 @@ static int ack_only(struct client *c, const struct mqtt_publish *p, uint8_t reas
 	return DISPATCH_CONTINUE;
 }
 
+/* Drops a PUBLISH the ACL refuses; MQTT 3.1.1 has no way to say so, MQTT 5 gets the code. */
+static int denied(struct client *c, const struct mqtt_publish *p, struct message *m,
+		  uint8_t reason)
+{
+	if (log_enabled(LOG_T_DEBUG))
+		log_debug("Denied PUBLISH from %s on %s.", client_name(c), m->topic);
+	message_unref(m);
+	return ack_only(c, p, reason);
+}
+
 int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_t len)
 {
 	struct worker *w = c->worker;
@@ -111,13 +122,18 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	m = make_message(c, &p, lcfg->mount_point);
 	if (!m)
 		return client_fail(c, MQTT_RC_SERVER_BUSY, "out of memory storing a PUBLISH");
-	if (!auth_may_publish(c, m->topic, m->topic_len)) {
-		/* Dropped; MQTT 3.1.1 has no way to say so, MQTT 5 gets 0x87 in the ack. */
-		if (log_enabled(LOG_T_DEBUG))
-			log_debug("Denied PUBLISH from %s on %s.", client_name(c), m->topic);
+	if (!auth_may_publish_message(c, m))
+		return denied(c, &p, m, MQTT_RC_NOT_AUTHORIZED);
+	uint8_t reason = 0;
+	bool retopic = false;
+	if (hook_message_in(c, &m, &reason, &retopic) == HOOK_DENY) {
 		message_unref(m);
-		return ack_only(c, &p, MQTT_RC_NOT_AUTHORIZED);
+		STAT_ADD(w->stats.pub_dropped, 1);
+		return ack_only(c, &p, reason);
 	}
+	/* A plugin that moved the message to another topic does not widen the client's rights. */
+	if (retopic && !auth_may_publish_message(c, m))
+		return denied(c, &p, m, MQTT_RC_NOT_AUTHORIZED);
 	m->origin = c->session->id;
 	route_publish(w, m, c->session);
 	message_unref(m);

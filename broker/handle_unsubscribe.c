@@ -4,10 +4,12 @@
 #include "config.h"
 
 #include "alloc.h"
+#include "auth.h"
 #include "broker.h"
 #include "client.h"
 #include "conf.h"
 #include "dispatch.h"
+#include "hooks.h"
 #include "listener.h"
 #include "log.h"
 #include "send.h"
@@ -40,6 +42,11 @@ static uint8_t unsubscribe_one(struct client *c, const struct mqtt_bytes *f)
 	if (!filter)
 		return MQTT_RC_UNSPECIFIED;
 	filter[topic_mount(mount, mlen, (const char *)f->data, f->len, filter)] = '\0';
+	if (!auth_may_unsubscribe(c, filter)) {
+		/* The subscription stays; MQTT 5 clients learn why. */
+		mem_free(filter);
+		return MQTT_RC_NOT_AUTHORIZED;
+	}
 	had = session_sub_remove(c->session, filter, mlen + f->len);
 	if (had) {
 		pthread_rwlock_wrlock(&w->broker->sub_lock);
@@ -48,6 +55,8 @@ static uint8_t unsubscribe_one(struct client *c, const struct mqtt_bytes *f)
 	}
 	if (log_enabled(LOG_T_UNSUBSCRIBE))
 		log_msg(LOG_T_UNSUBSCRIBE, "%s %s", client_name(c), filter);
+	if (had)
+		hook_unsubscribe(c, filter);
 	mem_free(filter);
 	return had ? MQTT_RC_SUCCESS : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
 }

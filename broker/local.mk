@@ -32,6 +32,9 @@ libmidgecore_la_SOURCES = \
 	broker/broker.c broker/broker.h \
 	broker/sys.c broker/sys.h \
 	broker/auth.c broker/auth.h \
+	broker/plugin.c broker/plugin.h broker/plugin_api.c \
+	broker/hooks.c broker/hooks.h broker/decision.c broker/decision.h \
+	broker/sec_builtin.c broker/sec_builtin.h broker/connect_state.h \
 	broker/authpool.c broker/authpool.h \
 	broker/passwd.c broker/passwd.h \
 	broker/acl.c broker/acl.h \
@@ -44,12 +47,12 @@ libmidgecore_la_SOURCES = \
 	broker/handle_subscribe.c broker/handle_unsubscribe.c broker/handle_ping.c \
 	broker/handle_disconnect.c broker/handle_auth.c \
 	broker/send.h broker/send_connack.c broker/send_publish.c broker/send_ack.c \
-	broker/send_disconnect.c
+	broker/send_disconnect.c broker/send_auth.c
 if HAVE_EPOLL
 libmidgecore_la_SOURCES += broker/ev_epoll.c
 endif
 libmidgecore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(OPENSSL_CFLAGS) $(ARGON2_CFLAGS)
-libmidgecore_la_LIBADD = libmidgecodec.la $(YAML_LIBS) $(OPENSSL_LIBS) $(ARGON2_LIBS) -lm
+libmidgecore_la_LIBADD = libmidgecodec.la $(YAML_LIBS) $(OPENSSL_LIBS) $(ARGON2_LIBS) -ldl -lm
 
 sbin_PROGRAMS += midge
 midge_SOURCES = broker/main.c

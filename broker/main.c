@@ -8,6 +8,7 @@
 #include "broker.h"
 #include "conf.h"
 #include "log.h"
+#include "plugin.h"
 #include "policy.h"
 #include "process.h"
 
@@ -22,6 +23,7 @@ struct options {
 	bool daemon;
 	bool test_only;
 	bool verbose;
+	const char *plugin_check;
 };
 
 static void usage(FILE *out)
@@ -40,6 +42,7 @@ static void usage(FILE *out)
 		" -t, --test-config       check the configuration, print every error, and exit\n"
 		"                         0 when it is valid, 1 when it is not.\n"
 		" -v, --verbose           log everything (log_type all) to stderr.\n"
+		"     --plugin-check FILE load plugin FILE, print its ABI version and events, exit.\n"
 		"     --version           print the version and exit.\n",
 		PACKAGE_VERSION);
 }
@@ -54,6 +57,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"test-config", no_argument, NULL, 't'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
+		{"plugin-check", required_argument, NULL, 'P'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -84,6 +88,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'v':
 			o->verbose = true;
+			break;
+		case 'P':
+			o->plugin_check = optarg;
 			break;
 		case 'V':
 			printf("midge version %s\n", PACKAGE_VERSION);
@@ -121,15 +128,22 @@ static int load_config(struct config *cfg, const struct options *o)
 	return 0;
 }
 
-/* Loads the password, ACL, PSK and TLS files; prints every problem. */
-static struct policy *load_policy(const struct config *cfg)
+/* Loads the password, ACL, PSK and TLS files and the plugins; prints every problem. */
+static struct policy *load_policy(const struct config *cfg, struct plugin_host *host)
 {
 	struct config_diag diag = {0};
-	struct policy *p = policy_build(cfg, &diag);
+	struct policy *p = policy_build(cfg, host, false, &diag);
 
-	for (size_t i = 0; i < diag.nerrors; i++)
-		fprintf(stderr, "Error: %s\n", diag.errors[i].message);
+	for (size_t i = 0; i < diag.nerrors; i++) {
+		const struct config_error *e = &diag.errors[i];
+		if (e->loc.file && e->loc.line > 0)
+			fprintf(stderr, "Error: %s:%d: %s\n", e->loc.file, e->loc.line, e->message);
+		else
+			fprintf(stderr, "Error: %s\n", e->message);
+	}
 	config_diag_free(&diag);
+	if (p)
+		plugin_host_commit(host, p->plugins, p->nplugins, false);
 	return p;
 }
 
@@ -138,12 +152,15 @@ int main(int argc, char **argv)
 	struct options o = {0};
 	struct config *cfg;
 	struct policy *policy = NULL;
+	struct plugin_host *plugins = NULL;
 	struct broker b;
 	int rc = 1;
 
 	log_init_default();
 	if (parse_args(argc, argv, &o) < 0)
 		return 1;
+	if (o.plugin_check)
+		return plugin_check_file(o.plugin_check);
 	cfg = mem_malloc(sizeof(*cfg));
 	if (!cfg)
 		return 1;
@@ -152,8 +169,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "Configuration file %s is not valid.\n", o.config_path);
 		goto out_cfg;
 	}
-	/* The files the configuration names are part of it: -t checks them too. */
-	policy = load_policy(cfg);
+	/* Plugins may start threads in init, which a fork would lose. */
+	if (!o.test_only && (o.daemon || cfg->daemon)) {
+		if (process_daemonize() < 0)
+			goto out_cfg;
+	}
+	/* The files and plugins the configuration names are part of it: -t checks them too. */
+	plugins = plugin_host_new(broker_worker_count(cfg));
+	policy = plugins ? load_policy(cfg, plugins) : NULL;
 	if (!policy) {
 		if (o.test_only)
 			fprintf(stderr, "Configuration file %s is not valid.\n", o.config_path);
@@ -164,10 +187,6 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out_cfg;
 	}
-	if (o.daemon || cfg->daemon) {
-		if (process_daemonize() < 0)
-			goto out_cfg;
-	}
 	log_configure(cfg, o.verbose);
 	log_notice("midge version %s starting", PACKAGE_VERSION);
 	if (o.config_path)
@@ -176,8 +195,9 @@ int main(int argc, char **argv)
 		log_notice("Using default config.");
 	if (cfg->pid_file && process_write_pidfile(cfg->pid_file) < 0)
 		goto out_cfg;
-	rc = broker_init(&b, cfg, policy, o.config_path, o.port, o.verbose);
-	policy = NULL; /* the broker owns it now */
+	rc = broker_init(&b, cfg, policy, plugins, o.config_path, o.port, o.verbose);
+	policy = NULL; /* the broker owns both now */
+	plugins = NULL;
 	if (rc < 0) {
 		rc = 1;
 		goto out_broker;
@@ -200,6 +220,7 @@ out_broker:
 	log_close();
 out_cfg:
 	policy_unref(policy);
+	plugin_host_free(plugins);
 	if (cfg) {
 		config_free(cfg);
 		mem_free(cfg);

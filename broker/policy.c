@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "sec_builtin.h"
 #include "tls_ctx.h"
 
 #include <openssl/ssl.h>
@@ -95,7 +96,7 @@ static int load_listener(struct policy *p, size_t i, const struct config_listene
 		}
 	}
 	if (tls_listener_enabled(lc)) {
-		pl->tls = tls_ctx_build(lc, err, sizeof(err));
+		pl->tls = tls_ctx_build(lc, (unsigned)i, err, sizeof(err));
 		if (!pl->tls) {
 			char msg[640];
 			snprintf(msg, sizeof(msg), "listener on port %d: %s", lc->port, err);
@@ -106,10 +107,88 @@ static int load_listener(struct policy *p, size_t i, const struct config_listene
 	return rc;
 }
 
+static int use_plugin(struct policy *p, struct plugin_chain *ch, struct midge_plugin *pl)
+{
+	bool known = false;
+
+	if (plugin_chain_add(ch, pl) < 0)
+		return -1;
+	for (size_t i = 0; i < p->nplugins && !known; i++)
+		known = p->plugins[i] == pl;
+	if (!known) {
+		struct midge_plugin **grown =
+			mem_realloc(p->plugins, (p->nplugins + 1) * sizeof(*grown));
+		if (!grown)
+			return -1;
+		p->plugins = grown;
+		grown[p->nplugins++] = pl;
+	}
+	return 0;
+}
+
+/* The global plugin_load entry a plugin_use names. */
+static const struct config_plugin *named_plugin(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->security.nplugins; i++) {
+		const struct config_plugin *cp = &cfg->security.plugins[i];
+		if (cp->name && cp->path && strcmp(cp->name, name) == 0)
+			return cp;
+	}
+	return NULL;
+}
+
+/*
+ * A listener's chain: the global plugins (plugin_load ones only where a
+ * listener uses them), the listener's own, then the password and ACL files.
+ */
+static int build_chain(struct policy *p, size_t li, const struct config *cfg,
+		       struct plugin_host *host, bool reload, struct config_diag *diag)
+{
+	struct policy_listener *pl = &p->listeners[li];
+	const struct config_security *own = &cfg->listeners[li].security;
+	char scope[32];
+	int rc = 0;
+
+	for (size_t i = 0; i < cfg->security.nplugins; i++) {
+		const struct config_plugin *cp = &cfg->security.plugins[i];
+		if (cp->name)
+			continue;
+		struct midge_plugin *inst = plugin_instance(host, cp, "global", (unsigned)i, reload,
+							    diag);
+		if (!inst || use_plugin(p, &pl->chain, inst) < 0)
+			rc = -1;
+	}
+	snprintf(scope, sizeof(scope), "listener %zu", li);
+	for (size_t i = 0; i < own->nplugins; i++) {
+		const struct config_plugin *cp = &own->plugins[i];
+		if (!cp->path)
+			cp = named_plugin(cfg, cp->name);
+		if (!cp)
+			continue; /* the configuration check reported it */
+		struct midge_plugin *inst = plugin_instance(host, cp, scope, (unsigned)i, reload, diag);
+		if (!inst || use_plugin(p, &pl->chain, inst) < 0)
+			rc = -1;
+	}
+	if (pl->passwd) {
+		struct midge_plugin *b = sec_builtin_password(host);
+		if (!b || use_plugin(p, &pl->chain, b) < 0)
+			rc = -1;
+	}
+	if (pl->acl) {
+		struct midge_plugin *b = sec_builtin_acl(host);
+		if (!b || use_plugin(p, &pl->chain, b) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
 static void policy_free(struct policy *p)
 {
-	for (size_t i = 0; i < p->nlisteners; i++)
+	for (size_t i = 0; i < p->nlisteners; i++) {
 		SSL_CTX_free(p->listeners[i].tls);
+		plugin_chain_free(&p->listeners[i].chain);
+	}
+	mem_free(p->plugins);
 	for (size_t i = 0; i < p->npasswds; i++)
 		passwd_free(p->passwds[i]);
 	for (size_t i = 0; i < p->nacls; i++)
@@ -120,7 +199,8 @@ static void policy_free(struct policy *p)
 	mem_free(p);
 }
 
-struct policy *policy_build(const struct config *cfg, struct config_diag *diag)
+struct policy *policy_build(const struct config *cfg, struct plugin_host *host, bool reload,
+			    struct config_diag *diag)
 {
 	struct policy *p = mem_calloc(1, sizeof(*p));
 	struct loaded pw = {0}, acls = {0};
@@ -146,6 +226,9 @@ struct policy *policy_build(const struct config *cfg, struct config_diag *diag)
 	p->nacls = acls.n;
 	mem_free(pw.paths);
 	mem_free(acls.paths);
+	for (size_t i = 0; host && rc == 0 && i < cfg->nlisteners; i++)
+		if (build_chain(p, i, cfg, host, reload, diag) < 0)
+			rc = -1;
 	if (rc < 0) {
 		policy_free(p);
 		return NULL;

@@ -19,6 +19,7 @@
 #include "acl.h"
 #include "conf.h"
 #include "passwd.h"
+#include "plugin.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -27,6 +28,7 @@ struct policy_listener {
 	struct passwd_db *passwd;          /* NULL: no password file */
 	struct acl_db *acl;                /* NULL: no ACL file, everything allowed */
 	SSL_CTX *tls;                      /* NULL: plain listener */
+	struct plugin_chain chain;         /* plugins its clients go through, in order */
 };
 
 struct policy {
@@ -38,13 +40,18 @@ struct policy {
 	size_t npasswds;
 	struct acl_db **acls;
 	size_t nacls;
+	/* Every plugin instance the chains use (for plugin_host_commit). */
+	struct midge_plugin **plugins;
+	size_t nplugins;
 };
 
 /*
- * Loads everything cfg's listeners need. Returns NULL when anything fails,
- * with one error per failure in diag (file and line where the file says).
+ * Loads everything cfg's listeners need, plugins included (loaded into
+ * host, or found there on a reload). Returns NULL when anything fails, with
+ * one error per failure in diag (file and line where the file says).
  */
-struct policy *policy_build(const struct config *cfg, struct config_diag *diag);
+struct policy *policy_build(const struct config *cfg, struct plugin_host *host, bool reload,
+			    struct config_diag *diag);
 
 static inline struct policy *policy_ref(struct policy *p)
 {

@@ -10,6 +10,7 @@
 #define MIDGE_SEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "codec.h"
@@ -33,5 +34,13 @@ int send_pingresp(struct client *c);
 
 /* MQTT 5 only: a server DISCONNECT with a reason code (no-op for older clients). */
 int send_disconnect(struct client *c, uint8_t reason);
+
+/* MQTT 5 AUTH with the Authentication Method and (when data) Authentication Data. */
+int send_auth(struct client *c, uint8_t reason, const char *method, const void *data,
+	      uint32_t len);
+
+/* The method / data properties into buf; {0} when they do not fit. */
+struct mqtt_bytes auth_props_encode(const char *method, const void *data, uint32_t len,
+				    uint8_t *buf, size_t size);
 
 #endif

@@ -9,6 +9,7 @@
 #include "broker.h"
 #include "ev.h"
 #include "message.h"
+#include "plugin.h"
 #include "worker.h"
 
 #include <math.h>
@@ -121,6 +122,47 @@ static void publish_loads(struct sys_state *st, const struct sys_totals *now, do
 	}
 }
 
+/*
+ * plugins/<name>/<event>/{calls,errors,latency_us} for every event a plugin
+ * of the current configuration handles, when its call count moved.
+ */
+static void publish_plugins(struct sys_state *st)
+{
+	struct broker *b = st->w->broker;
+	struct plugin_host *h = b->plugins;
+	char topic[256], text[32];
+
+	for (size_t i = 0; h && i < h->nactive; i++) {
+		struct midge_plugin *p = h->active[i];
+		for (int e = 1; e < MIDGE_EVT_LIMIT; e++) {
+			uint64_t calls = 0, errors = 0, ns = 0;
+			if (!p->handlers[e].cb)
+				continue;
+			for (unsigned k = 0; k < p->nworkers; k++) {
+				const struct plugin_stat *s = &p->stats[(size_t)k * MIDGE_EVT_LIMIT + e];
+				calls += STAT_GET(s->calls);
+				errors += STAT_GET(s->errors);
+				ns += STAT_GET(s->nanoseconds);
+			}
+			if (!st->first && calls == p->sys_published_calls[e])
+				continue;
+			p->sys_published_calls[e] = calls;
+			snprintf(topic, sizeof(topic), "$SYS/broker/plugins/%s/%s/calls", p->name,
+				 plugin_event_name(e));
+			snprintf(text, sizeof(text), "%llu", (unsigned long long)calls);
+			broker_publish(st->w, topic, text, strlen(text), 0, true);
+			snprintf(topic, sizeof(topic), "$SYS/broker/plugins/%s/%s/errors", p->name,
+				 plugin_event_name(e));
+			snprintf(text, sizeof(text), "%llu", (unsigned long long)errors);
+			broker_publish(st->w, topic, text, strlen(text), 0, true);
+			snprintf(topic, sizeof(topic), "$SYS/broker/plugins/%s/%s/latency_us", p->name,
+				 plugin_event_name(e));
+			snprintf(text, sizeof(text), "%.1f", calls ? (double)ns / (double)calls / 1000.0 : 0.0);
+			broker_publish(st->w, topic, text, strlen(text), 0, true);
+		}
+	}
+}
+
 static void publish_all(struct sys_state *st)
 {
 	struct broker *b = st->w->broker;
@@ -169,6 +211,7 @@ static void publish_all(struct sys_state *st)
 	put_u64(st, "store/messages/bytes", message_live_bytes());
 	/* The load slots come after the fixed ones; SYS_SLOTS bounds the total. */
 	publish_loads(st, &now, seconds > 0 ? seconds : 0);
+	publish_plugins(st);
 	st->prev = now;
 	st->last_ms = now_ms;
 	st->first = false;

@@ -6,6 +6,8 @@
 #include "tls_ctx.h"
 
 #include "alloc.h"
+#include "hooks.h"
+#include "worker.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,6 +29,10 @@ struct psk_entry {
 struct psk_table {
 	struct psk_entry *entries;
 	size_t n;
+	/* Whose table it is, for the plugins' PSK_KEY event. */
+	unsigned listener;
+	int port;
+	char *hint;
 };
 
 static int psk_index = -1;
@@ -59,6 +65,7 @@ static void psk_table_free(struct psk_table *t)
 		mem_free(t->entries[i].identity);
 	}
 	mem_free(t->entries);
+	mem_free(t->hint);
 	mem_free(t);
 }
 
@@ -169,8 +176,32 @@ static unsigned int psk_server_cb(SSL *ssl, const char *identity, unsigned char 
 	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
 	const struct psk_table *t = SSL_CTX_get_ex_data(ctx, psk_index);
 
+	struct worker *w = worker_current();
+	uint8_t key[PSK_MAX_KEY];
+	uint32_t key_len = 0;
+
 	if (!t || !identity)
 		return 0;
+	/* Plugins first; the psk_file answers when they all defer. */
+	switch (w ? hook_psk_key(w, t->listener, t->port, identity, t->hint, key,
+				 max_psk_len < sizeof(key) ? max_psk_len : sizeof(key), &key_len)
+		  : HOOK_NONE) {
+	case HOOK_ALLOW: {
+		char *copy = mem_strdup(identity);
+		if (!copy || SSL_set_ex_data(ssl, psk_identity_index, copy) != 1) {
+			mem_free(copy);
+			OPENSSL_cleanse(key, sizeof(key));
+			return 0;
+		}
+		memcpy(psk, key, key_len);
+		OPENSSL_cleanse(key, sizeof(key));
+		return key_len;
+	}
+	case HOOK_DENY:
+		return 0;
+	default:
+		break;
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		if (strcmp(t->entries[i].identity, identity) != 0)
 			continue;
@@ -277,19 +308,24 @@ static int set_ciphers(SSL_CTX *ctx, const struct config_listener *l, char *err,
 	return 0;
 }
 
-static int set_psk(SSL_CTX *ctx, const struct config_listener *l, char *err, size_t errlen)
+static int set_psk(SSL_CTX *ctx, const struct config_listener *l, unsigned index, char *err,
+		   size_t errlen)
 {
 	struct psk_table *t;
 
 	if (!l->psk_hint)
 		return 0;
-	if (!l->security.psk_file) {
-		snprintf(err, errlen, "psk_hint is set but no psk_file");
+	/* Without a psk_file only plugins (PSK_KEY) know keys. */
+	t = l->security.psk_file ? psk_load(l->security.psk_file, err, errlen)
+				 : mem_calloc(1, sizeof(*t));
+	if (!t) {
+		if (!err[0])
+			snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	t = psk_load(l->security.psk_file, err, errlen);
-	if (!t)
-		return -1;
+	t->listener = index;
+	t->port = l->port;
+	t->hint = mem_strdup(l->psk_hint);
 	if (SSL_CTX_set_ex_data(ctx, psk_index, t) != 1) {
 		psk_table_free(t);
 		snprintf(err, errlen, "out of memory");
@@ -300,7 +336,7 @@ static int set_psk(SSL_CTX *ctx, const struct config_listener *l, char *err, siz
 	return 0;
 }
 
-SSL_CTX *tls_ctx_build(const struct config_listener *l, char *err, size_t errlen)
+SSL_CTX *tls_ctx_build(const struct config_listener *l, unsigned index, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
 	int version = min_version(l->tls_version);
@@ -331,7 +367,7 @@ SSL_CTX *tls_ctx_build(const struct config_listener *l, char *err, size_t errlen
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (load_certs(ctx, l, err, errlen) < 0 || set_ciphers(ctx, l, err, errlen) < 0 ||
-	    set_psk(ctx, l, err, errlen) < 0) {
+	    set_psk(ctx, l, index, err, errlen) < 0) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}

@@ -24,7 +24,9 @@ bool tls_listener_enabled(const struct config_listener *l);
  * Builds the context; NULL with a message naming the file or option in err
  * when something is missing, unreadable or inconsistent.
  */
-SSL_CTX *tls_ctx_build(const struct config_listener *l, char *err, size_t errlen);
+/* `index` is the listener's position in the configuration (for plugins' PSK_KEY). */
+SSL_CTX *tls_ctx_build(const struct config_listener *l, unsigned index, char *err,
+		       size_t errlen);
 
 typedef struct ssl_st SSL;
 /* The PSK identity the handshake of ssl used, or NULL. */

@@ -7,13 +7,14 @@
 #include "worker.h"
 
 #include "alloc.h"
-#include "authpool.h"
 #include "broker.h"
 #include "client.h"
 #include "deliver.h"
+#include "hooks.h"
 #include "listener.h"
 #include "log.h"
 #include "message.h"
+#include "plugin.h"
 #include "route.h"
 #include "session.h"
 #include "send.h"
@@ -198,10 +199,17 @@ static int vec_push(struct item_vec *v, const struct inbox_item *item)
 /* Releases what an item that will not be processed holds. */
 static void item_drop(struct worker *w, struct inbox_item *it)
 {
-	if (it->kind == INBOX_AUTH_DONE) {
-		struct auth_job *job = it->ptr;
-		client_auth_abandon(job->client);
-		auth_job_free(job);
+	if (it->kind == INBOX_DECIDED) {
+		decision_free_data(it->ptr);
+		mem_free(it->ptr);
+		return;
+	}
+	if (it->kind == INBOX_KICK) {
+		mem_free(it->ptr);
+		return;
+	}
+	if (it->kind == INBOX_PUBLISH) {
+		message_unref(it->msg);
 		return;
 	}
 	if (it->kind == INBOX_ADOPT) {
@@ -293,6 +301,18 @@ static void recheck_subscriptions(struct worker *w)
 			session_recheck_subscriptions(s);
 }
 
+/* A plugin asked to disconnect the client with this id, if it is ours and connected. */
+static void kick(struct worker *w, const char *id, bool send_will)
+{
+	struct session *s = session_find(&w->sessions, id);
+	struct client *c = s ? s->client : NULL;
+
+	if (!c || c->state != CLIENT_ACTIVE)
+		return;
+	(void)send_disconnect(c, MQTT_RC_ADMINISTRATIVE_ACTION);
+	client_close(c, "was disconnected by a plugin.", send_will);
+}
+
 static void on_wake(struct ev_loop *loop, struct ev_async *a)
 {
 	struct worker *w = worker_of_loop(loop);
@@ -320,14 +340,24 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 			const struct generation *g = it->ptr;
 			w->cfg = g->cfg;
 			w->policy = g->policy;
+			/* Plugins the reload added start here before their first event. */
+			plugin_host_worker_start(w->broker->plugins, w);
 			recheck_subscriptions(w);
 			/* The last worker to switch tells worker 0, which frees the old one. */
 			if (atomic_fetch_add(&w->broker->cfg_switched, 1) + 1 == w->broker->nworkers)
 				ev_async_send(&w->broker->workers[0].wake);
 			break;
 		}
-		case INBOX_AUTH_DONE:
-			client_auth_done(w, it->ptr);
+		case INBOX_DECIDED:
+			decision_answer(w, it->id, it->ptr);
+			mem_free(it->ptr);
+			break;
+		case INBOX_PUBLISH:
+			worker_defer_publish(w, it->msg);
+			break;
+		case INBOX_KICK:
+			kick(w, it->ptr, it->retain);
+			mem_free(it->ptr);
 			break;
 		case INBOX_STOP:
 			close_all_clients(w);
@@ -401,13 +431,12 @@ static void before_sleep(struct ev_loop *loop, void *data)
 		if (client_flush(c) < 0)
 			client_close(c, "connection error.", true);
 	}
-	/* Nothing refers to these any more: events of this turn are all handled.
-	 * A client whose password check is still running is freed by its answer. */
+	/* Nothing refers to these any more: events of this turn are all handled
+	 * (a plugin answer still on its way finds no wait and is dropped). */
 	while (w->dead_head) {
 		struct client *c = w->dead_head;
 		w->dead_head = c->next;
-		if (!(c->flags & CLIENT_F_AUTH_WAIT))
-			client_free(c);
+		client_free(c);
 	}
 }
 
@@ -469,10 +498,13 @@ int worker_start(struct worker *w)
 void worker_run(struct worker *w)
 {
 	current_worker = w;
+	plugin_host_worker_start(w->broker->plugins, w);
 	if (ev_run(w->loop) < 0)
 		log_err("Error: event loop of worker %u failed: %s.", w->index, strerror(errno));
 	/* Final flush of what the last turn queued (DISCONNECTs at shutdown). */
 	before_sleep(w->loop, w);
+	hooks_timers_free(w);
+	plugin_host_worker_stop(w->broker->plugins, w);
 	current_worker = NULL;
 }
 
@@ -508,6 +540,7 @@ void worker_fini(struct worker *w)
 	}
 	mem_free(w->outbox);
 	mem_free(w->route_buf.items);
+	decision_table_fini(&w->decisions);
 	for (size_t i = 0; i < w->ndeferred; i++)
 		message_unref(w->deferred[i]);
 	mem_free(w->deferred);

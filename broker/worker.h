@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decision.h"
 #include "ev.h"
 #include "session.h"
 #include "subtree.h"
@@ -30,7 +31,9 @@ enum inbox_kind {
 	INBOX_ADOPT,        /* a client whose CONNECT belongs here */
 	INBOX_CONFIG,       /* switch to a reloaded configuration (ptr: struct generation) */
 	INBOX_STOP,         /* close everything and leave the loop */
-	INBOX_AUTH_DONE,    /* a password check finished (ptr: struct auth_job) */
+	INBOX_DECIDED,      /* a plugin answered a DELAYED request (id; ptr: struct decision) */
+	INBOX_PUBLISH,      /* a plugin published from another thread (msg) */
+	INBOX_KICK,         /* a plugin kicks a client (ptr: its id; retain: send the will) */
 };
 
 struct inbox_item {
@@ -38,6 +41,7 @@ struct inbox_item {
 	uint8_t qos;
 	uint8_t retain;
 	uint32_t subid;
+	uint64_t id;              /* INBOX_DECIDED: the request */
 	struct session *session;  /* INBOX_DELIVER: referenced */
 	struct message *msg;      /* INBOX_DELIVER: referenced */
 	void *ptr;                /* INBOX_ADOPT: the client; others: see the kinds */
@@ -111,6 +115,13 @@ struct worker {
 
 	struct worker_stats stats;
 	uint64_t next_session_seq;
+
+	/* Plugins */
+	struct decision_table decisions;     /* delayed decisions of our clients */
+	struct plugin_tick **ticks;          /* one per plugin with a TICK handler */
+	size_t nticks;
+	struct plugin_timer *plugin_timers;  /* api->timer_start */
+	uint64_t next_plugin_timer;
 };
 
 int worker_init(struct worker *w, struct broker *b, unsigned index);
