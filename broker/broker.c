@@ -314,6 +314,10 @@ void broker_fini(struct broker *b)
 	/* Answers of checks still running land in the inboxes, which worker_fini drains. */
 	authpool_stop(b->authpool);
 	b->authpool = NULL;
+	/* Plugins clean up while the inboxes their late answers go to still exist; no
+	 * worker runs any more, and the chains still pointing at them are only freed. */
+	plugin_host_free(b->plugins);
+	b->plugins = NULL;
 	if (b->workers) {
 		for (unsigned i = 0; i < b->nworkers; i++)
 			worker_fini(&b->workers[i]);
@@ -331,8 +335,5 @@ void broker_fini(struct broker *b)
 	b->gen_next = NULL;
 	policy_unref(b->policy);
 	b->policy = NULL;
-	/* Last: every chain that referred to a plugin is gone. */
-	plugin_host_free(b->plugins);
-	b->plugins = NULL;
 	plugin_api_set_broker(NULL);
 }

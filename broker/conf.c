@@ -802,6 +802,7 @@ static void free_security(struct config_security *s)
 		mem_free(p->opts);
 		mem_free(p->path);
 		mem_free(p->name);
+		mem_free(p->label);
 	}
 	mem_free(s->plugins);
 	s->plugins = NULL;

@@ -77,6 +77,7 @@ struct config_plugin {
 	size_t nopts;
 	struct config_loc loc;
 	char *name;                     /* plugin_load name, or the one plugin_use refers to */
+	char *label;                    /* plugin_name: the name in logs and $SYS */
 	int deny_special_chars;         /* auth_plugin_deny_special_chars; -1 until merged */
 };
 

@@ -649,6 +649,30 @@ int conf_set_plugin_opt(struct conf_ctx *ctx, const struct conf_option *opt,
 	return 0;
 }
 
+int conf_set_plugin_name(struct conf_ctx *ctx, const struct conf_option *opt,
+			 const struct conf_target *t, const struct conf_value *v)
+{
+	struct config_plugin *p = current_plugin(ctx);
+
+	(void)opt;
+	(void)t;
+	if (!p) {
+		no_plugin(ctx, v);
+		return -1;
+	}
+	if (blank(v->text) || strpbrk(v->text, "/+#")) {
+		conf_error(ctx, &v->loc, v->key, "a plugin name is one topic level: no '/', '+' or '#'");
+		return -1;
+	}
+	mem_free(p->label);
+	p->label = mem_strdup(v->text);
+	if (!p->label) {
+		oom(ctx, &v->loc);
+		return -1;
+	}
+	return 0;
+}
+
 int conf_set_deny_special(struct conf_ctx *ctx, const struct conf_option *opt,
 			  const struct conf_target *t, const struct conf_value *v)
 {

@@ -304,6 +304,9 @@ static const struct conf_option options[] = {
 	     .set = conf_set_deny_special, .group = "plugins",
 	     .help = "refuse ACL checks for usernames or client ids with + or #"),
 
+	OPTX("plugin_name", SPECIAL, .set = conf_set_plugin_name, .group = "plugins",
+	     .help = "name of the plugin above in logs and $SYS (default: its file name)"),
+
 	/* Plugins */
 	OPTX("plugins", SECTION, .flags = CONF_F_YAML_ONLY, .group = "plugins",
 	     .help = "plugins, each {path: ..., options: {key: value}}"),

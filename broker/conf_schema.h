@@ -220,6 +220,8 @@ int conf_set_plugin_use(struct conf_ctx *, const struct conf_option *, const str
 			const struct conf_value *);
 int conf_set_plugin_opt(struct conf_ctx *, const struct conf_option *, const struct conf_target *,
 			const struct conf_value *);
+int conf_set_plugin_name(struct conf_ctx *, const struct conf_option *,
+			 const struct conf_target *, const struct conf_value *);
 int conf_set_deny_special(struct conf_ctx *, const struct conf_option *,
 			  const struct conf_target *, const struct conf_value *);
 int conf_set_include_dir(struct conf_ctx *, const struct conf_option *,

@@ -316,11 +316,13 @@ static int plugin_option(struct walk *w, const char *key, const struct config_lo
 static int plugin_pair(struct walk *w, const char *key, const struct config_loc *kloc,
 		       yaml_node_t *val, void *arg)
 {
-	static const char *const keys[] = {"path", "options", "deny_special_chars"};
+	static const char *const keys[] = {"path", "options", "deny_special_chars", "name"};
 
 	(void)arg;
 	if (strcmp(key, "path") == 0)
 		return 0; /* applied first, by walk_plugin() */
+	if (strcmp(key, "name") == 0)
+		return scalar_of(w, val, key) ? apply_values(w, "plugin_name", kloc, val) : -1;
 	if (strcmp(key, "deny_special_chars") == 0)
 		return scalar_of(w, val, key)
 			       ? apply_values(w, "auth_plugin_deny_special_chars", kloc, val)
@@ -333,7 +335,7 @@ static int plugin_pair(struct walk *w, const char *key, const struct config_loc 
 		conf_error(w->ctx, kloc, key, "'options' expects a mapping of key: value");
 		return -1;
 	}
-	return unknown_subkey(w, key, kloc, "a plugin entry", keys, 3);
+	return unknown_subkey(w, key, kloc, "a plugin entry", keys, 4);
 }
 
 static int walk_plugin(struct walk *w, yaml_node_t *item)

@@ -17,6 +17,7 @@ struct midge_plugin;
 
 struct ext_auth {
 	char *method;                 /* Authentication Method agreed at CONNECT */
+	char *client_id;              /* the id the CONNECT asks for, while the exchange goes on */
 	struct midge_plugin *plugin;  /* the plugin that asked for another round */
 	bool in_progress;             /* AUTH packets are expected now */
 	bool reauth;                  /* the exchange is a re-authentication */

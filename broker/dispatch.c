@@ -44,7 +44,7 @@ int dispatch_packet(struct client *c, uint8_t first_byte, const uint8_t *body, u
 	uint8_t type = first_byte >> 4;
 	uint8_t flags = first_byte & 0x0F;
 
-	if (c->state == CLIENT_NEW && type != MQTT_CONNECT)
+	if (c->state == CLIENT_NEW && type != MQTT_CONNECT && !(c->xauth && type == MQTT_AUTH))
 		return client_fail(c, 0, "%s before CONNECT", packet_name(type));
 	switch (type) {
 	case MQTT_CONNECT:

@@ -23,6 +23,7 @@ void ext_auth_free(struct ext_auth *x)
 	if (!x)
 		return;
 	mem_free(x->method);
+	mem_free(x->client_id);
 	mem_free(x->connect);
 	mem_free(x->out_data);
 	mem_free(x->username);
@@ -41,7 +42,7 @@ static bool same_method(const struct ext_auth *xa, const struct mqtt_reason_pack
 static int connect_round(struct client *c, const struct mqtt_reason_packet *a)
 {
 	struct ext_auth *xa = c->xauth;
-	struct hook_auth_names names = {c, &xa->username, NULL, 0, false};
+	struct hook_auth_names names = {.client = c, .username = &xa->username};
 	const void *data = mqtt_props_has(&a->props, MQTT_PROP_AUTHENTICATION_DATA)
 				   ? a->props.auth_data.data
 				   : NULL;

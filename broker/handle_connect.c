@@ -373,6 +373,7 @@ static int extended_auth(struct client *c, struct connect_ctx *x, struct hook_au
 		}
 		/* Another round: keep the CONNECT until the exchange ends. */
 		xa->in_progress = true;
+		xa->client_id = mem_strdup(x->id);
 		xa->connect = mem_malloc(x->body_len ? x->body_len : 1);
 		if (!xa->connect) {
 			rc = refuse_reason(c, x, MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
@@ -419,7 +420,8 @@ static int authenticate(struct client *c, struct connect_ctx *x)
 {
 	const struct mqtt_connect *p = &x->pkt;
 	const char *identity = NULL;
-	struct hook_auth_names names = {c, &x->username, x->id, sizeof(x->id), false};
+	struct hook_auth_names names = {.client = c, .username = &x->username, .id = x->id,
+					.id_size = sizeof(x->id)};
 	struct decision d;
 	int rc;
 

@@ -140,6 +140,14 @@ static int run_decision(struct worker *w, const struct plugin_chain *ch, int eve
 
 /* --- authentication --- */
 
+static void release_replaced(struct hook_auth_names *names)
+{
+	if (names && names->replaced) {
+		mem_free(names->replaced);
+		names->replaced = NULL;
+	}
+}
+
 int hook_basic_auth(struct client *c, struct hook_auth_names *names, const char *username,
 		    const void *password, uint32_t password_len, bool has_password,
 		    struct decision *d)
@@ -165,6 +173,7 @@ int hook_basic_auth(struct client *c, struct hook_auth_names *names, const char 
 	current_names = names;
 	v = run_decision(w, ch, MIDGE_EVT_BASIC_AUTH, &evt, c, NULL, &evt.reason, d, &any, NULL);
 	current_names = NULL;
+	release_replaced(names);
 	if (v == HOOK_NONE)
 		d->verdict = v = HOOK_DENY; /* everyone deferred */
 	if (v != HOOK_PENDING)
@@ -196,6 +205,7 @@ int hook_ext_auth(struct client *c, struct hook_auth_names *names, int event,
 	current_names = names;
 	v = run_decision(w, ch, event, &evt, c, only, &evt.reason, d, &any, NULL);
 	current_names = NULL;
+	release_replaced(names);
 	if ((v == HOOK_ALLOW || v == HOOK_CONTINUE) &&
 	    take_bytes(&d->data, &d->data_len, evt.out_data, evt.out_data_len) < 0)
 		v = d->verdict = HOOK_DENY;

@@ -44,6 +44,7 @@ struct hook_auth_names {
 	char *id;                /* the client id buffer */
 	size_t id_size;
 	bool id_changed;
+	char *replaced;          /* the user name the event still shows, freed after the chain */
 };
 
 /* For the API: the names an auth event running now on this thread may change. */

@@ -259,7 +259,8 @@ struct midge_plugin *plugin_instance(struct plugin_host *h, const struct config_
 			return p;
 		}
 	}
-	name = cp->name ? mem_strdup(cp->name) : name_from_path(cp->path);
+	name = cp->label ? mem_strdup(cp->label)
+	       : cp->name ? mem_strdup(cp->name) : name_from_path(cp->path);
 	if (!name) {
 		diag_add(diag, &cp->loc, "out of memory loading plugin %s", cp->path);
 		return NULL;

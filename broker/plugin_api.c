@@ -11,6 +11,7 @@
 #include "broker.h"
 #include "client.h"
 #include "conn.h"
+#include "connect_state.h"
 #include "decision.h"
 #include "hooks.h"
 #include "listener.h"
@@ -73,6 +74,13 @@ static char *api_strdup(const char *s) { return s ? mem_strdup(s) : NULL; }
 
 static const char *api_client_id(const midge_client *c)
 {
+	struct hook_auth_names *n = hooks_auth_names();
+
+	/* During authentication the id is the one the CONNECT is deciding on. */
+	if (c && !C(c)->id && n && n->client == C(c) && n->id)
+		return n->id;
+	if (c && !C(c)->id && C(c)->xauth && C(c)->xauth->client_id)
+		return C(c)->xauth->client_id;
 	return c ? C(c)->id : NULL;
 }
 
@@ -123,7 +131,11 @@ static int api_client_set_username(midge_client *c, const char *username)
 	/* The client borrows the CONNECT's user name until it is accepted. */
 	if (C(c)->username == *n->username)
 		C(c)->username = copy;
-	mem_free(*n->username);
+	/* The event in progress still points at the first name: it lives until the chain ends. */
+	if (!n->replaced)
+		n->replaced = *n->username;
+	else
+		mem_free(*n->username);
 	*n->username = copy;
 	return MIDGE_OK;
 }

@@ -542,9 +542,17 @@ typedef int (*midge_plugin_init_fn)(midge_plugin *self, const struct midge_broke
 typedef void (*midge_plugin_cleanup_fn)(void *plugin_data, const struct midge_option *options,
 					int option_count);
 
+/* Prototypes of the exported symbols (keeps -Wmissing-prototypes quiet). */
+MIDGE_PLUGIN_EXPORT int midge_plugin_version(int count, const int *versions);
+MIDGE_PLUGIN_EXPORT int midge_plugin_init(midge_plugin *self, const struct midge_broker_api *api,
+					  const struct midge_option *options, int option_count,
+					  void **plugin_data);
+MIDGE_PLUGIN_EXPORT void midge_plugin_cleanup(void *plugin_data,
+					      const struct midge_option *options,
+					      int option_count);
+
 /* Writes midge_plugin_version() for a plugin built against this header. */
 #define MIDGE_PLUGIN_DECLARE_VERSION()                                                 \
-	MIDGE_PLUGIN_EXPORT int midge_plugin_version(int count, const int *versions);  \
 	MIDGE_PLUGIN_EXPORT int midge_plugin_version(int count, const int *versions)   \
 	{                                                                              \
 		for (int i_ = 0; i_ < count; i_++)                                     \
