@@ -8,12 +8,30 @@ tests_unit_check_midge_SOURCES = \
 	tests/unit/check_main.c tests/unit/tests.h tests/unit/helpers.c \
 	tests/unit/test_packet.c tests/unit/test_property.c tests/unit/test_codec.c \
 	tests/unit/test_topic.c tests/unit/test_subtree.c tests/unit/test_ev.c \
-	tests/unit/test_config.c tests/unit/test_security.c tests/unit/test_ws.c
-tests_unit_check_midge_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_DATA_DIR='"$(abs_top_srcdir)/tests/unit/data"'
+	tests/unit/test_config.c tests/unit/test_security.c tests/unit/test_ws.c \
+	tests/unit/test_plugin.c
+tests_unit_check_midge_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_DATA_DIR='"$(abs_top_srcdir)/tests/unit/data"' \
+	-DTEST_PLUGIN_DIR='"$(abs_top_builddir)/tests/plugins/.libs"'
 tests_unit_check_midge_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_midge_LDADD = libmidgecore.la $(CHECK_LIBS)
 endif
 EXTRA_DIST += tests/unit/data
+
+# Plugins for the plugin tests (test_20_plugins.py): probe.so answers and logs
+# every event as its options say; bad_version.so and no_init.so must be
+# refused. Built for `make check` only; -rpath makes them real shared modules
+# (tests/plugins/.libs/<name>.so, found by midgetest.plugin_path()).
+check_LTLIBRARIES += tests/plugins/probe.la tests/plugins/bad_version.la tests/plugins/no_init.la
+TEST_PLUGIN_CPPFLAGS = -I$(top_srcdir)/include
+tests_plugins_probe_la_SOURCES = tests/plugins/probe.c
+tests_plugins_probe_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS)
+tests_plugins_probe_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -rpath /nowhere
+tests_plugins_bad_version_la_SOURCES = tests/plugins/bad_version.c
+tests_plugins_bad_version_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS)
+tests_plugins_bad_version_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -rpath /nowhere
+tests_plugins_no_init_la_SOURCES = tests/plugins/no_init.c
+tests_plugins_no_init_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS)
+tests_plugins_no_init_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -rpath /nowhere
 
 # Integration tests: each script starts the real broker on a free loopback port.
 INTEGRATION_TESTS = \
@@ -35,13 +53,17 @@ INTEGRATION_TESTS = \
 	tests/integration/test_16_tls.py \
 	tests/integration/test_17_websockets.py \
 	tests/integration/test_18_browser.py \
-	tests/integration/test_19_unix_socket.py
+	tests/integration/test_19_unix_socket.py \
+	tests/integration/test_20_plugins.py \
+	tests/integration/test_21_examples.py \
+	tests/integration/test_22_plugin_sdk.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)
 AM_TESTS_ENVIRONMENT = \
 	MIDGE_BIN='$(abs_top_builddir)/midge'; export MIDGE_BIN; \
 	MIDGE_SRCDIR='$(abs_top_srcdir)'; export MIDGE_SRCDIR; \
+	MIDGE_PLUGIN_DIR='$(abs_top_builddir)'; export MIDGE_PLUGIN_DIR; \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE;
 EXTRA_DIST += tests/integration/midgetest.py $(INTEGRATION_TESTS) \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/page.html \

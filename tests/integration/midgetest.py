@@ -1653,3 +1653,405 @@ def expect_ack(client, ptype, mid, reason=None, msg=""):
         raise AssertionError("expected reason %s, got %s %s"
                              % ("< 0x80" if reason is None else "0x%02x" % reason, describe(got), msg))
     return got
+
+
+# =====================================================================
+# Plugins (added for test_20 .. test_22: the plugin ABI, the example
+# plugins and the plugin SDK). Only additions below this line: where the
+# built plugins are, a broker whose YAML configuration carries nested
+# `plugins:` sections (globally and per listener), a reader for the log of
+# tests/plugins/probe.c, and MQTT 5 property and AUTH helpers.
+# =====================================================================
+
+import urllib.parse  # noqa: E402
+
+# The build directory: the Makefile exports it; by hand it is MIDGE_BIN's directory.
+PLUGIN_DIR = os.environ.get("MIDGE_PLUGIN_DIR") or os.path.dirname(os.path.abspath(MIDGE_BIN))
+
+
+def plugin_path(name):
+    """The absolute path of the built plugin <name>.so: one of the test
+    plugins (tests/plugins/.libs: probe, bad_version, no_init), an example
+    (plugins/examples/<name>/.libs) or anything in the build directory's
+    .libs. The test plugins are built by `make check` (or
+    `make tests/plugins/probe.la`)."""
+    for sub in ("tests/plugins/.libs", "plugins/examples/%s/.libs" % name, ".libs"):
+        path = os.path.join(PLUGIN_DIR, sub, name + ".so")
+        if os.path.exists(path):
+            return path
+    raise AssertionError("plugin %s.so is not built under %s (run `make check`, or "
+                         "`make tests/plugins/%s.la` / `make plugins/examples/%s/%s.la`)"
+                         % (name, PLUGIN_DIR, name, name, name))
+
+
+_YAML_KEY = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+
+
+def _yaml_key(k):
+    return k if _YAML_KEY.match(str(k)) else _yaml_scalar(str(k))
+
+
+def yaml_block(value, indent=0):
+    """Block-style YAML lines for nested dicts, lists and scalars (every
+    string double-quoted). None values in mappings are left out."""
+    pad = "  " * indent
+    lines = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if v is None:
+                continue
+            if isinstance(v, (dict, list, tuple)):
+                if not v:
+                    lines.append("%s%s: %s" % (pad, _yaml_key(k), "{}" if isinstance(v, dict) else "[]"))
+                else:
+                    lines.append("%s%s:" % (pad, _yaml_key(k)))
+                    lines.extend(yaml_block(v, indent + 1))
+            else:
+                lines.append("%s%s: %s" % (pad, _yaml_key(k), _yaml_scalar(v)))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, (dict, list, tuple)) and item:
+                sub = yaml_block(item, indent + 1)
+                sub[0] = pad + "- " + sub[0].lstrip()
+                lines.extend(sub)
+            else:
+                lines.append("%s- %s" % (pad, _yaml_scalar(item)))
+    else:
+        lines.append(pad + _yaml_scalar(value))
+    return lines
+
+
+class PluginBroker(SecureBroker):
+    """A SecureBroker (midge only) whose YAML may nest: options["plugins"]
+    and a listener's "plugins" are lists of {path, options: {...}, name}.
+
+    rewrite(options=..., listeners=...) writes the configuration again
+    (same file) for a SIGHUP reload; listeners keep port 0 in the file, which
+    is what the running broker was started with."""
+
+    def __init__(self, options=None, listeners=None, start=True, **kw):
+        if is_mosquitto():
+            raise AssertionError("PluginBroker is for midge only (use midge_only())")
+        super().__init__(options=options, listeners=listeners, start=start, **kw)
+
+    def _write_config(self):
+        if self.raw_config is not None:
+            return super()._write_config()
+        filled = []
+        for listener in self.listeners or [{}]:
+            l = {} if _is_unix(listener) else {"port": 0, "bind_address": "127.0.0.1"}
+            l.update(listener)
+            filled.append(l)
+        doc = {"user": "root"}
+        doc.update(self.options)
+        doc["listeners"] = filled
+        path = os.path.join(self.tmpdir, "broker.yaml")
+        with open(path, "w") as f:
+            f.write("\n".join(yaml_block(doc)) + "\n")
+        return path
+
+    def rewrite(self, options=None, listeners=None):
+        if options is not None:
+            self.options = dict(options)
+        if listeners is not None:
+            self.listeners = listeners
+        self.config_path = self._write_config()
+        return self.config_path
+
+    def config_text(self):
+        with open(self.config_path) as f:
+            return f.read()
+
+
+class ProbeLog:
+    """The log of tests/plugins/probe.c (its option log_file): one line per
+    call, `<event> key=value ...` with %XX escapes. entries() gives dicts
+    with "event" and the fields (a key given twice, like "up", maps to a
+    list). A line still being written (no newline yet) is not read."""
+
+    def __init__(self, path):
+        self.path = path
+
+    @staticmethod
+    def parse(line):
+        parts = line.split(" ")
+        entry = {"event": parts[0]}
+        for part in parts[1:]:
+            key, _, value = part.partition("=")
+            value = urllib.parse.unquote(value)
+            if key in entry:
+                prev = entry[key]
+                entry[key] = (prev if isinstance(prev, list) else [prev]) + [value]
+            else:
+                entry[key] = value
+        return entry
+
+    def entries(self, since=0):
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        lines = data.decode("utf-8", "replace").split("\n")[:-1]
+        return [self.parse(line) for line in lines[since:] if line]
+
+    def mark(self):
+        """A position: entries(since=mark) are the lines written after it."""
+        return len(self.entries())
+
+    @staticmethod
+    def _matches(entry, event, fields):
+        if entry["event"] != event:
+            return False
+        for k, v in fields.items():
+            have = entry.get(k)
+            want = str(int(v)) if isinstance(v, bool) else str(v)
+            if isinstance(have, list):
+                if want not in have:
+                    return False
+            elif have != want:
+                return False
+        return True
+
+    def find(self, event, since=0, **fields):
+        """Every entry of `event` whose fields equal the given ones."""
+        return [e for e in self.entries(since) if self._matches(e, event, fields)]
+
+    def count(self, event, since=0, **fields):
+        return len(self.find(event, since, **fields))
+
+    def wait(self, event, timeout=DEFAULT_TIMEOUT, since=0, n=1, **fields):
+        """Waits for n matching entries; returns the first."""
+        what = "%d probe line(s) %s %s in %s" % (n, event, fields, self.path)
+        try:
+            found = wait_for(lambda: (lambda m: m if len(m) >= n else None)(
+                self.find(event, since, **fields)), timeout=timeout, what=what)
+        except AssertionError:
+            raise AssertionError("timed out waiting for %s; the log has:\n%s"
+                                 % (what, self.text()[-4000:]))
+        return found[0]
+
+    def text(self):
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return "(no log file)"
+
+
+# MQTT 5 properties: identifier -> encoding.
+_PROP_TYPES = {pid: kind for pids, kind in (
+    ((0x01, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2A), "byte"),
+    ((0x13, 0x21, 0x22, 0x23), "u16"),
+    ((0x02, 0x11, 0x18, 0x27), "u32"),
+    ((0x0B,), "varint"),
+    ((0x03, 0x08, 0x12, 0x15, 0x1A, 0x1C, 0x1F), "str"),
+    ((0x09, 0x16), "bin"),
+    ((0x26,), "pair")) for pid in pids}
+
+PROP_AUTH_METHOD, PROP_AUTH_DATA, PROP_REASON_STRING, PROP_USER = 0x15, 0x16, 0x1F, 0x26
+
+
+def prop_str(pid, s):
+    return bytes([pid]) + mqtt_str(s)
+
+
+def prop_bin(pid, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return bytes([pid]) + struct.pack("!H", len(b)) + b
+
+
+def prop_user(name, value):
+    return bytes([PROP_USER]) + mqtt_str(name) + mqtt_str(value)
+
+
+def read_varint(data, i):
+    """(value, next index) of the variable byte integer at data[i]."""
+    value, mult = 0, 1
+    while True:
+        b = data[i]
+        i += 1
+        value += (b & 0x7F) * mult
+        mult *= 128
+        if not b & 0x80:
+            return value, i
+
+
+def parse_props(data, i):
+    """(list of (identifier, value), next index) of the property block at
+    data[i]. Strings and binary data are bytes; a user property is (name, value)."""
+    length, i = read_varint(data, i)
+    end = i + length
+    props = []
+    while i < end:
+        pid = data[i]
+        i += 1
+        kind = _PROP_TYPES.get(pid)
+        if kind == "byte":
+            props.append((pid, data[i]))
+            i += 1
+        elif kind == "u16":
+            props.append((pid, struct.unpack("!H", data[i:i + 2])[0]))
+            i += 2
+        elif kind == "u32":
+            props.append((pid, struct.unpack("!I", data[i:i + 4])[0]))
+            i += 4
+        elif kind == "varint":
+            v, i = read_varint(data, i)
+            props.append((pid, v))
+        elif kind in ("str", "bin"):
+            n = struct.unpack("!H", data[i:i + 2])[0]
+            props.append((pid, bytes(data[i + 2:i + 2 + n])))
+            i += 2 + n
+        elif kind == "pair":
+            n = struct.unpack("!H", data[i:i + 2])[0]
+            name = bytes(data[i + 2:i + 2 + n])
+            i += 2 + n
+            m = struct.unpack("!H", data[i:i + 2])[0]
+            props.append((pid, (name, bytes(data[i + 2:i + 2 + m]))))
+            i += 2 + m
+        else:
+            raise AssertionError("unknown property 0x%02x in %s" % (pid, data.hex(" ")))
+    return props, end
+
+
+def prop_value(props, pid):
+    """The first value of property pid in a parse_props() list, or None."""
+    for p, v in props:
+        if p == pid:
+            return v
+    return None
+
+
+def _body(pkt):
+    _, i = read_varint(pkt, 1)
+    return i
+
+
+Packet5 = collections.namedtuple("Packet5", "type flags reason props rest")
+
+
+def parse_v5(pkt):
+    """Decodes an MQTT 5 CONNACK, AUTH, DISCONNECT, PUBACK/PUBREC/PUBREL/PUBCOMP
+    header: Packet5(type, flags, reason, props, rest). For a CONNACK flags
+    is the acknowledge flags; for acks rest is the packet id. A reason left
+    out (allowed when it is 0 and there are no properties) reads as 0."""
+    ptype, i = pkt[0] >> 4, _body(pkt)
+    if ptype == CONNACK:
+        props, _ = parse_props(pkt, i + 2)
+        return Packet5(ptype, pkt[i], pkt[i + 1], props, b"")
+    if ptype in (AUTH, DISCONNECT):
+        if i >= len(pkt):
+            return Packet5(ptype, 0, 0, [], b"")
+        props, _ = parse_props(pkt, i + 1) if i + 1 < len(pkt) else ([], i + 1)
+        return Packet5(ptype, 0, pkt[i], props, b"")
+    if ptype in (PUBACK, PUBREC, PUBREL, PUBCOMP):
+        mid = struct.unpack("!H", pkt[i:i + 2])[0]
+        reason = pkt[i + 2] if i + 2 < len(pkt) else 0
+        props, _ = parse_props(pkt, i + 3) if i + 3 < len(pkt) else ([], i + 3)
+        return Packet5(ptype, 0, reason, props, mid)
+    raise AssertionError("parse_v5: unexpected %s" % describe(pkt))
+
+
+Publish5 = collections.namedtuple("Publish5", "topic payload qos retain mid props")
+
+
+def parse_publish5(pkt):
+    """Decodes an MQTT 5 PUBLISH (topic as text, payload as bytes)."""
+    if pkt[0] >> 4 != PUBLISH:
+        raise AssertionError("expected a PUBLISH, got %s" % describe(pkt))
+    i = _body(pkt)
+    tlen = struct.unpack("!H", pkt[i:i + 2])[0]
+    topic = pkt[i + 2:i + 2 + tlen].decode("utf-8")
+    i += 2 + tlen
+    qos = (pkt[0] >> 1) & 3
+    mid = None
+    if qos:
+        mid = struct.unpack("!H", pkt[i:i + 2])[0]
+        i += 2
+    props, i = parse_props(pkt, i)
+    return Publish5(topic, bytes(pkt[i:]), qos, bool(pkt[0] & 1), mid, props)
+
+
+def auth_packet(reason, method=None, data=None):
+    """An MQTT 5 AUTH packet with Authentication Method / Data properties."""
+    raw = b""
+    if method is not None:
+        raw += prop_str(PROP_AUTH_METHOD, method)
+    if data is not None:
+        raw += prop_bin(PROP_AUTH_DATA, data)
+    return packet(AUTH, 0, bytes([reason]) + props_block(raw))
+
+
+def auth_props(method, data=None):
+    """CONNECT properties for enhanced authentication."""
+    raw = prop_str(PROP_AUTH_METHOD, method)
+    if data is not None:
+        raw += prop_bin(PROP_AUTH_DATA, data)
+    return raw
+
+
+def run_midge(*args, timeout=20, env=None):
+    """Runs the midge binary with args; returns the CompletedProcess (text)."""
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    return subprocess.run([MIDGE_BIN] + [str(a) for a in args], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=timeout,
+                          env=e, universal_newlines=True)
+
+
+class PluginTestCase(SecureTestCase):
+    """A SecureTestCase for plugin tests (midge only: mosquitto's plugins
+    have another ABI). self.probe(**options) makes a probe plugin entry with
+    its own log file in the test's directory; self.start_plugins(...) starts
+    a PluginBroker that is stopped and checked after the test unless the
+    test stopped it with self.stop_checked()."""
+
+    def setUp(self):
+        self.midge_only("plugins use midge's own plugin ABI")
+        super().setUp()
+
+    def probe(self, copy_as=None, name=None, **options):
+        """(plugin entry, ProbeLog) for probe.so with these options.
+        copy_as: load a copy, <test dir>/<copy_as>.so (two probes in one
+        chain, each with its own file name); name: the entry's `name:`."""
+        log = os.path.join(self.tmp, unique_id("probe") + ".log")
+        opts = {"log_file": log}
+        opts.update({k: v for k, v in options.items() if v is not None})
+        path = plugin_path("probe")
+        if copy_as:
+            path = os.path.join(self.tmp, copy_as + ".so")
+            if not os.path.exists(path):
+                shutil.copyfile(plugin_path("probe"), path)
+                os.chmod(path, 0o755)
+        entry = {"path": path, "options": opts}
+        if name:
+            entry["name"] = name
+        return entry, ProbeLog(log)
+
+    def start_plugins(self, plugins=None, options=None, listeners=None, **kw):
+        opts = dict(options or {})
+        if plugins is not None:
+            opts["plugins"] = list(plugins)
+        b = PluginBroker(options=opts, listeners=listeners, **kw)
+        b.checked = False
+        self.addCleanup(lambda: None if b.checked else _stop_checked(b))
+        if self.broker is None:
+            self.broker, self.port = b, b.port
+        return b
+
+    def refused_plugins(self, plugins=None, options=None, listeners=None, **kw):
+        """(exit status, log) of a broker that must refuse to start."""
+        opts = dict(options or {})
+        if plugins is not None:
+            opts["plugins"] = list(plugins)
+        b = PluginBroker(options=opts, listeners=listeners, start=False, **kw)
+        self.addCleanup(b.stop)
+        return b.start_refused()
+
+    def stop_checked(self, broker):
+        """Stops the broker now (SIGTERM; it must exit 0, no sanitizer report)."""
+        broker.checked = True
+        _stop_checked(broker)

@@ -20,6 +20,7 @@ Suite *suite_ev(void);
 Suite *suite_config(void);
 Suite *suite_security(void);
 Suite *suite_ws(void);
+Suite *suite_plugin(void);
 
 /* Like ck_assert_msg, but silent on success (for callbacks and inner loops). */
 #define REQUIRE(cond, ...)                             \
