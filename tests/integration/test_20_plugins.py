@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from midgetest import (AUTH, CONNACK, DISCONNECT, PROP_AUTH_DATA, PROP_AUTH_METHOD,  # noqa: E402
                        PUBACK, PUBREC, PahoClient, PluginTestCase, RawClient, auth_packet,
                        auth_props, connack_code, connect, disconnect, main, mosquitto_pub,
-                       parse_publish, parse_publish5, parse_v5, pingreq, pingresp, plugin_path,
+                       parse_publish, parse_publish5, parse_v5, pingreq, pingresp, plugin_path, ProbeLog, free_port,
                        prop_user, prop_value, publish, puback, run_midge, suback, subscribe,
                        unique_id, unsuback, unsubscribe)
 
@@ -517,6 +517,33 @@ class PerListener(PluginTestCase):
                          [("gu", "allow"), ("lu", "defer"), ("gu", "allow"), ("lu", "defer")])
         self.assertEqual([(e["user"], e["result"]) for e in llog.find("basic_auth")], [("lu", "allow")],
                          "L runs on its listener only, after G (which decided for gu)")
+
+
+    def test_mosquitto_conf_auth_plugin_on_one_listener(self):
+        """mosquitto.conf's auth_plugin / auth_opt_* after a listener, with
+        per_listener_settings, configure that listener only."""
+        log = os.path.join(self.tmp, unique_id("probe") + ".log")
+        conf = ("per_listener_settings true\n"
+                "user root\n"
+                "listener %d 127.0.0.1\n"
+                "allow_anonymous true\n"
+                "listener %d 127.0.0.1\n"
+                "allow_anonymous true\n"
+                "auth_plugin %s\n"
+                "auth_opt_log_file %s\n"
+                "auth_opt_deny_user mallory\n"
+                "plugin_opt_acl_decision allow\n") % (free_port(), free_port(), plugin_path("probe"),
+                                                       log)
+        b = self.start_plugins(raw_config=conf, config_name="broker.conf", listeners=[{}, {}])
+        plain, guarded = b.ports[0], b.ports[1]
+        self.assertEqual(connack_code(plain, "m1", username="mallory", password="x"), 0,
+                         "the first listener has no plugin")
+        self.assertEqual(connack_code(guarded, "m2", username="mallory", password="x"),
+                         BAD_CREDENTIALS[0])
+        probe = ProbeLog(log)
+        probe.wait("init", opt_deny_user="mallory", opt_acl_decision="allow")
+        self.assertEqual([(e["id"], e["result"]) for e in probe.find("basic_auth")],
+                         [("m2", "deny")])
 
 
 class ExtAuth(PluginTestCase):

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The plugin SDK as an author outside the source tree sees it: installs
 <midge/plugin.h>, <midge/mqtt.h> and midge-plugin.pc from the build directory
-into a temporary DESTDIR (make install-midgeincludeHEADERS install-pkgconfigDATA),
+into a temporary DESTDIR with the build's own `make install`,
 compiles the examples out of tree with pkg-config pointed only there
 (-std=c11 -Wall -Wextra -Werror), runs auth_static's build in the broker, and
 compiles the header alone as C and C++. midge only; skipped without make,
@@ -69,13 +69,15 @@ class PluginSdk(PluginTestCase):
         os.chmod(cls.root, 0o755)
         cls.addClassCleanup(shutil.rmtree, cls.root, True)
         cls.destdir = os.path.join(cls.root, "dest")
-        run(["make", "-s", "-C", PLUGIN_DIR, "install-midgeincludeHEADERS", "install-pkgconfigDATA",
-             "DESTDIR=" + cls.destdir], env=clean_env())
+        run(["make", "-s", "-C", PLUGIN_DIR, "install", "DESTDIR=" + cls.destdir], env=clean_env())
         found = {}
         for d, _, files in os.walk(cls.destdir):
             for name in files:
                 found.setdefault(name, os.path.join(d, name))
         cls.installed = found
+        for wanted in ("midge", "plugin.h", "mqtt.h", "midge.yaml"):
+            if wanted not in found:
+                raise AssertionError("make install did not install %s: %s" % (wanted, sorted(found)))
         if "midge-plugin.pc" not in found:
             raise AssertionError("make install did not install midge-plugin.pc: %s" % sorted(found))
         pcdir = os.path.dirname(found["midge-plugin.pc"])
