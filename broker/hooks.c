@@ -450,44 +450,36 @@ int hook_message_in(struct client *c, struct message **mp, uint8_t *reason, bool
 	return HOOK_ALLOW;
 }
 
-bool hook_message_out(struct session *s, const struct message *m)
+/* MESSAGE_OUT / WILL: every plugin may veto; nothing is rewritten. */
+static bool message_allowed(struct worker *w, unsigned listener, int event, struct client *c,
+			    const char *id, const char *username, const struct message *m)
 {
-	struct worker *w = s->worker;
-	const struct plugin_chain *ch = hooks_chain(w, s->listener);
+	const struct plugin_chain *ch = hooks_chain(w, listener);
 	struct midge_property view[MAX_PROPS];
 	struct midge_evt_message evt;
 
-	if (!chain_has(ch, MIDGE_EVT_MESSAGE_OUT))
+	if (!chain_has(ch, event))
 		return true;
-	current_listener = s->listener;
-	for (uint16_t i = 0; i < ch->count[MIDGE_EVT_MESSAGE_OUT]; i++) {
-		const struct chain_entry *e = &ch->entries[MIDGE_EVT_MESSAGE_OUT][i];
-		message_event(&evt, (midge_client *)s->client, s->client_id, s->username, m, view);
-		int rc = plugin_call(e, w, MIDGE_EVT_MESSAGE_OUT, &evt);
+	current_listener = listener;
+	for (uint16_t i = 0; i < ch->count[event]; i++) {
+		message_event(&evt, (midge_client *)c, id, username, m, view);
+		int rc = plugin_call(&ch->entries[event][i], w, event, &evt);
 		if (rc == MIDGE_DENY || rc < 0)
 			return false;
 	}
 	return true;
 }
 
+bool hook_message_out(struct session *s, const struct message *m)
+{
+	return message_allowed(s->worker, s->listener, MIDGE_EVT_MESSAGE_OUT, s->client,
+			       s->client_id, s->username, m);
+}
+
 bool hook_will(struct client *c, const struct message *will)
 {
-	struct worker *w = c->worker;
-	const struct plugin_chain *ch = hooks_chain(w, c->listener->index);
-	struct midge_property view[MAX_PROPS];
-	struct midge_evt_message evt;
-
-	if (!chain_has(ch, MIDGE_EVT_WILL))
-		return true;
-	current_listener = c->listener->index;
-	for (uint16_t i = 0; i < ch->count[MIDGE_EVT_WILL]; i++) {
-		const struct chain_entry *e = &ch->entries[MIDGE_EVT_WILL][i];
-		message_event(&evt, (midge_client *)c, c->id, c->username, will, view);
-		int rc = plugin_call(e, w, MIDGE_EVT_WILL, &evt);
-		if (rc == MIDGE_DENY || rc < 0)
-			return false;
-	}
-	return true;
+	return message_allowed(c->worker, c->listener->index, MIDGE_EVT_WILL, c, c->id,
+			       c->username, will);
 }
 
 /* --- notifications --- */
