@@ -14,6 +14,7 @@
 #include "session.h"
 #include "worker.h"
 
+#include <midge/mqtt.h>
 #include <string.h>
 
 bool auth_clientid_allowed(const struct config_security *sec, const char *client_id)
@@ -33,14 +34,20 @@ static bool is_sys(const char *topic, size_t len)
 	return len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/');
 }
 
-/* Asks the chain; no handler at all means no ACL: allowed. */
-static bool ask(struct worker *w, const struct acl_question *q)
+/* Asks the chain: 0 when allowed (no handler at all means no ACL), else the reason code. */
+static uint8_t ask_reason(struct worker *w, const struct acl_question *q)
 {
 	struct decision d;
 	int v = hook_acl(w, q, &d);
+	uint8_t reason = d.reason >= 0x80 ? d.reason : MQTT_RC_NOT_AUTHORIZED;
 
 	decision_free_data(&d);
-	return v == HOOK_NONE || v == HOOK_ALLOW;
+	return v == HOOK_NONE || v == HOOK_ALLOW ? 0 : reason;
+}
+
+static bool ask(struct worker *w, const struct acl_question *q)
+{
+	return ask_reason(w, q) == 0;
 }
 
 static struct acl_question client_question(const struct client *c, int access, const char *topic)
@@ -55,19 +62,25 @@ static struct acl_question client_question(const struct client *c, int access, c
 	};
 }
 
-bool auth_may_publish_message(const struct client *c, const struct message *m)
+uint8_t auth_publish_refusal(const struct client *c, const struct message *m)
 {
 	struct acl_question q = client_question(c, MIDGE_ACL_PUBLISH, m->topic);
 
 	/* $SYS belongs to the broker: no client writes there, whatever the ACL says
 	 * (as in mosquitto). */
 	if (is_sys(m->topic, m->topic_len))
-		return false;
+		return MQTT_RC_NOT_AUTHORIZED;
 	q.payload = m->payload;
 	q.payload_len = m->payload_len;
 	q.qos = m->qos;
 	q.retain = m->retain;
-	return ask(c->worker, &q);
+	q.msg = m;
+	return ask_reason(c->worker, &q);
+}
+
+bool auth_may_publish_message(const struct client *c, const struct message *m)
+{
+	return auth_publish_refusal(c, m) == 0;
 }
 
 bool auth_may_publish(const struct client *c, const char *topic, size_t len)
@@ -87,7 +100,8 @@ bool auth_may_unsubscribe(const struct client *c, const char *filter)
 	return ask(c->worker, &q);
 }
 
-int auth_subscribe(struct client *c, const char *filter, size_t len, uint8_t qos)
+int auth_subscribe(struct client *c, const char *filter, size_t len, uint8_t qos,
+		   char **new_filter, int *new_qos, uint8_t *reason)
 {
 	struct acl_question q = client_question(c, MIDGE_ACL_SUBSCRIBE, filter);
 	struct decision d;
@@ -96,6 +110,13 @@ int auth_subscribe(struct client *c, const char *filter, size_t len, uint8_t qos
 	(void)len;
 	q.qos = qos;
 	v = hook_acl(c->worker, &q, &d);
+	if (reason)
+		*reason = d.reason >= 0x80 ? d.reason : MQTT_RC_NOT_AUTHORIZED;
+	if (v == HOOK_ALLOW && new_filter && new_qos) {
+		*new_filter = d.topic;
+		*new_qos = d.qos;
+		d.topic = NULL;
+	}
 	decision_free_data(&d);
 	return v == HOOK_NONE ? HOOK_ALLOW : v;
 }
@@ -113,6 +134,7 @@ bool auth_may_receive(const struct session *s, const struct message *m)
 		.payload_len = m->payload_len,
 		.qos = m->qos,
 		.retain = m->retain,
+		.msg = m,
 	};
 
 	if (s->listener >= s->worker->policy->nlisteners)

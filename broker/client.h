@@ -57,6 +57,7 @@ struct client {
 	uint8_t protocol;               /* 3, 4, 5; 0 before CONNECT */
 	uint16_t keepalive;             /* seconds, 0 = none */
 	uint16_t port;                  /* peer port */
+	bool clean_start;               /* as the CONNECT asked */
 	uint32_t flags;
 	uint32_t qos0_unsent;           /* QoS 0 messages queued since the output was last empty */
 	uint64_t qos0_unsent_bytes;

@@ -308,7 +308,8 @@ static int plugin_option(struct walk *w, const char *key, const struct config_lo
 		conf_error(w->ctx, kloc, key, "plugin option name '%s' is too long", key);
 		return -1;
 	}
-	if (!scalar_of(w, val, key))
+	/* A list gives the option once per item (scripts: [a.lua, b.lua]). */
+	if (val->type != YAML_SEQUENCE_NODE && !scalar_of(w, val, key))
 		return -1;
 	return apply_values(w, name, kloc, val);
 }

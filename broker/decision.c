@@ -20,8 +20,10 @@ void decision_free_data(struct decision *d)
 {
 	mem_free(d->data);
 	mem_free(d->username);
+	mem_free(d->topic);
 	d->data = NULL;
 	d->username = NULL;
+	d->topic = NULL;
 	d->data_len = 0;
 }
 
@@ -92,11 +94,13 @@ static int copy_decision(struct decision *out, const struct decision *d)
 	*out = *d;
 	out->data = NULL;
 	out->username = NULL;
+	out->topic = NULL;
 	if (d->data && !(out->data = mem_malloc(d->data_len ? d->data_len : 1)))
 		return -1;
 	if (d->data)
 		memcpy(out->data, d->data, d->data_len);
-	if (d->username && !(out->username = mem_strdup(d->username))) {
+	if ((d->username && !(out->username = mem_strdup(d->username))) ||
+	    (d->topic && !(out->topic = mem_strdup(d->topic)))) {
 		decision_free_data(out);
 		return -1;
 	}
@@ -110,7 +114,7 @@ bool decision_replay(struct client *c, struct decision *out)
 	if (!dw || dw->pending || dw->cursor >= dw->len)
 		return false;
 	if (copy_decision(out, &dw->memo[dw->cursor]) < 0) {
-		*out = (struct decision){.verdict = HOOK_DENY};
+		*out = (struct decision){.verdict = HOOK_DENY, .qos = -1};
 		log_err("Error: out of memory replaying a plugin decision for %s.", client_name(c));
 	}
 	dw->cursor++;
@@ -156,7 +160,7 @@ static void on_timeout(struct ev_loop *loop, struct ev_timer *t)
 	struct decision_wait *dw = (struct decision_wait *)((char *)t -
 							     offsetof(struct decision_wait, timer));
 	struct worker *w = ev_userdata(loop);
-	struct decision d = {.verdict = HOOK_DENY};
+	struct decision d = {.verdict = HOOK_DENY, .qos = -1};
 
 	log_warn("Warning: plugin %s did not answer for client %s within %d s: denied.",
 		 dw->plugin ? dw->plugin->name : "?", client_name(dw->client), w->cfg->plugin_timeout);
@@ -217,6 +221,7 @@ void decision_answer(struct worker *w, uint64_t id, struct decision *d)
 	}
 	d->data = NULL;
 	d->username = NULL;
+	d->topic = NULL;
 	dw->cursor = 0;
 	client_hold_input(dw->client, false);
 	client_resume_input(dw->client);

@@ -30,6 +30,8 @@ struct decision {
 	uint8_t *data;               /* EXT_AUTH out data */
 	uint32_t data_len;
 	char *username;              /* a rename asked for with the answer */
+	char *topic;                 /* SUBSCRIBE: the filter to subscribe to instead */
+	int qos;                     /* SUBSCRIBE: the QoS to grant at most, -1 unchanged */
 	struct midge_plugin *plugin; /* who answered (EXT_AUTH CONTINUE goes back to it) */
 };
 

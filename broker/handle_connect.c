@@ -590,6 +590,11 @@ int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	x->flags = flags;
 	err = mqtt_decode_connect(body, len, flags, &x->pkt);
 	c->protocol = x->pkt.protocol;
+	if (err == MQTT_CONNECT_OK) {
+		/* Plugins deciding on the CONNECT may ask for these. */
+		c->keepalive = x->pkt.keepalive;
+		c->clean_start = x->pkt.clean_start;
+	}
 	if (err != MQTT_CONNECT_OK) {
 		rc = decode_error(c, err);
 		goto out;

@@ -122,9 +122,9 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	m = make_message(c, &p, lcfg->mount_point);
 	if (!m)
 		return client_fail(c, MQTT_RC_SERVER_BUSY, "out of memory storing a PUBLISH");
-	if (!auth_may_publish_message(c, m))
-		return denied(c, &p, m, MQTT_RC_NOT_AUTHORIZED);
-	uint8_t reason = 0;
+	uint8_t reason = auth_publish_refusal(c, m);
+	if (reason)
+		return denied(c, &p, m, reason);
 	bool retopic = false;
 	if (hook_message_in(c, &m, &reason, &retopic) == HOOK_DENY) {
 		message_unref(m);
@@ -132,8 +132,8 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 		return ack_only(c, &p, reason);
 	}
 	/* A plugin that moved the message to another topic does not widen the client's rights. */
-	if (retopic && !auth_may_publish_message(c, m))
-		return denied(c, &p, m, MQTT_RC_NOT_AUTHORIZED);
+	if (retopic && (reason = auth_publish_refusal(c, m)) != 0)
+		return denied(c, &p, m, reason);
 	m->origin = c->session->id;
 	route_publish(w, m, c->session);
 	message_unref(m);

@@ -51,6 +51,44 @@ static uint8_t granted_qos(const struct client *c, const struct mqtt_sub_options
 }
 
 /*
+ * A plugin moved the subscription to `to`: the new filter is validated and
+ * checked again (its own rewrites are not taken).
+ */
+static uint8_t move_subscription(struct client *c, struct granted *g, const char *to,
+				 const char *mount, size_t mlen)
+{
+	size_t tlen = strlen(to);
+	const char *group, *inner;
+	size_t glen, ilen;
+	bool valid;
+	bool shared = topic_shared_parse(to, tlen, &group, &glen, &inner, &ilen, &valid);
+	char *filter;
+
+	if ((shared ? !valid : !topic_filter_valid(to, tlen)) || mlen + tlen > UINT16_MAX ||
+	    (shared && g->o.no_local))
+		return refused_code(c, MQTT_RC_TOPIC_FILTER_INVALID);
+	filter = mem_malloc(mlen + tlen + 1);
+	if (!filter)
+		return refused_code(c, MQTT_RC_UNSPECIFIED);
+	mem_free(g->filter);
+	g->filter = filter;
+	g->len = topic_mount(mount, mlen, to, tlen, g->filter);
+	g->filter[g->len] = '\0';
+	g->retain_handling = shared ? 2 : g->o.retain_handling;
+	const char *checked = shared ? g->filter + (g->len - mlen - ilen) : g->filter;
+	uint8_t reason;
+	switch (auth_subscribe(c, checked, shared ? mlen + ilen : g->len, g->o.qos, NULL, NULL,
+			       &reason)) {
+	case HOOK_ALLOW:
+		return SUBSCRIBE_OK;
+	case HOOK_PENDING:
+		return SUBSCRIBE_PENDING;
+	default:
+		return refused_code(c, reason);
+	}
+}
+
+/*
  * Validates one filter and asks whether the client may subscribe. Nothing
  * changes yet: a plugin may answer later, and the packet is then handled
  * again from the start.
@@ -81,14 +119,25 @@ static uint8_t check_one(struct client *c, const struct mqtt_bytes *f, struct gr
 	g->retain_handling = shared ? 2 : g->o.retain_handling;
 	/* A shared subscription is checked for the filter it reads. */
 	const char *checked = shared ? g->filter + (g->len - mlen - ilen) : g->filter;
-	switch (auth_subscribe(c, checked, shared ? mlen + ilen : g->len, g->o.qos)) {
+	char *moved = NULL;
+	int qos = -1;
+	uint8_t reason;
+	switch (auth_subscribe(c, checked, shared ? mlen + ilen : g->len, g->o.qos, &moved, &qos,
+			       &reason)) {
 	case HOOK_ALLOW:
-		return SUBSCRIBE_OK;
+		if (qos >= 0)
+			g->o.qos = (uint8_t)qos;
+		if (!moved)
+			return SUBSCRIBE_OK;
+		break;
 	case HOOK_PENDING:
 		return SUBSCRIBE_PENDING;
 	default:
-		return refused_code(c, MQTT_RC_NOT_AUTHORIZED);
+		return refused_code(c, reason);
 	}
+	uint8_t rc = move_subscription(c, g, moved, mount, mlen);
+	mem_free(moved);
+	return rc;
 }
 
 /* Subscribes to one checked filter; returns the SUBACK code. */

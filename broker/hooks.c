@@ -19,6 +19,7 @@
 #include "worker.h"
 
 #include <string.h>
+#include <time.h>
 
 static _Thread_local unsigned current_listener;
 static _Thread_local struct hook_auth_names *current_names;
@@ -66,8 +67,8 @@ static int take_bytes(uint8_t **dst, uint32_t *dlen, const void *src, uint32_t l
 /*
  * Runs a decision chain over evt. `request` is set when delaying is allowed.
  * Fills d (verdict, reason from reason_field after a DENY, plugin). Returns
- * the verdict; HOOK_NONE when every handler deferred (or there are none:
- * *any_handler says which).
+ * the verdict; HOOK_NONE when nobody decided: *any_handler says whether some
+ * handler deferred (rather than none being there, or all abstaining).
  */
 static int run_decision(struct worker *w, const struct plugin_chain *ch, int event, void *evt,
 			struct client *delay_client, struct midge_plugin *only,
@@ -88,13 +89,15 @@ static int run_decision(struct worker *w, const struct plugin_chain *ch, int eve
 
 		if (only && e->plugin != only)
 			continue;
-		*any_handler = true;
 		if (skip && skip(e, evt)) {
 			d->verdict = HOOK_DENY;
 			d->plugin = e->plugin;
 			return HOOK_DENY;
 		}
 		rc = plugin_call(e, w, event, evt);
+		if (rc == MIDGE_ABSTAIN)
+			continue;
+		*any_handler = true;
 		d->plugin = e->plugin;
 		switch (rc) {
 		case MIDGE_DEFER:
@@ -164,7 +167,7 @@ int hook_basic_auth(struct client *c, struct hook_auth_names *names, const char 
 	bool any;
 	int v;
 
-	*d = (struct decision){0};
+	*d = (struct decision){.qos = -1};
 	if (decision_replay(c, d))
 		return d->verdict;
 	if (!chain_has(ch, MIDGE_EVT_BASIC_AUTH))
@@ -174,7 +177,7 @@ int hook_basic_auth(struct client *c, struct hook_auth_names *names, const char 
 	v = run_decision(w, ch, MIDGE_EVT_BASIC_AUTH, &evt, c, NULL, &evt.reason, d, &any, NULL);
 	current_names = NULL;
 	release_replaced(names);
-	if (v == HOOK_NONE)
+	if (v == HOOK_NONE && any)
 		d->verdict = v = HOOK_DENY; /* everyone deferred */
 	if (v != HOOK_PENDING)
 		decision_record(c, d);
@@ -198,7 +201,7 @@ int hook_ext_auth(struct client *c, struct hook_auth_names *names, int event,
 	bool any;
 	int v;
 
-	*d = (struct decision){0};
+	*d = (struct decision){.qos = -1};
 	if (decision_replay(c, d))
 		return d->verdict;
 	current_listener = c->listener->index;
@@ -212,6 +215,36 @@ int hook_ext_auth(struct client *c, struct hook_auth_names *names, int event,
 	if (v != HOOK_PENDING)
 		decision_record(c, d);
 	return v;
+}
+
+#define MAX_PROPS 64
+
+/* The message's forwardable properties as an array (borrowing its bytes). */
+static uint32_t props_view(const struct message *m, struct midge_property *out, uint32_t max)
+{
+	struct mqtt_props props = {.raw = {m->props, m->props_len}};
+	struct mqtt_prop p;
+	uint32_t pos = 0, n = 0;
+
+	if (m->expires > 0 && n < max) {
+		int64_t left = m->expires - (int64_t)time(NULL);
+		out[n++] = (struct midge_property){.identifier = MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
+						   .number = left > 0 ? (uint32_t)left : 0};
+	}
+	while (n < max && m->props_len && mqtt_props_next(&props, &pos, &p)) {
+		out[n] = (struct midge_property){.identifier = p.id, .number = p.value};
+		if (p.id == MQTT_PROP_USER_PROPERTY) {
+			out[n].name = (const char *)p.data.data;
+			out[n].name_len = p.data.len;
+			out[n].value = p.data2.data;
+			out[n].value_len = p.data2.len;
+		} else if (p.data.data) {
+			out[n].value = p.data.data;
+			out[n].value_len = p.data.len;
+		}
+		n++;
+	}
+	return n;
 }
 
 /* --- ACL --- */
@@ -229,6 +262,7 @@ int hook_acl(struct worker *w, const struct acl_question *q, struct decision *d)
 	const struct plugin_chain *ch = hooks_chain(w, q->listener);
 	bool delayable = q->access == MIDGE_ACL_SUBSCRIBE && q->client;
 	struct midge_evt_acl evt = {
+		.new_qos = -1,
 		.h.size = sizeof(evt),
 		.client = (midge_client *)q->client,
 		.client_id = q->client_id,
@@ -243,47 +277,36 @@ int hook_acl(struct worker *w, const struct acl_question *q, struct decision *d)
 	bool any;
 	int v;
 
-	*d = (struct decision){0};
+	struct midge_property view[MAX_PROPS];
+
+	if (q->msg) {
+		evt.properties = view;
+		evt.property_count = props_view(q->msg, view, MAX_PROPS);
+	}
+	*d = (struct decision){.qos = -1};
 	if (delayable && decision_replay(q->client, d))
 		return d->verdict;
 	if (!chain_has(ch, MIDGE_EVT_ACL_CHECK))
 		return HOOK_NONE;
 	current_listener = q->listener;
-	v = run_decision(w, ch, MIDGE_EVT_ACL_CHECK, &evt, delayable ? q->client : NULL, NULL, NULL,
-			 d, &any, special_chars_denied);
-	if (v == HOOK_NONE)
+	v = run_decision(w, ch, MIDGE_EVT_ACL_CHECK, &evt, delayable ? q->client : NULL, NULL,
+			 &evt.reason, d, &any, special_chars_denied);
+	if (v == HOOK_NONE && any)
 		d->verdict = v = q->access == MIDGE_ACL_UNSUBSCRIBE ? HOOK_ALLOW : HOOK_DENY;
+	if (v == HOOK_ALLOW && q->access == MIDGE_ACL_SUBSCRIBE) {
+		/* A subscription the plugin moves elsewhere or grants at a lower QoS. */
+		if (evt.new_qos >= 0 && evt.new_qos <= 2)
+			d->qos = evt.new_qos;
+		if (evt.new_topic && strcmp(evt.new_topic, q->topic) != 0 &&
+		    !(d->topic = mem_strdup(evt.new_topic)))
+			d->verdict = v = HOOK_DENY;
+	}
 	if (delayable && v != HOOK_PENDING)
 		decision_record(q->client, d);
 	return v;
 }
 
 /* --- messages --- */
-
-#define MAX_PROPS 64
-
-/* The message's forwardable properties as an array (borrowing its bytes). */
-static uint32_t props_view(const struct message *m, struct midge_property *out, uint32_t max)
-{
-	struct mqtt_props props = {.raw = {m->props, m->props_len}};
-	struct mqtt_prop p;
-	uint32_t pos = 0, n = 0;
-
-	while (n < max && m->props_len && mqtt_props_next(&props, &pos, &p)) {
-		out[n] = (struct midge_property){.identifier = p.id, .number = p.value};
-		if (p.id == MQTT_PROP_USER_PROPERTY) {
-			out[n].name = (const char *)p.data.data;
-			out[n].name_len = p.data.len;
-			out[n].value = p.data2.data;
-			out[n].value_len = p.data2.len;
-		} else if (p.data.data) {
-			out[n].value = p.data.data;
-			out[n].value_len = p.data.len;
-		}
-		n++;
-	}
-	return n;
-}
 
 /* Encodes properties a plugin gave (forwardable kinds only). Returns bytes, or -1. */
 static int64_t props_encode(const struct midge_property *pr, uint32_t n, uint8_t **out)

@@ -71,6 +71,7 @@ struct acl_question {
 	uint32_t payload_len;
 	uint8_t qos;
 	bool retain;
+	const struct message *msg;   /* PUBLISH / DELIVER: for its properties; may be NULL */
 };
 int hook_acl(struct worker *w, const struct acl_question *q, struct decision *d);
 

@@ -696,6 +696,23 @@ enum passwd_result passwd_check(const struct passwd_db *db, const char *user, co
 	return res;
 }
 
+int passwd_verify_hash(const char *hash, size_t hlen, const void *pw, size_t pwlen)
+{
+	struct pw_entry e;
+	unsigned char out[DIGEST_LEN];
+	const char *why;
+	int res = 0;
+
+	memset(&e, 0, sizeof(e));
+	if (!hash || !parse_hash(hash, hlen, &e, &why))
+		return -1;
+	if (pw && derive(&e, pw, pwlen, out) == 0 && CRYPTO_memcmp(out, e.hash, e.hash_len) == 0)
+		res = 1;
+	OPENSSL_cleanse(out, sizeof(out));
+	OPENSSL_cleanse(&e, sizeof(e));
+	return res;
+}
+
 static int hash_argon2id(uint32_t t_cost, const void *pw, size_t pwlen, char *out, size_t outlen)
 {
 	unsigned char salt[SALT_MAX];

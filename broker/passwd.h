@@ -50,6 +50,13 @@ enum passwd_result { PASSWD_OK = 0, PASSWD_NO_USER, PASSWD_MISMATCH };
 enum passwd_result passwd_check(const struct passwd_db *db, const char *user, const void *pw,
 				size_t pwlen);
 
+/*
+ * Checks a password against one hash in any format a password file holds.
+ * Returns 1 (match), 0 (no match, or pw NULL) or -1 (not a hash we read).
+ * May be slow, like passwd_check(). Any thread.
+ */
+int passwd_verify_hash(const char *hash, size_t hlen, const void *pw, size_t pwlen);
+
 enum passwd_hash_kind { PASSWD_SHA512_PBKDF2, PASSWD_SHA512, PASSWD_ARGON2ID };
 
 /*

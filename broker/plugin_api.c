@@ -17,6 +17,7 @@
 #include "listener.h"
 #include "log.h"
 #include "message.h"
+#include "passwd.h"
 #include "session.h"
 #include "topic.h"
 #include "worker.h"
@@ -112,6 +113,11 @@ static int api_client_listener_port(const midge_client *c)
 static const char *api_client_cert_subject(const midge_client *c)
 {
 	return c ? conn_peer_identity(&C(c)->conn, CONN_ID_CERT_SUBJECT) : NULL;
+}
+
+static int api_client_clean_start(const midge_client *c)
+{
+	return c ? C(c)->clean_start : -1;
 }
 
 static int api_client_keepalive(const midge_client *c)
@@ -238,6 +244,7 @@ int plugin_api_complete(uint64_t request, int result, const struct midge_complet
 	d = mem_calloc(1, sizeof(*d));
 	if (!d)
 		return MIDGE_ERR_NOMEM;
+	d->qos = -1;
 	d->verdict = result == MIDGE_ALLOW ? HOOK_ALLOW
 		     : result == MIDGE_CONTINUE ? HOOK_CONTINUE : HOOK_DENY;
 	if (extra && MIDGE_HAS_FIELD(extra->size, struct midge_completion, username)) {
@@ -267,6 +274,36 @@ static void api_timer_cancel(midge_plugin *self, uint64_t id)
 {
 	if (self)
 		hooks_timer_cancel(self, id);
+}
+
+static int api_password_verify(const char *hash, const void *password, size_t password_len)
+{
+	int rc;
+
+	if (!hash)
+		return MIDGE_ERR_INVAL;
+	rc = passwd_verify_hash(hash, strlen(hash), password, password_len);
+	return rc < 0 ? MIDGE_ERR_INVAL : rc;
+}
+
+static int api_password_hash(const void *password, size_t password_len, const char *method,
+			     char *out, size_t out_size)
+{
+	enum passwd_hash_kind kind;
+
+	if (!method || strcmp(method, "pbkdf2") == 0 || strcmp(method, "sha512-pbkdf2") == 0)
+		kind = PASSWD_SHA512_PBKDF2;
+	else if (strcmp(method, "sha512") == 0)
+		kind = PASSWD_SHA512;
+	else if (strcmp(method, "argon2id") == 0)
+		kind = PASSWD_ARGON2ID;
+	else
+		return MIDGE_ERR_INVAL;
+	if (!out || (!password && password_len))
+		return MIDGE_ERR_INVAL;
+	return passwd_hash(kind, 0, password ? password : "", password_len, out, out_size) < 0
+		       ? MIDGE_ERR_INVAL
+		       : MIDGE_OK;
 }
 
 static const char *api_plugin_name(const midge_plugin *self)
@@ -312,6 +349,9 @@ static const struct midge_broker_api api_table = {
 	.timer_cancel = api_timer_cancel,
 	.plugin_name = api_plugin_name,
 	.worker_count = api_worker_count,
+	.password_verify = api_password_verify,
+	.password_hash = api_password_hash,
+	.client_clean_start = api_client_clean_start,
 };
 
 const struct midge_broker_api *plugin_api_table(void)

@@ -43,3 +43,15 @@ EXTRA_DIST += \
 	plugins/examples/acl_prefix/acl_prefix.yaml plugins/examples/acl_prefix/README.md \
 	plugins/examples/rewrite/rewrite.yaml plugins/examples/rewrite/README.md \
 	plugins/examples/delayed_auth/delayed_auth.yaml plugins/examples/delayed_auth/README.md
+
+# The bundled Lua 5.4 plugin: operators' authentication, ACL and message policy in Lua.
+plugin_LTLIBRARIES += plugins/lua/lua.la
+plugins_lua_lua_la_SOURCES = \
+	plugins/lua/lua_plugin.c plugins/lua/lua_plugin.h \
+	plugins/lua/lua_sandbox.c plugins/lua/lua_call.c plugins/lua/lua_api.c \
+	plugins/lua/lua_cache.c plugins/lua/lua_json.c plugins/lua/lua_json.h
+plugins_lua_lua_la_CPPFLAGS = -I$(top_srcdir)/include
+plugins_lua_lua_la_CFLAGS = $(AM_CFLAGS) $(LUA_CFLAGS) $(OPENSSL_CFLAGS) -pthread
+plugins_lua_lua_la_LIBADD = $(LUA_LIBS) $(OPENSSL_LIBS)
+plugins_lua_lua_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared
+EXTRA_DIST += plugins/lua/README.md

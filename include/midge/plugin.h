@@ -61,6 +61,9 @@
  *   MIDGE_ALLOW    decided: allowed; later plugins are not asked.
  *   MIDGE_DENY     decided: refused; later plugins are not asked.
  *   MIDGE_DEFER    no opinion: the next plugin decides.
+ *   MIDGE_ABSTAIN  not my kind of question: as if this plugin had not
+ *                  registered the event (a plugin that registers ACL_CHECK
+ *                  for subscriptions but has nothing to say on deliveries).
  *   MIDGE_DELAYED  the answer comes later through api->complete(h.request,
  *                  ...), from any thread. Only BASIC_AUTH, EXT_AUTH_* and
  *                  ACL_CHECK for MIDGE_ACL_SUBSCRIBE may be delayed. The
@@ -68,9 +71,9 @@
  *                  seconds (configuration, default 10) the answer is DENY.
  * When every plugin defers the answer is DENY, with two exceptions written
  * down here: an UNSUBSCRIBE check is allowed (leaving a subscription never
- * widens access), and a listener with no handler at all for an event keeps
- * the broker's own rule (allow_anonymous for authentication, everything
- * allowed for ACL checks).
+ * widens access), and a listener with no handler at all for an event (or
+ * whose handlers all ABSTAIN) keeps the broker's own rule (allow_anonymous
+ * for authentication, everything allowed for ACL checks).
  * A negative return (an MIDGE_ERR_* code) counts as an error in the
  * plugin's statistics and is treated as DENY.
  *
@@ -135,6 +138,7 @@ enum midge_result {
 	MIDGE_DEFER = 2,
 	MIDGE_DELAYED = 3,
 	MIDGE_CONTINUE = 4,        /* EXT_AUTH_*: send AUTH (continue) with out_data */
+	MIDGE_ABSTAIN = 5,         /* no say on this question at all (see "Decisions") */
 	MIDGE_ERR_INVAL = -1,      /* an argument is wrong */
 	MIDGE_ERR_NOMEM = -2,
 	MIDGE_ERR_NOT_FOUND = -3,  /* no such client, request or timer */
@@ -184,6 +188,10 @@ struct midge_option {
  * An MQTT 5 property of a message. `identifier` is an MQTT_PROP_* value.
  * Integers are in `number`; strings and binary data in value/value_len
  * (not NUL-terminated); a user property has its name in name/name_len.
+ * Messages show payload format, content type, response topic, correlation
+ * data, user properties and, when the message expires, the message expiry
+ * interval left (seconds). A rewrite may set the first five; the expiry
+ * is not taken from a rewrite.
  */
 struct midge_property {
 	uint8_t identifier;
@@ -267,6 +275,19 @@ struct midge_evt_acl {
 	uint32_t payload_len;
 	uint8_t qos;              /* PUBLISH / DELIVER: message QoS; SUBSCRIBE: requested */
 	bool retain;
+	/*
+	 * out, SUBSCRIBE with ALLOW: subscribe to new_topic instead (the broker
+	 * copies it and checks it again; a second rewrite is not taken), and/or
+	 * grant at most new_qos (-1, the default: unchanged).
+	 */
+	const char *new_topic;
+	int new_qos;
+	/* PUBLISH / DELIVER: the message's properties (as in struct midge_evt_message). */
+	const struct midge_property *properties;
+	uint32_t property_count;
+	/* out, on DENY: the MQTT 5 reason code for the PUBACK / PUBREC / SUBACK /
+	 * UNSUBACK (>= 0x80; default 0x87, not authorized). */
+	uint8_t reason;
 	void *reserved[8];
 };
 
@@ -528,7 +549,23 @@ struct midge_broker_api {
 	/* How many workers (threads running events) the broker has. */
 	unsigned (*worker_count)(void);
 
-	void *reserved[24];
+	/*
+	 * Password hashes in the formats password files hold ("$7$" PBKDF2,
+	 * "$6$" salted SHA-512, "$argon2id$"). password_verify returns 1
+	 * (match), 0 (no match) or MIDGE_ERR_INVAL (not such a hash); it costs
+	 * what the hash asks (milliseconds for PBKDF2 or argon2id). password_hash
+	 * writes a new hash with a random salt into out (NUL-terminated; 256
+	 * bytes are enough); method "pbkdf2" (the default, NULL), "sha512" or
+	 * "argon2id"; returns MIDGE_OK or MIDGE_ERR_INVAL. Any thread.
+	 */
+	int (*password_verify)(const char *hash, const void *password, size_t password_len);
+	int (*password_hash)(const void *password, size_t password_len, const char *method,
+			     char *out, size_t out_size);
+
+	/* Whether the CONNECT asked for a clean start (clean session); worker thread. */
+	int (*client_clean_start)(const midge_client *c);
+
+	void *reserved[21];
 };
 
 /*
