@@ -737,6 +737,29 @@ static void finish_bridge(struct conf_ctx *ctx, size_t i)
 			  "'remote_username' is not sent", n);
 }
 
+/* A plugin given by name ("lua", "lua.so") is the installed one of that name. */
+static void resolve_plugin_path(struct conf_ctx *ctx, struct config_plugin *p)
+{
+	const char *dir = ctx->cfg->plugin_dir ? ctx->cfg->plugin_dir : PLUGINDIR;
+	size_t len;
+	char *full;
+
+	if (!p->path || strchr(p->path, '/') || !*p->path)
+		return;
+	len = strlen(p->path);
+	bool has_so = len > 3 && strcmp(p->path + len - 3, ".so") == 0;
+	full = mem_malloc(strlen(dir) + len + 5);
+	if (!full) {
+		oom(ctx, &p->loc);
+		return;
+	}
+	sprintf(full, "%s/%s%s", dir, p->path, has_so ? "" : ".so");
+	if (!p->label && !p->name)
+		p->label = mem_strndup(p->path, has_so ? len - 3 : len);
+	mem_free(p->path);
+	p->path = full;
+}
+
 static void finish_plugins(struct conf_ctx *ctx, struct config_security *sec)
 {
 	const struct config_security *global = &ctx->cfg->security;
@@ -745,6 +768,7 @@ static void finish_plugins(struct conf_ctx *ctx, struct config_security *sec)
 		struct config_plugin *p = &sec->plugins[i];
 		bool found = p->path != NULL;
 
+		resolve_plugin_path(ctx, p);
 		if (p->deny_special_chars < 0)
 			p->deny_special_chars = ctx->cfg->auth_plugin_deny_special_chars;
 		for (size_t j = 0; !found && j < global->nplugins; j++)

@@ -253,6 +253,7 @@ struct config {
 	int sys_interval;               /* seconds, 0 = no $SYS updates */
 	int connect_timeout;            /* seconds a socket may take to send CONNECT */
 	int plugin_timeout;             /* seconds a DELAYED plugin decision may take */
+	char *plugin_dir;               /* NULL: PLUGINDIR; where "path: <name>" plugins are */
 	int global_max_clients;         /* -1 unlimited */
 	int global_max_connections;     /* -1 unlimited */
 	int retain_expiry_interval;     /* seconds, 0 = never */

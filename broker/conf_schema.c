@@ -304,6 +304,8 @@ static const struct conf_option options[] = {
 	     .set = conf_set_deny_special, .group = "plugins",
 	     .help = "refuse ACL checks for usernames or client ids with + or #"),
 
+	OPT("plugin_dir", STRING, GL, plugin_dir, .group = "plugins",
+	    .help = "where a plugin given by name (path: lua) is found (default: the install's)"),
 	OPTX("plugin_name", SPECIAL, .set = conf_set_plugin_name, .group = "plugins",
 	     .help = "name of the plugin above in logs and $SYS (default: its file name)"),
 

@@ -347,8 +347,8 @@ static int walk_plugin(struct walk *w, yaml_node_t *item)
 	if (item->type == YAML_SCALAR_NODE) {
 		rc = apply_values(w, "plugin", &loc, item);
 	} else if (item->type == YAML_MAPPING_NODE) {
-		yaml_node_t *path = NULL;
-		struct config_loc ploc = loc;
+		yaml_node_t *path = NULL, *name = NULL;
+		struct config_loc ploc = loc, nloc = loc;
 
 		for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
 		     p < item->data.mapping.pairs.top; p++) {
@@ -357,9 +357,18 @@ static int walk_plugin(struct walk *w, yaml_node_t *item)
 				path = node(w, p->value);
 				ploc = mark_loc(w, k->start_mark);
 			}
+			if (k->type == YAML_SCALAR_NODE && strcmp(scalar_text(k), "name") == 0) {
+				name = node(w, p->value);
+				nloc = mark_loc(w, k->start_mark);
+			}
+		}
+		/* {name: lua} alone is the bundled plugin of that name. */
+		if (!path && name && name->type == YAML_SCALAR_NODE) {
+			path = name;
+			ploc = nloc;
 		}
 		if (!path)
-			conf_error(w->ctx, &loc, "plugins", "a plugin entry needs a 'path'");
+			conf_error(w->ctx, &loc, "plugins", "a plugin entry needs a 'path' (or a 'name')");
 		else if (scalar_of(w, path, "path") && apply_values(w, "plugin", &ploc, path) == 0)
 			rc = each_pair(w, item, plugin_pair, NULL);
 	} else {

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 void decision_free_data(struct decision *d)
 {
@@ -239,4 +240,33 @@ void decision_client_gone(struct client *c)
 		ev_timer_stop(c->worker->loop, &dw->timer);
 	}
 	wait_free(dw);
+}
+
+void decision_wait_sync(struct worker *w, uint64_t id, struct decision *out)
+{
+	uint64_t deadline = (uint64_t)ev_monotonic_ms() + (uint64_t)w->cfg->plugin_timeout * 1000;
+
+	*out = (struct decision){.verdict = HOOK_DENY, .qos = -1};
+	while ((uint64_t)ev_monotonic_ms() < deadline) {
+		bool found = false;
+		pthread_mutex_lock(&w->inbox_lock);
+		for (size_t i = 0; i < w->inbox.len; i++) {
+			struct inbox_item *it = &w->inbox.items[i];
+			if (it->kind != INBOX_DECIDED || it->id != id)
+				continue;
+			struct decision *d = it->ptr;
+			*out = *d;
+			mem_free(d);
+			memmove(it, it + 1, (w->inbox.len - i - 1) * sizeof(*it));
+			w->inbox.len--;
+			found = true;
+			break;
+		}
+		pthread_mutex_unlock(&w->inbox_lock);
+		if (found)
+			return;
+		struct timespec ts = {0, 2000000};
+		nanosleep(&ts, NULL);
+	}
+	log_warn("Warning: no answer within plugin_timeout (%d s): denied.", w->cfg->plugin_timeout);
 }

@@ -86,4 +86,7 @@ void decision_client_gone(struct client *c);
 
 void decision_free_data(struct decision *d);
 
+/* Dry runs: waits (up to plugin_timeout) for the answer to request id in w's inbox. */
+void decision_wait_sync(struct worker *w, uint64_t id, struct decision *out);
+
 #endif

@@ -18,10 +18,13 @@
 #include "topic.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 static _Thread_local unsigned current_listener;
+static _Thread_local bool explain_on;
+static _Thread_local char explanation[512];
 static _Thread_local struct hook_auth_names *current_names;
 
 const struct plugin_chain *hooks_chain(const struct worker *w, unsigned index)
@@ -31,6 +34,28 @@ const struct plugin_chain *hooks_chain(const struct worker *w, unsigned index)
 	if (!p || index >= p->nlisteners)
 		return NULL;
 	return &p->listeners[index].chain;
+}
+
+void hooks_explain_enable(bool on)
+{
+	explain_on = on;
+	explanation[0] = '\0';
+}
+
+bool hooks_explaining(void)
+{
+	return explain_on;
+}
+
+void hooks_explain_set(const char *text)
+{
+	if (explain_on)
+		snprintf(explanation, sizeof(explanation), "%s", text);
+}
+
+const char *hooks_explanation(void)
+{
+	return explanation;
 }
 
 unsigned hooks_current_listener(void)
@@ -89,6 +114,7 @@ static int run_decision(struct worker *w, const struct plugin_chain *ch, int eve
 
 		if (only && e->plugin != only)
 			continue;
+		explanation[0] = '\0';
 		if (skip && skip(e, evt)) {
 			d->verdict = HOOK_DENY;
 			d->plugin = e->plugin;
@@ -98,10 +124,10 @@ static int run_decision(struct worker *w, const struct plugin_chain *ch, int eve
 		if (rc == MIDGE_ABSTAIN)
 			continue;
 		*any_handler = true;
+		if (rc == MIDGE_DEFER)
+			continue;
 		d->plugin = e->plugin;
 		switch (rc) {
-		case MIDGE_DEFER:
-			continue;
 		case MIDGE_ALLOW:
 			d->verdict = HOOK_ALLOW;
 			return HOOK_ALLOW;
@@ -112,6 +138,11 @@ static int run_decision(struct worker *w, const struct plugin_chain *ch, int eve
 			}
 			break;
 		case MIDGE_DELAYED:
+			if (delay_client && explain_on) {
+				/* A dry run waits here for the answer instead of holding a client. */
+				decision_wait_sync(w, h->request, d);
+				return d->verdict;
+			}
 			if (delay_client) {
 				if (decision_park(delay_client, h->request, e->plugin) == 0) {
 					d->verdict = HOOK_PENDING;

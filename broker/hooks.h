@@ -34,6 +34,15 @@ enum hook_verdict {
 /* The chain of listener `index` in w's current generation (NULL: none). */
 const struct plugin_chain *hooks_chain(const struct worker *w, unsigned index);
 
+/*
+ * Dry runs: with explaining on (this thread), plugins may explain their
+ * answer (api->explain) and a DELAYED answer is waited for on the spot.
+ */
+void hooks_explain_enable(bool on);
+bool hooks_explaining(void);
+void hooks_explain_set(const char *text);
+const char *hooks_explanation(void);
+
 /* The listener whose chain is running on this thread (for the built-in plugins). */
 unsigned hooks_current_listener(void);
 

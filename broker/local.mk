@@ -35,6 +35,7 @@ libmidgecore_la_SOURCES = \
 	broker/plugin.c broker/plugin.h broker/plugin_api.c \
 	broker/hooks.c broker/hooks.h broker/decision.c broker/decision.h \
 	broker/sec_builtin.c broker/sec_builtin.h broker/connect_state.h \
+	broker/dryrun.c broker/dryrun.h \
 	broker/authpool.c broker/authpool.h \
 	broker/passwd.c broker/passwd.h \
 	broker/acl.c broker/acl.h \

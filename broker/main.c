@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "broker.h"
 #include "conf.h"
+#include "dryrun.h"
 #include "log.h"
 #include "plugin.h"
 #include "policy.h"
@@ -43,6 +44,8 @@ static void usage(FILE *out)
 		"                         0 when it is valid, 1 when it is not.\n"
 		" -v, --verbose           log everything (log_type all) to stderr.\n"
 		"     --plugin-check FILE load plugin FILE, print its ABI version and events, exit.\n"
+		"     --test-auth, --test-acl  run the authentication / ACL chain offline for\n"
+		"                         one question (see midge --test-auth --help).\n"
 		"     --version           print the version and exit.\n",
 		PACKAGE_VERSION);
 }
@@ -157,6 +160,8 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	log_init_default();
+	if (dryrun_requested(argc, argv))
+		return dryrun_main(argc, argv);
 	if (parse_args(argc, argv, &o) < 0)
 		return 1;
 	if (o.plugin_check)

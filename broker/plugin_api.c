@@ -306,6 +306,25 @@ static int api_password_hash(const void *password, size_t password_len, const ch
 		       : MIDGE_OK;
 }
 
+static int api_explaining(void)
+{
+	return hooks_explaining();
+}
+
+static void api_explain(midge_plugin *self, const char *fmt, ...)
+{
+	char text[448], line[512];
+	va_list ap;
+
+	if (!hooks_explaining())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	snprintf(line, sizeof(line), "%s: %s", self ? self->name : "?", text);
+	hooks_explain_set(line);
+}
+
 static const char *api_plugin_name(const midge_plugin *self)
 {
 	return self ? self->name : NULL;
@@ -352,6 +371,8 @@ static const struct midge_broker_api api_table = {
 	.password_verify = api_password_verify,
 	.password_hash = api_password_hash,
 	.client_clean_start = api_client_clean_start,
+	.explaining = api_explaining,
+	.explain = api_explain,
 };
 
 const struct midge_broker_api *plugin_api_table(void)

@@ -14,6 +14,7 @@
 #include "policy.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct policy_listener *current_listener_policy(void)
@@ -37,6 +38,11 @@ static int on_basic_auth(int event, void *data, void *userdata)
 	(void)userdata;
 	if (!pl || !pl->passwd || !pool)
 		return MIDGE_DEFER;
+	if (hooks_explaining()) {
+		char why[512];
+		snprintf(why, sizeof(why), "password_file %s", pl->cfg->security.password_file);
+		hooks_explain_set(why);
+	}
 	if (!a->username) {
 		if (pl->cfg->security.allow_anonymous == 1)
 			return MIDGE_ALLOW;
@@ -64,6 +70,11 @@ static int on_acl_check(int event, void *data, void *userdata)
 	(void)userdata;
 	if (!pl || !pl->acl)
 		return MIDGE_DEFER;
+	if (hooks_explaining()) {
+		char why[512];
+		snprintf(why, sizeof(why), "acl_file %s", pl->cfg->security.acl_file);
+		hooks_explain_set(why);
+	}
 	switch (q->access) {
 	case MIDGE_ACL_PUBLISH: access = ACL_WRITE; break;
 	case MIDGE_ACL_SUBSCRIBE: access = ACL_SUBSCRIBE; break;

@@ -38,6 +38,11 @@ struct worker *worker_current(void)
 	return current_worker;
 }
 
+void worker_set_current(struct worker *w)
+{
+	current_worker = w;
+}
+
 static struct worker *worker_of_loop(struct ev_loop *loop)
 {
 	return ev_userdata(loop);

@@ -146,6 +146,8 @@ void worker_defer_publish(struct worker *w, struct message *m);
 
 /* The worker whose loop runs on the calling thread, or NULL. */
 struct worker *worker_current(void);
+/* Makes w the calling thread's worker without running its loop (dry runs). */
+void worker_set_current(struct worker *w);
 
 /* Reads c again before the loop sleeps (its transport holds decoded input). */
 void worker_schedule_read(struct worker *w, struct client *c);

@@ -22,6 +22,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -114,20 +116,29 @@ struct run {
 	uint8_t *payload;
 	unsigned tag; /* our pid, in client ids */
 	bool measuring;
-	uint64_t t_start, t0, t_end, deadline, last_progress;
+	uint64_t t_start, t0, t_end, deadline;
+	_Atomic uint64_t last_progress; /* last byte sent or received, any thread */
 	unsigned long long cpu0, cpu1;
 	bool have_cpu;
 	/* connect */
 	uint64_t started, completed, refused, failed;
 	uint8_t last_refusal;
 	/* publish */
-	uint64_t published, acked, received;
-	uint64_t t_pub_done, t_last_rx;
+	uint64_t published, acked;
+	_Atomic uint64_t received, t_last_rx; /* written by the subscriber's thread */
+	uint64_t t_pub_done;
 	bool pubs_done;
 	/* latency samples, in ms */
 	float *lat;
 	size_t nlat, lat_cap;
 	uint64_t lat_stride, lat_seen;
+	/* The subscriber runs in its own thread while publishing is measured. */
+	struct conn *sub;
+	pthread_t sub_thread;
+	bool sub_threaded;
+	atomic_bool stop;
+	pthread_mutex_t err_lock;
+	atomic_bool has_err;
 	char err[512];
 };
 
@@ -166,17 +177,25 @@ static void *xcalloc(size_t n, size_t size)
 	return q;
 }
 
-/* Records the first error only; the loop stops on it. */
+/* Records the first error only (from either thread); the loops stop on it. */
 __attribute__((format(printf, 2, 3)))
 static void fail(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (r->err[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(r->err, sizeof(r->err), fmt, ap);
-	va_end(ap);
+	pthread_mutex_lock(&r->err_lock);
+	if (!atomic_load(&r->has_err)) {
+		va_start(ap, fmt);
+		vsnprintf(r->err, sizeof(r->err), fmt, ap);
+		va_end(ap);
+		atomic_store(&r->has_err, true);
+	}
+	pthread_mutex_unlock(&r->err_lock);
+}
+
+static bool failed(struct run *r)
+{
+	return atomic_load(&r->has_err);
 }
 
 /* ---- Buffers ---- */
@@ -358,8 +377,11 @@ static void on_closed(struct run *r, struct conn *c, int err)
 		conn_close(c);
 		return;
 	}
-	fail(r, "the broker closed the connection of %s (%s)", who(c, tmp, sizeof(tmp)),
-	     err ? strerror(err) : "end of stream");
+	fail(r, "the broker closed the connection of %s (%s)%s", who(c, tmp, sizeof(tmp)),
+	     err ? strerror(err) : "end of stream",
+	     c->role == ROLE_PUB && r->o->qos > 0 ?
+	     "; a broker may refuse more unacknowledged messages per client than its "
+	     "max_inflight_messages: try a smaller --inflight" : "");
 	conn_close(c);
 }
 
@@ -718,8 +740,9 @@ static void on_message(struct run *r, struct conn *c, const uint8_t *body, uint3
 		fail(r, "the subscriber got a malformed PUBLISH");
 		return;
 	}
-	r->received++;
+	/* t_last_rx first: the main thread reads received, then t_last_rx. */
 	r->t_last_rx = now;
+	r->received++;
 	if (p.payload.len >= sizeof(uint64_t)) {
 		uint64_t ts;
 
@@ -786,7 +809,7 @@ static void conn_parse(struct run *r, struct conn *c, uint64_t now)
 {
 	char tmp[32];
 
-	while (!r->err[0] && c->fd >= 0 && buf_pending(&c->in) >= 2) {
+	while (!failed(r) && c->fd >= 0 && buf_pending(&c->in) >= 2) {
 		const uint8_t *p = c->in.p + c->in.off;
 		struct mqtt_frame f;
 		int rc = mqtt_frame_parse(p, buf_pending(&c->in), MAX_PACKET, &f);
@@ -810,7 +833,7 @@ static void conn_parse(struct run *r, struct conn *c, uint64_t now)
 
 static void conn_read(struct run *r, struct conn *c)
 {
-	for (int i = 0; i < IO_ROUNDS && c->fd >= 0 && !r->err[0]; i++) {
+	for (int i = 0; i < IO_ROUNDS && c->fd >= 0 && !failed(r); i++) {
 		uint8_t *dst = buf_reserve(&c->in, READ_CHUNK);
 		size_t room = c->in.cap - c->in.len;
 		ssize_t n = recv(c->fd, dst, room, 0);
@@ -873,13 +896,59 @@ static bool cpu_sample(struct run *r, unsigned long long *ticks)
 	return true;
 }
 
+/*
+ * The subscriber's own loop. The broker sends it at most max_inflight_messages
+ * QoS 1/2 messages before a PUBACK comes back, so it must not wait for the
+ * publishers' work: it runs in a thread until the main loop says stop.
+ */
+static void *sub_main(void *arg)
+{
+	struct run *r = arg;
+	struct conn *c = r->sub;
+
+	while (!atomic_load(&r->stop) && !failed(r) && c->fd >= 0) {
+		struct pollfd p;
+		int rc;
+
+		p.fd = c->fd;
+		p.events = (short)(POLLIN | (c->want_out ? POLLOUT : 0));
+		p.revents = 0;
+		rc = poll(&p, 1, 50);
+		if (rc < 0 && errno != EINTR) {
+			fail(r, "poll: %s", strerror(errno));
+			break;
+		}
+		if (rc > 0)
+			conn_event(r, c, p.revents);
+	}
+	return NULL;
+}
+
 static void start_measuring(struct run *r)
 {
+	int rc;
+
 	r->measuring = true;
 	if (cpu_sample(r, &r->cpu0))
 		r->have_cpu = r->o->pid != 0;
 	r->t0 = now_ns();
 	r->last_progress = r->t0;
+	if (r->sub) {
+		rc = pthread_create(&r->sub_thread, NULL, sub_main, r);
+		if (rc != 0)
+			fail(r, "pthread_create: %s", strerror(rc));
+		else
+			r->sub_threaded = true;
+	}
+}
+
+static void stop_sub_thread(struct run *r)
+{
+	if (!r->sub_threaded)
+		return;
+	atomic_store(&r->stop, true);
+	pthread_join(r->sub_thread, NULL);
+	r->sub_threaded = false;
 }
 
 static void stop_measuring(struct run *r, uint64_t t_end)
@@ -894,7 +963,7 @@ static bool connect_step(struct run *r, uint64_t now)
 {
 	bool busy = false;
 
-	for (unsigned i = 0; i < r->nconns && !r->err[0]; i++) {
+	for (unsigned i = 0; i < r->nconns && !failed(r); i++) {
 		struct conn *c = &r->conns[i];
 
 		if (c->state == CS_CLOSING && now - c->t_state > CLOSE_WAIT_NS)
@@ -913,6 +982,7 @@ static bool connect_step(struct run *r, uint64_t now)
 static bool publish_step(struct run *r, uint64_t now)
 {
 	bool all_ready = true;
+	uint64_t received, last;
 
 	if (!r->measuring) {
 		for (unsigned i = 0; i < r->nconns; i++)
@@ -926,7 +996,7 @@ static bool publish_step(struct run *r, uint64_t now)
 	if (!r->pubs_done) {
 		bool done = true;
 
-		for (unsigned i = 0; i < r->nconns && !r->err[0]; i++) {
+		for (unsigned i = 0; i < r->nconns && !failed(r); i++) {
 			struct conn *c = &r->conns[i];
 
 			if (c->role != ROLE_PUB)
@@ -942,16 +1012,17 @@ static bool publish_step(struct run *r, uint64_t now)
 		r->t_pub_done = now_ns();
 		now = r->t_pub_done;
 	}
-	if (r->o->no_sub || r->received >= r->o->count) {
-		stop_measuring(r, r->o->no_sub ? r->t_pub_done :
-				  r->t_last_rx > r->t_pub_done ? r->t_last_rx : r->t_pub_done);
+	received = r->received;
+	last = r->t_last_rx;
+	if (last < r->t_pub_done)
+		last = r->t_pub_done;
+	if (r->o->no_sub || received >= r->o->count) {
+		stop_measuring(r, r->o->no_sub ? r->t_pub_done : last);
 		return true;
 	}
 	/* QoS 0 may lose messages: a second of silence ends the wait. */
 	if (r->o->qos == 0) {
-		uint64_t last = r->t_last_rx > r->t_pub_done ? r->t_last_rx : r->t_pub_done;
-
-		if (now - last >= QOS0_DRAIN_NS) {
+		if (now > last && now - last >= QOS0_DRAIN_NS) {
 			stop_measuring(r, last);
 			return true;
 		}
@@ -993,7 +1064,7 @@ static void run_loop(struct run *r)
 		int rc;
 
 		done = r->o->mode == MODE_CONNECT ? connect_step(r, now) : publish_step(r, now);
-		if (r->err[0])
+		if (failed(r))
 			return;
 		if (done) {
 			if (r->o->mode == MODE_CONNECT)
@@ -1020,12 +1091,12 @@ static void run_loop(struct run *r)
 			return;
 		}
 		check_stall(r, now);
-		if (r->err[0])
+		if (failed(r))
 			return;
 		for (unsigned i = 0; i < r->nconns; i++) {
 			struct conn *c = &r->conns[i];
 
-			if (c->fd < 0)
+			if (c->fd < 0 || (r->sub_threaded && c == r->sub))
 				continue;
 			r->pfds[n].fd = c->fd;
 			r->pfds[n].events = POLLIN;
@@ -1039,10 +1110,10 @@ static void run_loop(struct run *r)
 			fail(r, "poll: %s", strerror(errno));
 			return;
 		}
-		for (unsigned i = 0; rc > 0 && i < n && !r->err[0]; i++)
+		for (unsigned i = 0; rc > 0 && i < n && !failed(r); i++)
 			if (r->pfds[i].revents && r->pconn[i]->fd == r->pfds[i].fd)
 				conn_event(r, r->pconn[i], r->pfds[i].revents);
-		if (r->err[0])
+		if (failed(r))
 			return;
 	}
 }
@@ -1084,18 +1155,18 @@ static int report(struct run *r)
 	double pub_s = r->t_pub_done ? secs(r->t_pub_done - r->t0) : seconds;
 	double rx_s = r->t_last_rx > r->t0 ? secs(r->t_last_rx - r->t0) : 0;
 	double p50, p99;
-	bool ok = !r->err[0];
+	bool ok = !failed(r);
 
 	if (ok && conn && r->failed)
-		snprintf(r->err, sizeof(r->err), "%" PRIu64 " connections were closed by the broker "
-			 "before a CONNACK", r->failed);
+		fail(r, "%" PRIu64 " connections were closed by the broker before a CONNACK",
+		     r->failed);
 	if (ok && !conn && !o->no_sub && o->qos > 0 && r->received < o->count)
-		snprintf(r->err, sizeof(r->err), "the subscriber got %" PRIu64 " of %" PRIu64
-			 " messages", r->received, o->count);
+		fail(r, "the subscriber got %" PRIu64 " of %" PRIu64 " messages",
+		     (uint64_t)r->received, o->count);
 	if (ok && conn && r->completed > 0 && r->refused == r->completed)
-		snprintf(r->err, sizeof(r->err), "the broker refused every connection: CONNACK %u "
-			 "(%s)", r->last_refusal, connack_text(r->last_refusal));
-	ok = !r->err[0];
+		fail(r, "the broker refused every connection: CONNACK %u (%s)", r->last_refusal,
+		     connack_text(r->last_refusal));
+	ok = !failed(r);
 	/* A failed run still reports the broker CPU time it used so far. */
 	if (r->have_cpu && !r->t_end && read_cpu_ticks(o->pid, &r->cpu1))
 		have_cpu = true;
@@ -1440,6 +1511,7 @@ static void setup(struct run *r)
 
 			c->fd = -1;
 			c->role = ROLE_SUB;
+			r->sub = c;
 		}
 		r->payload = xcalloc(o->size, 1);
 		for (uint32_t i = 0; i < o->size; i++)
@@ -1487,6 +1559,9 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.err_lock, NULL);
+	atomic_init(&r.has_err, false);
+	atomic_init(&r.stop, false);
 	r.o = &o;
 	r.tag = (unsigned)getpid();
 	memset(&hints, 0, sizeof(hints));
@@ -1514,12 +1589,14 @@ int main(int argc, char **argv)
 	if (o.mode == MODE_CONNECT) {
 		start_measuring(&r);
 	} else {
-		for (unsigned i = 0; i < r.nconns && !r.err[0]; i++)
+		for (unsigned i = 0; i < r.nconns && !failed(&r); i++)
 			conn_start(&r, &r.conns[i]);
 	}
-	if (!r.err[0])
+	if (!failed(&r))
 		run_loop(&r);
+	stop_sub_thread(&r);
 	rc = report(&r);
 	teardown(&r);
+	pthread_mutex_destroy(&r.err_lock);
 	return rc;
 }

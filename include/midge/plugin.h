@@ -565,7 +565,17 @@ struct midge_broker_api {
 	/* Whether the CONNECT asked for a clean start (clean session); worker thread. */
 	int (*client_clean_start)(const midge_client *c);
 
-	void *reserved[21];
+	/*
+	 * Dry runs (midge --test-auth / --test-acl) print why a decision was
+	 * taken. Inside a decision callback, explaining() says whether anyone
+	 * listens (so a plugin can skip costly bookkeeping otherwise) and
+	 * explain() records one line ("users.lua:12", "rule 'admins'") for the
+	 * answer the callback is about to give. Worker thread.
+	 */
+	int (*explaining)(void);
+	void (*explain)(midge_plugin *self, const char *fmt, ...) MIDGE_PRINTF(2, 3);
+
+	void *reserved[19];
 };
 
 /*

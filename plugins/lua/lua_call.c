@@ -19,7 +19,15 @@
 static void budget_hook(lua_State *co, lua_Debug *ar)
 {
 	struct lua_worker *lw = lua_worker_of(co);
+	lua_Debug outer;
 
+	if (ar->event == LUA_HOOKRET) {
+		/* Explaining a decision: the line where the hook function returned. */
+		if (!lua_getstack(co, 1, &outer) && lua_getinfo(co, "Sl", ar) && ar->currentline > 0)
+			snprintf(lw->returned_at, sizeof(lw->returned_at), "%s:%d", ar->short_src,
+				 ar->currentline);
+		return;
+	}
 	lw->instructions += HOOK_EVERY;
 	if (!lw->timed_out && lw->instructions <= lw->conf->max_instructions &&
 	    lua_now_ns() <= lw->deadline_ns)
@@ -81,7 +89,8 @@ enum lua_outcome lua_budget_call(struct lua_worker *lw, int nargs, int nres)
 	/* function and arguments move to the coroutine; the thread stays on L */
 	lua_insert(L, -(nargs + 2));
 	lua_xmove(L, co, nargs + 1);
-	lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	lw->returned_at[0] = '\0';
+	lua_sethook(co, budget_hook, LUA_MASKCOUNT | (lw->explain ? LUA_MASKRET : 0), HOOK_EVERY);
 	lw->in_call = true;
 	st = lua_resume(co, L, nargs, &results);
 	lw->in_call = false;

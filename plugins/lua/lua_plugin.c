@@ -336,16 +336,23 @@ static int protected_hook(lua_State *L)
 		}
 		lua_remove(L, -2);
 		defined = true;
+		lw->explain = lw->plugin->api->explaining();
 		hc->push_args(hc, &nargs);
 		enum lua_outcome o = lua_budget_call(lw, nargs, 2);
 		if (o != LO_OK) {
 			hc->result = lw->conf->on_error;
 			hc->reason = 0;
+			if (lw->explain)
+				lw->plugin->api->explain(lw->plugin->self, "%s (on_error)", lw->error);
 			lw->plugin->api->log(lw->plugin->self, MIDGE_LOG_ERR, "%s (in %s; %s)", lw->error,
 					     lua_hook_names[hc->hook], result_name(hc->result));
 			return 0;
 		}
 		int t = lua_type(L, -2);
+		if (lw->explain && t != LUA_TNIL)
+			lw->plugin->api->explain(lw->plugin->self, "%s (%s)",
+						 lw->returned_at[0] ? lw->returned_at : "?",
+						 lua_hook_names[hc->hook]);
 		if (t == LUA_TNIL) {
 			lua_pop(L, 2);
 			continue; /* no opinion: the next script */

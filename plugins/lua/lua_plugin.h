@@ -92,6 +92,8 @@ struct lua_worker {
 	uint64_t deadline_ns;
 	uint64_t instructions;
 	char where[256];             /* script:line where a timeout struck */
+	bool explain;                /* a dry run asks why: note where hooks return */
+	char returned_at[256];
 	char error[512];
 	/* A publish rewrite decided at ACL time, applied in MESSAGE_IN. */
 	struct {

@@ -435,7 +435,7 @@ static const struct err_case err_cases[] = {
 	{".yaml", "plugins:\n  - path: /p.so\n    colour: red\n",
 	 "3:5: unknown key 'colour' in a plugin entry", 1},
 	{".yaml", "plugins:\n  - options: {a: b}\n",
-	 "2:5: a plugin entry needs a 'path'", 1},
+	 "2:5: a plugin entry needs a 'path' (or a 'name')", 1},
 	{".yaml", "topics:\n  - x\n",
 	 "1:1: 'topics' does not belong here", 1},
 	{".yaml", "persistent_client_expiration: 3x\n",
