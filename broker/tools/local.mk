@@ -10,6 +10,6 @@ midge_passwd_LDADD = $(OPENSSL_LIBS) $(ARGON2_LIBS)
 
 # midge_bench: a load generator (connect and publish rates, broker CPU time)
 # on the broker's own codec; scripts/bench and scripts/bench-lua drive it.
-noinst_PROGRAMS += midge_bench
+bin_PROGRAMS += midge_bench
 midge_bench_SOURCES = broker/tools/midge_bench.c
 midge_bench_LDADD = libmidgecodec.la

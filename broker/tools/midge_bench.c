@@ -3,9 +3,10 @@
  *
  * "connect" opens and closes MQTT 3.1.1 connections from parallel workers;
  * "publish" streams PUBLISH packets at QoS 0, 1 or 2 from several publishers
- * to one subscriber. One thread, non-blocking sockets and poll(); every run
- * is bounded by its count and by a time cap. Packets are encoded and framed
- * by the broker's own codec. --pid adds the broker's CPU time from /proc.
+ * to one subscriber. Non-blocking sockets and poll() in one thread (the
+ * subscriber gets a second); every run is bounded by its count and by a time
+ * cap. Packets are encoded and framed by the broker's own codec. --pid adds
+ * the broker's CPU time from /proc.
  */
 #include "config.h"
 
@@ -536,6 +537,13 @@ static uint16_t id_alloc(struct conn *c)
 	return 0; /* not reached: inflight < 65535 */
 }
 
+/* A publisher that would encode more once its socket takes it. */
+static bool pub_can_send(const struct run *r, const struct conn *c)
+{
+	return c->role == ROLE_PUB && r->measuring && !c->done && c->sent < c->to_send &&
+	       (r->o->qos == 0 || c->inflight < r->o->inflight);
+}
+
 static void pub_check_done(struct run *r, struct conn *c)
 {
 	if (c->done || c->sent < c->to_send)
@@ -966,7 +974,7 @@ static bool connect_step(struct run *r, uint64_t now)
 	for (unsigned i = 0; i < r->nconns && !failed(r); i++) {
 		struct conn *c = &r->conns[i];
 
-		if (c->state == CS_CLOSING && now - c->t_state > CLOSE_WAIT_NS)
+		if (c->state == CS_CLOSING && now > c->t_state && now - c->t_state > CLOSE_WAIT_NS)
 			conn_close(c); /* the broker did not close: close ourselves */
 		if (c->state == CS_IDLE && r->started < r->o->count) {
 			c->seq = r->started++;
@@ -1033,8 +1041,9 @@ static bool publish_step(struct run *r, uint64_t now)
 static void check_stall(struct run *r, uint64_t now)
 {
 	uint64_t limit = (uint64_t)(r->o->timeout * (double)NS_PER_S);
+	uint64_t last = r->last_progress; /* the subscriber's thread may have moved it past now */
 
-	if (now - r->last_progress < limit)
+	if (last >= now || now - last < limit)
 		return;
 	if (r->o->mode == MODE_PUBLISH && r->pubs_done)
 		fail(r, "the subscriber got %" PRIu64 " of %" PRIu64 " messages, then nothing for "
@@ -1073,6 +1082,7 @@ static void run_loop(struct run *r)
 		}
 		now = now_ns();
 		if (now >= r->deadline) {
+			stop_sub_thread(r); /* its counts are final for the message below */
 			if (r->o->mode == MODE_CONNECT)
 				fail(r, "time cap of %.1f s reached after %" PRIu64 " of %" PRIu64
 				     " connections (raise --duration or lower -n)", r->o->duration,
@@ -1100,7 +1110,7 @@ static void run_loop(struct run *r)
 				continue;
 			r->pfds[n].fd = c->fd;
 			r->pfds[n].events = POLLIN;
-			if (c->state == CS_CONNECTING || c->want_out)
+			if (c->state == CS_CONNECTING || c->want_out || pub_can_send(r, c))
 				r->pfds[n].events = POLLIN | POLLOUT;
 			r->pfds[n].revents = 0;
 			r->pconn[n++] = c;
@@ -1120,12 +1130,13 @@ static void run_loop(struct run *r)
 
 /* ---- Results ---- */
 
-static void json_num(const char *key, double v, bool valid, bool last)
+/* One "key":value, pair (null when not valid); decimals 0 for counts. */
+static void json_num(const char *key, double v, int decimals, bool valid)
 {
 	if (valid)
-		printf("\"%s\":%.6g%s", key, v, last ? "" : ",");
+		printf("\"%s\":%.*f,", key, decimals, v);
 	else
-		printf("\"%s\":null%s", key, last ? "" : ",");
+		printf("\"%s\":null,", key);
 }
 
 static void json_str(const char *s)
@@ -1180,27 +1191,27 @@ static int report(struct run *r)
 
 	if (o->json) {
 		printf("{\"mode\":\"%s\",", conn ? "connect" : "publish");
-		json_num("count", count, true, false);
-		json_num("seconds", seconds, true, false);
-		json_num("rate", rate, true, false);
-		json_num("cpu_seconds", cpu, have_cpu, false);
-		json_num("rate_per_cpu_s", per_cpu, have_cpu && cpu > 0, false);
-		json_num("p50_ms", p50, r->nlat > 0, false);
-		json_num("p99_ms", p99, r->nlat > 0, false);
-		json_num("refused", (double)r->refused, true, false);
-		json_num("received", (double)(conn ? r->completed : r->received), true, false);
-		json_num("requested", (double)o->count, true, false);
-		json_num("clients", o->clients, true, false);
+		json_num("count", count, 0, true);
+		json_num("seconds", seconds, 6, true);
+		json_num("rate", rate, 1, true);
+		json_num("cpu_seconds", cpu, 2, have_cpu);
+		json_num("rate_per_cpu_s", per_cpu, 1, have_cpu && cpu > 0);
+		json_num("p50_ms", p50, 4, r->nlat > 0);
+		json_num("p99_ms", p99, 4, r->nlat > 0);
+		json_num("refused", (double)r->refused, 0, true);
+		json_num("received", (double)(conn ? r->completed : r->received), 0, true);
+		json_num("requested", (double)o->count, 0, true);
+		json_num("clients", o->clients, 0, true);
 		if (conn) {
-			json_num("failed", (double)r->failed, true, false);
+			json_num("failed", (double)r->failed, 0, true);
 		} else {
-			json_num("qos", o->qos, true, false);
-			json_num("size", o->size, true, false);
-			json_num("acked", (double)r->acked, true, false);
-			json_num("pub_seconds", pub_s, true, false);
-			json_num("pub_rate", pub_s > 0 ? (double)r->published / pub_s : 0, true, false);
-			json_num("recv_rate", rx_s > 0 ? (double)r->received / rx_s : 0, !o->no_sub,
-				 false);
+			json_num("qos", o->qos, 0, true);
+			json_num("size", o->size, 0, true);
+			json_num("acked", (double)r->acked, 0, true);
+			json_num("pub_seconds", pub_s, 6, true);
+			json_num("pub_rate", pub_s > 0 ? (double)r->published / pub_s : 0, 1, true);
+			json_num("recv_rate", rx_s > 0 ? (double)r->received / rx_s : 0, 1,
+				 !o->no_sub);
 		}
 		printf("\"ok\":%s,\"error\":", ok ? "true" : "false");
 		if (ok)
@@ -1232,7 +1243,7 @@ static int report(struct run *r)
 			printf("  received     %" PRIu64 " in %.3f s: %.0f /s", r->received, rx_s,
 			       rx_s > 0 ? (double)r->received / rx_s : 0);
 			if (r->received < r->published)
-				printf(" (%" PRIu64 " lost)", r->published - r->received);
+				printf(" (%" PRIu64 " not received)", r->published - r->received);
 			printf("\n");
 		}
 		printf("  overall      %.0f messages /s over %.3f s\n", rate, seconds);
@@ -1257,7 +1268,8 @@ static void usage(FILE *f)
 {
 	fputs("Usage: midge_bench connect|publish [options]\n"
 	      "\n"
-	      "A load generator for MQTT 3.1.1 brokers. One thread, non-blocking sockets.\n"
+	      "A load generator for MQTT 3.1.1 brokers: non-blocking sockets and poll() in\n"
+	      "one thread, plus one thread for the subscriber of the publish mode.\n"
 	      "\n"
 	      "Modes:\n"
 	      "  connect   -c workers in parallel each repeat: TCP connect, CONNECT (clean\n"
@@ -1300,6 +1312,16 @@ static void usage(FILE *f)
 	      "Measurement: connect mode from the first connection to the last close;\n"
 	      "publish mode from the first PUBLISH (after every client is connected and the\n"
 	      "subscription is acknowledged) to the last acknowledgement or delivery.\n"
+	      "At QoS 0 published/s only measures writes into the kernel's socket buffers;\n"
+	      "overall and received/s say what the broker delivered.\n"
+	      "\n"
+	      "Broker settings: publishers outrun a single subscriber, so the broker queues\n"
+	      "for it, and past max_queued_messages (1000 by default in midge and mosquitto)\n"
+	      "it drops messages: QoS 1/2 runs then fail with messages missing. Give the\n"
+	      "broker max_queued_messages 0 (no limit) to measure throughput, as\n"
+	      "scripts/bench does. mosquitto 2.0 with max_queued_messages 0 closes a\n"
+	      "client that has more QoS 2 messages in flight than its\n"
+	      "max_inflight_messages (20): use --inflight 20 there.\n"
 	      "\n"
 	      "JSON keys: mode, count (connections completed or messages published),\n"
 	      "seconds, rate (count/seconds), cpu_seconds and rate_per_cpu_s (null without\n"
@@ -1308,9 +1330,10 @@ static void usage(FILE *f)
 	      "acked, pub_seconds, pub_rate, recv_rate (publish), and ok, error.\n"
 	      "\n"
 	      "Exit status: 0 when the run completed; 1 on errors: bad options, connection\n"
-	      "refused by the OS, a client refused by the broker (publish mode), the broker\n"
-	      "closing a connection or not answering, time cap reached, QoS 1/2 messages\n"
-	      "missing, connections closed before CONNACK. The report is printed anyway.\n",
+	      "refused by the OS, a client refused by the broker (publish mode) or every\n"
+	      "connection refused (connect mode), the broker closing a connection or not\n"
+	      "answering, time cap reached, QoS 1/2 messages missing, connections closed\n"
+	      "before CONNACK. The report is printed anyway, then the error on stderr.\n",
 	      f);
 }
 
@@ -1345,7 +1368,7 @@ static bool parse_secs(const char *s, double *out)
 }
 
 __attribute__((format(printf, 1, 2)))
-static void bad_usage(const char *fmt, ...)
+static _Noreturn void bad_usage(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -1372,7 +1395,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL, *eq;
 		char name[32];
-		uint64_t v;
+		uint64_t v = 0;
 
 		if (strcmp(a, "--help") == 0) {
 			usage(stdout);

@@ -21,6 +21,7 @@ Suite *suite_config(void);
 Suite *suite_security(void);
 Suite *suite_ws(void);
 Suite *suite_plugin(void);
+Suite *suite_lua_json(void);
 
 /* Like ck_assert_msg, but silent on success (for callbacks and inner loops). */
 #define REQUIRE(cond, ...)                             \
