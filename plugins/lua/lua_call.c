@@ -1,10 +1,10 @@
 /*
  * lua_call.c: calling script code under a budget it cannot escape.
  *
- * Each call runs in a fresh coroutine. A count hook checks the
+ * Each call runs in the worker's coroutine (reset after a failure). A count hook checks the
  * instruction count and the deadline; when either is spent it yields the
  * whole coroutine, which unwinds past any pcall in the script (an error
- * would be caught by them), and the coroutine is abandoned. A call that
+ * would be caught by them), and the coroutine is reset. A call that
  * hit the memory cap fails too, even if the script caught the error.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -80,15 +80,14 @@ enum lua_outcome lua_budget_call(struct lua_worker *lw, int nargs, int nres)
 	lw->mem_exceeded = false;
 	lw->instructions = 0;
 	lw->deadline_ns = lua_now_ns() + (uint64_t)lw->conf->timeout_ms * 1000000u;
-	co = lua_newthread(L);
-	if (!co) {
-		lua_pop(L, nargs + 1);
-		snprintf(lw->error, sizeof(lw->error), "out of memory starting a call");
-		return LO_MEMORY;
+	if (!lw->co) {
+		/* One coroutine per state, kept in the registry and reused call after call. */
+		lw->co = lua_newthread(L);
+		lw->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
-	/* function and arguments move to the coroutine; the thread stays on L */
-	lua_insert(L, -(nargs + 2));
-	lua_xmove(L, co, nargs + 1);
+	co = lw->co;
+	lua_settop(co, 0);
+	lua_xmove(L, co, nargs + 1); /* function and arguments */
 	lw->returned_at[0] = '\0';
 	lua_sethook(co, budget_hook, LUA_MASKCOUNT | (lw->explain ? LUA_MASKRET : 0), HOOK_EVERY);
 	lw->in_call = true;
@@ -103,7 +102,7 @@ enum lua_outcome lua_budget_call(struct lua_worker *lw, int nargs, int nres)
 		lua_xmove(co, L, results);
 		for (; results < nres; results++)
 			lua_pushnil(L);
-		lua_remove(L, -(nres + 1)); /* the thread */
+		lua_settop(co, 0);
 		return LO_OK;
 	}
 	if (lw->timed_out) {
@@ -125,7 +124,7 @@ enum lua_outcome lua_budget_call(struct lua_worker *lw, int nargs, int nres)
 		snprintf(lw->error, sizeof(lw->error), "%s",
 			 msg ? msg : "error object is not a string");
 	}
-	close_thread(co, L);
-	lua_pop(L, 1); /* the thread */
+	close_thread(co, L); /* reusable again, whatever state it was left in */
+	lua_settop(co, 0);   /* a reset leaves the error object behind */
 	return o;
 }

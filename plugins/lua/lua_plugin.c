@@ -222,6 +222,35 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
 	lua_setfield(L, -2, k);
 }
 
+/*
+ * The table of connected clients' tables (registry "midge.clients", keyed
+ * by handle): a client's table is built once at CONNECT and handed to every
+ * later hook, and dropped at DISCONNECT. Pushes it (creating it if asked).
+ */
+static bool push_client_tables(lua_State *L, bool create)
+{
+	if (lua_getfield(L, LUA_REGISTRYINDEX, "midge.clients") == LUA_TTABLE)
+		return true;
+	lua_pop(L, 1);
+	if (!create)
+		return false;
+	lua_newtable(L);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, LUA_REGISTRYINDEX, "midge.clients");
+	return true;
+}
+
+static void forget_client(struct lua_worker *lw, midge_client *c)
+{
+	lua_State *L = lw->L;
+
+	if (!L || !push_client_tables(L, false))
+		return;
+	lua_pushnil(L);
+	lua_rawsetp(L, -2, c);
+	lua_pop(L, 1);
+}
+
 /* The client table (password only for auth_on_register). */
 static void push_client(struct lua_worker *lw, midge_client *c, const char *id,
 			const char *username, const void *password, size_t pwlen)
@@ -229,6 +258,13 @@ static void push_client(struct lua_worker *lw, midge_client *c, const char *id,
 	const struct midge_broker_api *api = lw->plugin->api;
 	lua_State *L = lw->L;
 
+	if (c && !password && push_client_tables(L, false)) {
+		if (lua_rawgetp(L, -1, c) == LUA_TTABLE) {
+			lua_remove(L, -2);
+			return;
+		}
+		lua_pop(L, 2);
+	}
 	lua_createtable(L, 0, 10);
 	set_str(L, "client_id", id ? id : c ? api->client_id(c) : NULL);
 	set_str(L, "username", username ? username : c ? api->client_username(c) : NULL);
@@ -248,8 +284,36 @@ static void push_client(struct lua_worker *lw, midge_client *c, const char *id,
 	set_int(L, "keepalive", api->client_keepalive(c));
 }
 
+static int refuse_write(lua_State *L)
+{
+	return luaL_error(L, "this table is shared: copy it to change it");
+}
+
+/* Makes the table on top refuse new keys (its existing ones stay readable). */
+static void lock_table(lua_State *L)
+{
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, refuse_write);
+	lua_setfield(L, -2, "__newindex");
+	lua_setmetatable(L, -2);
+}
+
 static void push_properties(lua_State *L, const struct midge_property *pr, uint32_t n)
 {
+	if (n == 0) {
+		/* Most messages have none: one shared, read-only {user = {}} serves them all. */
+		if (lua_getfield(L, LUA_REGISTRYINDEX, "midge.noprops") == LUA_TTABLE)
+			return;
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 1);
+		lua_newtable(L);
+		lock_table(L);
+		lua_setfield(L, -2, "user");
+		lock_table(L);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, LUA_REGISTRYINDEX, "midge.noprops");
+		return;
+	}
 	lua_createtable(L, 0, 6);
 	lua_newtable(L);
 	for (uint32_t i = 0; i < n; i++) {
@@ -383,6 +447,27 @@ static int protected_hook(lua_State *L)
 	if (defined)
 		hc->result = MIDGE_DEFER;
 	return 0;
+}
+
+/* Builds a hook's arguments without calling anything (protected): for side effects. */
+static int protected_args(lua_State *L)
+{
+	struct hook_call *hc = lua_touserdata(L, 1);
+	int nargs = 0;
+
+	hc->push_args(hc, &nargs);
+	lua_pop(L, nargs);
+	return 0;
+}
+
+static void run_protected_args(struct hook_call *hc)
+{
+	lua_State *L = hc->lw->L;
+
+	lua_pushcfunction(L, protected_args);
+	lua_pushlightuserdata(L, hc);
+	if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+		lua_pop(L, 1);
 }
 
 static int run_hook(struct hook_call *hc)
@@ -658,7 +743,7 @@ static int on_acl_check(int event, void *data, void *userdata)
 	}
 	if (!lw->plugin->defines[hc.hook])
 		return MIDGE_ABSTAIN;
-	if (e->access != MIDGE_ACL_UNSUBSCRIBE) {
+	if (e->access != MIDGE_ACL_UNSUBSCRIBE && lw->conf && lw->conf->cache_ttl) {
 		snprintf(num, sizeof(num), "%d%d", e->qos, e->retain);
 		key_str(&k, lua_hook_names[hc.hook]);
 		key_str(&k, e->client_id);
@@ -726,8 +811,16 @@ static int on_message_out(int event, void *data, void *userdata)
 static void args_client(struct hook_call *hc, int *nargs)
 {
 	struct midge_evt_client *e = hc->evt;
+	lua_State *L = hc->lw->L;
 
 	push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
+	if (hc->hook == LH_ON_CONNECT) {
+		/* From now on every hook of this connection gets this same table. */
+		push_client_tables(L, true);
+		lua_pushvalue(L, -2);
+		lua_rawsetp(L, -2, e->client);
+		lua_pop(L, 1);
+	}
 	*nargs = 1;
 	if (hc->hook == LH_ON_DISCONNECT) {
 		lua_pushinteger(hc->lw->L, e->reason);
@@ -743,7 +836,19 @@ static int on_client(int event, void *data, void *userdata)
 			       .push_args = args_client};
 
 	(void)userdata;
+	if (!hc.lw)
+		return MIDGE_OK;
+	if (event == MIDGE_EVT_CONNECT) {
+		struct hook_call remember = hc;
+		/* The table is built and kept even when no script has on_connect. */
+		if (!hc.lw->plugin->defines[LH_ON_CONNECT] && ensure_state(hc.lw)) {
+			remember.hook = LH_ON_CONNECT;
+			run_protected_args(&remember);
+		}
+	}
 	(void)run_hook(&hc);
+	if (event == MIDGE_EVT_DISCONNECT)
+		forget_client(hc.lw, e->client);
 	return MIDGE_OK;
 }
 

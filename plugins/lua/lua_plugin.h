@@ -80,6 +80,8 @@ struct lua_worker {
 	struct lua_conf *conf;       /* the configuration L was built from */
 	unsigned generation;
 	int *envs;                   /* registry refs of each script's environment */
+	lua_State *co;               /* the coroutine calls run in (registry ref co_ref) */
+	int co_ref;
 	size_t nenvs;
 	/* Allocator */
 	size_t mem_used;

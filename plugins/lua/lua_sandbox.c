@@ -33,16 +33,19 @@ uint64_t lua_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Every allocation of the state goes through here: the cap holds for all of it. */
+/*
+ * Every allocation of the state goes through here: the cap holds for all
+ * of it. It uses the C library directly: a state has its own cap, and the
+ * broker's accounting would cost on each of Lua's many small allocations.
+ */
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	struct lua_worker *lw = ud;
-	const struct midge_broker_api *api = lw->plugin->api;
 	size_t old = ptr ? osize : 0;
 	void *p;
 
 	if (nsize == 0) {
-		api->free(ptr);
+		free(ptr);
 		lw->mem_used -= old;
 		return NULL;
 	}
@@ -50,7 +53,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		lw->mem_exceeded = true;
 		return NULL;
 	}
-	p = api->realloc(ptr, nsize);
+	p = realloc(ptr, nsize);
 	if (!p)
 		return NULL;
 	lw->mem_used = lw->mem_used - old + nsize;
@@ -306,6 +309,7 @@ void lua_worker_close(struct lua_worker *lw)
 	if (lw->L)
 		lua_close(lw->L);
 	lw->L = NULL;
+	lw->co = NULL;
 	free(lw->envs);
 	lw->envs = NULL;
 	lw->nenvs = 0;
