@@ -603,8 +603,12 @@ void client_adopt(struct worker *w, struct client *c)
 	/* The CONNECT waiting in inbuf is handled here, on its owner. */
 	c->state = CLIENT_NEW;
 	ev_timer_start(w->loop, &c->timer, ev_now(w->loop) + (int64_t)w->cfg->connect_timeout * 1000);
-	if (c->inlen > 0 && process_inbuf(c) < 0)
+	if (c->inlen > 0 && process_inbuf(c) < 0) {
+		/* A plugin renamed it to an id a third worker owns: on it goes. */
+		if (c->state == CLIENT_PARKED && c->handover)
+			hand_over(c);
 		return;
+	}
 	update_interest(c);
 	if (!outq_empty(&c->out))
 		worker_schedule_flush(w, c);

@@ -186,6 +186,21 @@ static int ask_acl(struct client *c, const struct dry_args *a)
 	c->username = (char *)a->username;
 	v = hook_acl(c->worker, &q, &d);
 	bool allowed = v == HOOK_ALLOW || v == HOOK_NONE;
+	struct midge_plugin *vetoed = NULL;
+	if (allowed && q.access == MIDGE_ACL_DELIVER) {
+		/* Reading is also what MESSAGE_OUT plugins (Lua's on_deliver) let through. */
+		const char *acl_why = hooks_explanation();
+		char saved[512];
+		snprintf(saved, sizeof(saved), "%s", acl_why);
+		hooks_explain_enable(true);
+		if (!hook_delivery_allowed(c, m, &vetoed)) {
+			allowed = false;
+			d.plugin = vetoed;
+			v = HOOK_DENY;
+		} else {
+			hooks_explain_set(saved);
+		}
+	}
 	print_answer(allowed, &d, v, "no ACL: everything is allowed");
 	if (allowed && d.topic)
 		printf("subscribes to '%s' instead\n", d.topic);

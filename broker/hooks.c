@@ -141,6 +141,8 @@ static int run_decision(struct worker *w, const struct plugin_chain *ch, int eve
 			if (delay_client && explain_on) {
 				/* A dry run waits here for the answer instead of holding a client. */
 				decision_wait_sync(w, h->request, d);
+				if (!d->plugin)
+					d->plugin = e->plugin;
 				return d->verdict;
 			}
 			if (delay_client) {
@@ -506,7 +508,8 @@ int hook_message_in(struct client *c, struct message **mp, uint8_t *reason, bool
 
 /* MESSAGE_OUT / WILL: every plugin may veto; nothing is rewritten. */
 static bool message_allowed(struct worker *w, unsigned listener, int event, struct client *c,
-			    const char *id, const char *username, const struct message *m)
+			    const char *id, const char *username, const struct message *m,
+			    struct midge_plugin **who)
 {
 	const struct plugin_chain *ch = hooks_chain(w, listener);
 	struct midge_property view[MAX_PROPS];
@@ -518,8 +521,11 @@ static bool message_allowed(struct worker *w, unsigned listener, int event, stru
 	for (uint16_t i = 0; i < ch->count[event]; i++) {
 		message_event(&evt, (midge_client *)c, id, username, m, view);
 		int rc = plugin_call(&ch->entries[event][i], w, event, &evt);
-		if (rc == MIDGE_DENY || rc < 0)
+		if (rc == MIDGE_DENY || rc < 0) {
+			if (who)
+				*who = ch->entries[event][i].plugin;
 			return false;
+		}
 	}
 	return true;
 }
@@ -527,13 +533,19 @@ static bool message_allowed(struct worker *w, unsigned listener, int event, stru
 bool hook_message_out(struct session *s, const struct message *m)
 {
 	return message_allowed(s->worker, s->listener, MIDGE_EVT_MESSAGE_OUT, s->client,
-			       s->client_id, s->username, m);
+			       s->client_id, s->username, m, NULL);
+}
+
+bool hook_delivery_allowed(struct client *c, const struct message *m, struct midge_plugin **who)
+{
+	return message_allowed(c->worker, c->listener->index, MIDGE_EVT_MESSAGE_OUT, c, c->id,
+			       c->username, m, who);
 }
 
 bool hook_will(struct client *c, const struct message *will)
 {
 	return message_allowed(c->worker, c->listener->index, MIDGE_EVT_WILL, c, c->id,
-			       c->username, will);
+			       c->username, will, NULL);
 }
 
 /* --- notifications --- */

@@ -96,6 +96,8 @@ struct message *plugin_message_new(const char *topic, size_t topic_len, const vo
 
 /* MESSAGE_OUT: false skips this subscriber. */
 bool hook_message_out(struct session *s, const struct message *m);
+/* MESSAGE_OUT for a client (dry runs): false and *who when a plugin vetoes. */
+bool hook_delivery_allowed(struct client *c, const struct message *m, struct midge_plugin **who);
 /* WILL: false suppresses the will. */
 bool hook_will(struct client *c, const struct message *will);
 

@@ -9,11 +9,11 @@ tests_unit_check_midge_SOURCES = \
 	tests/unit/test_packet.c tests/unit/test_property.c tests/unit/test_codec.c \
 	tests/unit/test_topic.c tests/unit/test_subtree.c tests/unit/test_ev.c \
 	tests/unit/test_config.c tests/unit/test_security.c tests/unit/test_ws.c \
-	tests/unit/test_plugin.c
+	tests/unit/test_plugin.c tests/unit/test_lua_json.c plugins/lua/lua_json.c
 tests_unit_check_midge_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_DATA_DIR='"$(abs_top_srcdir)/tests/unit/data"' \
 	-DTEST_PLUGIN_DIR='"$(abs_top_builddir)/tests/plugins/.libs"'
-tests_unit_check_midge_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_check_midge_LDADD = libmidgecore.la $(CHECK_LIBS)
+tests_unit_check_midge_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LUA_CFLAGS)
+tests_unit_check_midge_LDADD = libmidgecore.la $(CHECK_LIBS) $(LUA_LIBS)
 endif
 EXTRA_DIST += tests/unit/data
 
@@ -56,7 +56,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_19_unix_socket.py \
 	tests/integration/test_20_plugins.py \
 	tests/integration/test_21_examples.py \
-	tests/integration/test_22_plugin_sdk.py
+	tests/integration/test_22_plugin_sdk.py \
+	tests/integration/test_23_lua.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)
@@ -68,3 +69,8 @@ AM_TESTS_ENVIRONMENT = \
 EXTRA_DIST += tests/integration/midgetest.py $(INTEGRATION_TESTS) \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/page.html \
 	tests/browser/run.mjs
+
+# The example Lua scripts (etc/lua/, documented in plugins/lua/README.md):
+# test_23_lua.py runs each of them as shipped.
+EXTRA_DIST += etc/lua/auth.lua etc/lua/acl.lua etc/lua/rewrite_json.lua \
+	etc/lua/ratelimit.lua etc/lua/users_json.lua etc/lua/users.json

@@ -121,8 +121,14 @@ enum lua_outcome lua_budget_call(struct lua_worker *lw, int nargs, int nres)
 	} else {
 		o = LO_ERROR;
 		const char *msg = lua_tostring(co, -1);
-		snprintf(lw->error, sizeof(lw->error), "%s",
-			 msg ? msg : "error object is not a string");
+		failed_where(co, lw->where, sizeof(lw->where));
+		/* error({}), error("x", 0), assert(false, "x"): say where anyway. */
+		if (lw->where[0] && (!msg || strncmp(msg, lw->where, strlen(lw->where)) != 0))
+			snprintf(lw->error, sizeof(lw->error), "%s: %s", lw->where,
+				 msg ? msg : "error object is not a string");
+		else
+			snprintf(lw->error, sizeof(lw->error), "%s",
+				 msg ? msg : "error object is not a string");
 	}
 	close_thread(co, L); /* reusable again, whatever state it was left in */
 	lua_settop(co, 0);   /* a reset leaves the error object behind */

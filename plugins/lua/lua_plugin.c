@@ -260,7 +260,18 @@ static void push_client(struct lua_worker *lw, midge_client *c, const char *id,
 
 	if (c && !password && push_client_tables(L, false)) {
 		if (lua_rawgetp(L, -1, c) == LUA_TTABLE) {
-			lua_remove(L, -2);
+			/* A copy of the kept one: what a script writes into its client
+			 * stays in this call. */
+			int kept = lua_gettop(L);
+			lua_createtable(L, 0, 12);
+			lua_pushnil(L);
+			while (lua_next(L, kept)) {
+				lua_pushvalue(L, -2);
+				lua_insert(L, -2);
+				lua_rawset(L, -4);
+			}
+			lua_replace(L, kept - 1);
+			lua_settop(L, kept - 1);
 			return;
 		}
 		lua_pop(L, 2);
@@ -815,11 +826,13 @@ static void args_client(struct hook_call *hc, int *nargs)
 
 	push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
 	if (hc->hook == LH_ON_CONNECT) {
-		/* From now on every hook of this connection gets this same table. */
+		/* Kept for the connection's later hooks, which get copies; this call
+		 * gets a copy too. */
 		push_client_tables(L, true);
 		lua_pushvalue(L, -2);
 		lua_rawsetp(L, -2, e->client);
-		lua_pop(L, 1);
+		lua_pop(L, 2);
+		push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
 	}
 	*nargs = 1;
 	if (hc->hook == LH_ON_DISCONNECT) {

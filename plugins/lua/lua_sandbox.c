@@ -193,8 +193,10 @@ static void push_base(struct lua_worker *lw)
 	}
 	lua_newtable(L);
 	lua_getfield(L, g, "os");
-	for (size_t i = 0; i < sizeof(os_safe) / sizeof(os_safe[0]); i++)
-		copy_field(L, lua_gettop(L), os_safe[i]);
+	for (size_t i = 0; i < sizeof(os_safe) / sizeof(os_safe[0]); i++) {
+		lua_getfield(L, -1, os_safe[i]);
+		lua_setfield(L, -3, os_safe[i]);
+	}
 	lua_pop(L, 1);
 	make_read_only(L);
 	lua_setfield(L, -2, "os");

@@ -2055,3 +2055,88 @@ class PluginTestCase(SecureTestCase):
         """Stops the broker now (SIGTERM; it must exit 0, no sanitizer report)."""
         broker.checked = True
         _stop_checked(broker)
+
+
+# =====================================================================
+# The Lua plugin (added for test_23_lua). Only additions below this line:
+# plugin_path() also finds the broker's own plugins (plugins/<name>/.libs,
+# such as lua.so), whether a built midge offers a command line option, and
+# a PluginTestCase that writes Lua scripts and starts brokers running them.
+# =====================================================================
+
+
+def plugin_path(name):  # noqa: F811 (replaces the definition above: one more place to look)
+    """The absolute path of the built plugin <name>.so: one of the test
+    plugins (tests/plugins/.libs: probe, bad_version, no_init), an example
+    (plugins/examples/<name>/.libs), one of the broker's own plugins
+    (plugins/<name>/.libs: lua) or anything in the build directory's .libs."""
+    for sub in ("tests/plugins/.libs", "plugins/examples/%s/.libs" % name,
+                "plugins/%s/.libs" % name, ".libs"):
+        path = os.path.join(PLUGIN_DIR, sub, name + ".so")
+        if os.path.exists(path):
+            return path
+    raise AssertionError("plugin %s.so is not built under %s (run `make check`, or "
+                         "`make tests/plugins/%s.la` / `make plugins/examples/%s/%s.la` / "
+                         "`make plugins/%s/%s.la`)"
+                         % (name, PLUGIN_DIR, name, name, name, name, name))
+
+
+def plugin_built(name):
+    """plugin_path(name), or None when that plugin is not built."""
+    try:
+        return plugin_path(name)
+    except AssertionError:
+        return None
+
+
+_help_text = None
+
+
+def midge_offers(option):
+    """Whether `midge --help` mentions a command line option (e.g. "--test-auth")."""
+    global _help_text
+    if _help_text is None:
+        try:
+            _help_text = run_midge("--help", timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            _help_text = ""
+    return option in _help_text
+
+
+class LuaTestCase(PluginTestCase):
+    """A PluginTestCase for the Lua plugin (plugins/lua/.libs/lua.so; the
+    tests are skipped when it is not built, e.g. without Lua 5.4).
+
+    self.script(text) writes a script into the test's directory and returns
+    its path; self.lua(scripts, **options) is a plugin entry for them
+    (options as the plugin reads them: timeout_ms=50, on_error="allow", ...);
+    self.start_lua(scripts, options=broker options, **plugin options) starts
+    a broker with that one plugin. Broker logs: self.broker.log() (the
+    harness runs the broker with -v, so every level is there)."""
+
+    def setUp(self):
+        super().setUp()
+        self.lua_so = plugin_built("lua")
+        if self.lua_so is None:
+            self.skipTest("the Lua plugin is not built (plugins/lua/.libs/lua.so; needs Lua 5.4)")
+
+    def script(self, text, name=None):
+        """Writes a Lua script (name: a fresh <unique>.lua) and returns its absolute path."""
+        return self.file(name or unique_id("script") + ".lua", text)
+
+    def lua(self, scripts, **options):
+        """A plugin entry for lua.so running these scripts (paths, in order)."""
+        if isinstance(scripts, str):
+            scripts = [scripts]
+        opts = {"scripts": list(scripts)}
+        opts.update({k: v for k, v in options.items() if v is not None})
+        return {"path": self.lua_so, "options": opts}
+
+    def start_lua(self, scripts, options=None, listeners=None, **plugin_options):
+        return self.start_plugins([self.lua(scripts, **plugin_options)], options=options,
+                                  listeners=listeners)
+
+    def log_count(self, pattern, broker=None):
+        """How many broker log lines match the regular expression."""
+        rx = re.compile(pattern)
+        return sum(1 for line in (broker or self.broker).log().splitlines() if rx.search(line))
