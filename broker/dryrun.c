@@ -257,6 +257,7 @@ static int run(const struct dry_args *a, struct config *cfg, struct policy *poli
 	hooks_explain_enable(true);
 	rc = a->acl ? ask_acl(c, a) : ask_auth(c, a, &cfg->listeners[li]);
 	hooks_explain_enable(false);
+	hooks_timers_free(&b->workers[0]);
 	plugin_host_worker_stop(host, &b->workers[0]);
 	worker_set_current(NULL);
 out:
