@@ -208,14 +208,28 @@ static void enqueue(struct session *s, struct message *m, uint8_t qos, uint8_t r
 	message_ref(m);
 }
 
+static void deliver_checked(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
+			    uint32_t subid);
+
 void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
 		     uint32_t subid)
 {
+	struct message *out = m;
+
 	if (s->dead || expired(m))
 		return;
-	/* Reading is checked per delivered message: a reloaded ACL applies at once. */
-	if (!auth_may_receive(s, m) || !hook_message_out(s, m))
+	/* Reading is checked per delivered message: a reloaded ACL applies at once.
+	 * A plugin may hand this subscriber its own version of the message. */
+	if (!auth_may_receive(s, m) || !hook_message_out(s, &out))
 		return;
+	deliver_checked(s, out, qos, retain, subid);
+	if (out != m)
+		message_unref(out);
+}
+
+static void deliver_checked(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
+			    uint32_t subid)
+{
 	if (!s->client) {
 		/* Offline: QoS 0 only when the operator asked for it. */
 		if (qos > 0 || cfg_of(s)->queue_qos0_messages)

@@ -530,10 +530,47 @@ static bool message_allowed(struct worker *w, unsigned listener, int event, stru
 	return true;
 }
 
-bool hook_message_out(struct session *s, const struct message *m)
+bool hook_message_out(struct session *s, struct message **mp)
 {
-	return message_allowed(s->worker, s->listener, MIDGE_EVT_MESSAGE_OUT, s->client,
-			       s->client_id, s->username, m, NULL);
+	struct worker *w = s->worker;
+	const struct plugin_chain *ch = hooks_chain(w, s->listener);
+	struct midge_property view[MAX_PROPS];
+	struct midge_evt_message evt;
+	struct message *orig = *mp;
+
+	if (!chain_has(ch, MIDGE_EVT_MESSAGE_OUT))
+		return true;
+	current_listener = s->listener;
+	for (uint16_t i = 0; i < ch->count[MIDGE_EVT_MESSAGE_OUT]; i++) {
+		const struct chain_entry *e = &ch->entries[MIDGE_EVT_MESSAGE_OUT][i];
+		struct message *m = *mp;
+		message_event(&evt, (midge_client *)s->client, s->client_id, s->username, m, view);
+		int rc = plugin_call(e, w, MIDGE_EVT_MESSAGE_OUT, &evt);
+		if (rc == MIDGE_DENY || rc < 0)
+			goto refused;
+		if (evt.topic == m->topic && evt.payload == (const void *)m->payload &&
+		    evt.payload_len == m->payload_len)
+			continue;
+		/* Topic and payload only: QoS and retain belong to the subscription. */
+		evt.qos = m->qos;
+		evt.retain = m->retain;
+		evt.properties = view;
+		struct message *n = rewritten(m, &evt, view);
+		if (!n) {
+			log_err("Error: plugin %s rewrote a message for %s into an invalid one: "
+				"not delivered.", e->plugin->name, s->client_id);
+			goto refused;
+		}
+		if (m != orig)
+			message_unref(m);
+		*mp = n;
+	}
+	return true;
+refused:
+	if (*mp != orig)
+		message_unref(*mp);
+	*mp = orig;
+	return false;
 }
 
 bool hook_delivery_allowed(struct client *c, const struct message *m, struct midge_plugin **who)

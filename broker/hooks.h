@@ -94,8 +94,12 @@ struct message *plugin_message_new(const char *topic, size_t topic_len, const vo
 				   uint32_t payload_len, uint8_t qos, bool retain,
 				   const struct midge_property *props, uint32_t nprops);
 
-/* MESSAGE_OUT: false skips this subscriber. */
-bool hook_message_out(struct session *s, const struct message *m);
+/*
+ * MESSAGE_OUT: false skips this subscriber. A plugin may give this
+ * subscriber another topic or payload: *m is then a new message the caller
+ * unrefs (the one passed in is left alone).
+ */
+bool hook_message_out(struct session *s, struct message **m);
 /* MESSAGE_OUT for a client (dry runs): false and *who when a plugin vetoes. */
 bool hook_delivery_allowed(struct client *c, const struct message *m, struct midge_plugin **who);
 /* WILL: false suppresses the will. */

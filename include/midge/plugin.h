@@ -303,7 +303,8 @@ struct midge_evt_acl {
  * to drop it; the publisher's PUBACK / PUBREC then carries `reason`
  * (MQTT 5; default 0x87).
  * WILL: return DENY to suppress the will; rewrites are not taken.
- * MESSAGE_OUT: return DENY to skip this subscriber; rewrites are not taken.
+ * MESSAGE_OUT: return DENY to skip this subscriber; a new topic or payload
+ * (not QoS, retain or properties) goes to this subscriber only.
  */
 struct midge_evt_message {
 	struct midge_evt_header h;

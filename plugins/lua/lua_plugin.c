@@ -809,11 +809,39 @@ static void args_deliver(struct hook_call *hc, int *nargs)
 	*nargs = 2;
 }
 
+/* {topic=, payload=} from on_deliver: this subscriber's version of the message. */
+static void apply_deliver(struct hook_call *hc, int t)
+{
+	struct midge_evt_message *e = hc->evt;
+	struct lua_worker *lw = hc->lw;
+	lua_State *L = lw->L;
+	size_t len;
+
+	if (lua_getfield(L, t, "topic") == LUA_TSTRING) {
+		free(lw->out_topic);
+		lw->out_topic = strdup(lua_tostring(L, -1));
+		if (lw->out_topic)
+			e->topic = lw->out_topic;
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, t, "payload") == LUA_TSTRING) {
+		const char *s = lua_tolstring(L, -1, &len);
+		free(lw->out_payload);
+		lw->out_payload = malloc(len ? len : 1);
+		if (lw->out_payload && len <= UINT32_MAX) {
+			memcpy(lw->out_payload, s, len);
+			e->payload = lw->out_payload;
+			e->payload_len = (uint32_t)len;
+		}
+	}
+	lua_pop(L, 1);
+}
+
 static int on_message_out(int event, void *data, void *userdata)
 {
 	struct midge_evt_message *e = data;
 	struct hook_call hc = {.lw = e->h.worker_data, .hook = LH_ON_DELIVER, .evt = e,
-			       .event = event, .push_args = args_deliver};
+			       .event = event, .push_args = args_deliver, .apply = apply_deliver};
 
 	(void)userdata;
 	return run_hook(&hc) == MIDGE_DENY ? MIDGE_DENY : MIDGE_ALLOW;
@@ -913,6 +941,8 @@ static int on_worker(int event, void *data, void *userdata)
 	free(lw->rewrite.topic_in);
 	free(lw->rewrite.topic);
 	free(lw->rewrite.payload);
+	free(lw->out_topic);
+	free(lw->out_payload);
 	free(lw);
 	e->h.worker_data = NULL;
 	return MIDGE_OK;

@@ -109,6 +109,8 @@ struct lua_worker {
 		int qos;
 		int retain;
 	} rewrite;
+	char *out_topic;             /* on_deliver's changes, valid until the next call */
+	char *out_payload;
 	struct decision_cache *cache;
 };
 
