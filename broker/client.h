@@ -58,6 +58,8 @@ struct client {
 	uint16_t keepalive;             /* seconds, 0 = none */
 	uint16_t port;                  /* peer port */
 	bool clean_start;               /* as the CONNECT asked */
+	bool problem_info;              /* MQTT 5: reason strings may go on acks (default yes) */
+	uint32_t max_packet_out;        /* MQTT 5: the largest packet it takes, 0 = no limit */
 	uint32_t flags;
 	uint32_t qos0_unsent;           /* QoS 0 messages queued since the output was last empty */
 	uint64_t qos0_unsent_bytes;

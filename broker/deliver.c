@@ -71,6 +71,8 @@ static bool inflight_room(const struct session *s, const struct message *m)
 
 	if (cfg->max_inflight_messages > 0 && s->ninflight >= (uint32_t)cfg->max_inflight_messages)
 		return false;
+	if (s->receive_max && s->ninflight >= s->receive_max)
+		return false;
 	if (cfg->max_inflight_bytes > 0 && s->inflight_bytes >= cfg->max_inflight_bytes)
 		return false;
 	return s->ninflight < 65535;
@@ -171,6 +173,46 @@ static void start_flight(struct session *s, struct session_msg sm)
 		send_failed(s);
 }
 
+/*
+ * Whether m fits the client's Maximum Packet Size. The estimate leaves out a
+ * topic alias (which only makes the packet smaller): a message that fits
+ * only thanks to an alias is dropped, never one that does not fit sent.
+ */
+static bool fits_client(const struct session *s, const struct message *m, uint8_t qos,
+			uint32_t subid)
+{
+	const struct client *c = s->client;
+	struct mqtt_props_out props = {
+		.raw = {m->props, m->props_len},
+		.has_message_expiry = m->expires != 0,
+		.subscription_ids = &subid,
+		.subscription_id_count = subid ? 1 : 0,
+	};
+	struct mqtt_publish_out p = {
+		.qos = qos,
+		.packet_id = qos ? 1 : 0,
+		.topic = {(const uint8_t *)m->topic, m->topic_len},
+		.payload = {m->payload, m->payload_len},
+		.props = &props,
+	};
+
+	if (!c || !c->max_packet_out || c->protocol != MQTT_PROTO_V5)
+		return true;
+	return mqtt_size_publish(&p, c->protocol) <= c->max_packet_out;
+}
+
+/* Too large for this client: discarded as if it had been sent [MQTT-3.1.2-25]. */
+static bool oversized(struct session *s, const struct message *m, uint8_t qos, uint32_t subid)
+{
+	if (fits_client(s, m, qos, subid))
+		return false;
+	if (log_enabled(LOG_T_DEBUG))
+		log_debug("Dropped a message on %s for %s: larger than its maximum packet size.",
+			  m->topic, s->client_id);
+	dropped(s);
+	return true;
+}
+
 /* Sends queued messages while the window has room. */
 static void pump(struct session *s)
 {
@@ -182,7 +224,7 @@ static void pump(struct session *s)
 		if (head->qos == 0 && !qos0_room(s))
 			return; /* resumed when the connection has written its output */
 		struct session_msg sm = queue_pop(s);
-		if (expired(sm.msg)) {
+		if (expired(sm.msg) || oversized(s, sm.msg, sm.qos, sm.subid)) {
 			message_unref(sm.msg);
 			continue;
 		}
@@ -230,6 +272,8 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 static void deliver_checked(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
 			    uint32_t subid)
 {
+	if (s->client && oversized(s, m, qos, subid))
+		return;
 	if (!s->client) {
 		/* Offline: QoS 0 only when the operator asked for it. */
 		if (qos > 0 || cfg_of(s)->queue_qos0_messages)

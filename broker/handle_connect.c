@@ -172,14 +172,45 @@ static uint32_t session_expiry(const struct config *cfg, const struct mqtt_conne
 }
 
 /* CONNACK properties of MQTT 5: the identifier we assigned, extended authentication. */
-static struct mqtt_bytes connack_props(const struct connect_ctx *x, uint8_t *buf, size_t size)
+/*
+ * The keep alive the client must use: MQTT 5 clients asking for none, or for
+ * more than max_keepalive, are told max_keepalive (Server Keep Alive).
+ */
+static uint16_t server_keepalive(const struct config *cfg, const struct mqtt_connect *p)
+{
+	if (p->protocol == MQTT_PROTO_V5 && cfg->max_keepalive > 0 &&
+	    (p->keepalive == 0 || p->keepalive > cfg->max_keepalive))
+		return (uint16_t)cfg->max_keepalive;
+	return p->keepalive;
+}
+
+/*
+ * CONNACK properties of MQTT 5: the server's limits where they differ from
+ * the protocol's defaults (in mosquitto's order), the identifier we
+ * assigned, and extended authentication.
+ */
+static struct mqtt_bytes connack_props(const struct connect_ctx *x, const struct config *cfg,
+				       uint8_t *buf, size_t size)
 {
 	struct pkt_writer w;
 	size_t idlen = strlen(x->id);
 	struct mqtt_bytes auth = {0};
+	uint16_t keepalive = server_keepalive(cfg, &x->pkt);
 
 	pkt_writer_init(&w, buf, (uint32_t)size);
-	if (x->assigned && mqtt_prop_size_bin((uint32_t)idlen) <= size)
+	if (x->lcfg->max_topic_alias > 0)
+		pkt_write_prop_u16(&w, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, (uint16_t)x->lcfg->max_topic_alias);
+	if (keepalive != x->pkt.keepalive)
+		pkt_write_prop_u16(&w, MQTT_PROP_SERVER_KEEP_ALIVE, keepalive);
+	if (!cfg->retain_available)
+		pkt_write_prop_u8(&w, MQTT_PROP_RETAIN_AVAILABLE, 0);
+	if (cfg->max_packet_size > 0)
+		pkt_write_prop_u32(&w, MQTT_PROP_MAXIMUM_PACKET_SIZE, cfg->max_packet_size);
+	if (cfg->max_inflight_messages > 0 && cfg->max_inflight_messages < 65535)
+		pkt_write_prop_u16(&w, MQTT_PROP_RECEIVE_MAXIMUM, (uint16_t)cfg->max_inflight_messages);
+	if (x->lcfg->max_qos < 2)
+		pkt_write_prop_u8(&w, MQTT_PROP_MAXIMUM_QOS, (uint8_t)x->lcfg->max_qos);
+	if (x->assigned && w.pos + mqtt_prop_size_bin((uint32_t)idlen) <= size)
 		pkt_write_prop_bin(&w, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER, x->id, (uint16_t)idlen);
 	if (x->auth_method)
 		auth = auth_props_encode(x->auth_method, x->auth_data, x->auth_data_len, buf + w.pos,
@@ -231,8 +262,20 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	mem_free(s->username);
 	s->username = c->username ? mem_strdup(c->username) : NULL;
 	s->listener = (uint16_t)c->listener->index;
-	c->keepalive = x->pkt.keepalive;
+	c->keepalive = server_keepalive(w->cfg, &x->pkt);
 	c->state = CLIENT_ACTIVE;
+	/* What the client can take (MQTT 5): at most so many QoS 1/2 in flight
+	 * [MQTT-3.3.4-9], no packet above its maximum [MQTT-3.1.2-24]. */
+	s->receive_max = 65535;
+	c->max_packet_out = 0;
+	if (x->pkt.protocol == MQTT_PROTO_V5) {
+		if (mqtt_props_has(&x->pkt.props, MQTT_PROP_RECEIVE_MAXIMUM))
+			s->receive_max = x->pkt.props.receive_maximum;
+		if (mqtt_props_has(&x->pkt.props, MQTT_PROP_MAXIMUM_PACKET_SIZE))
+			c->max_packet_out = x->pkt.props.max_packet_size;
+		c->problem_info = !mqtt_props_has(&x->pkt.props, MQTT_PROP_REQUEST_PROBLEM_INFORMATION) ||
+				  x->pkt.props.request_problem_info;
+	}
 	if (x->pkt.has_will) {
 		c->will = make_will(&x->pkt);
 		if (!c->will)
@@ -246,7 +289,7 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 		;
 	props_buf = mem_malloc(props_size);
 	rc = props_buf ? send_connack(c, present, MQTT_RC_SUCCESS,
-				      connack_props(x, props_buf, props_size))
+				      connack_props(x, w->cfg, props_buf, props_size))
 		       : -1;
 	mem_free(props_buf);
 	if (rc < 0)

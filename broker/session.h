@@ -73,6 +73,7 @@ struct session {
 
 	struct session_msg *inflight;   /* in send order */
 	uint32_t ninflight;
+	uint16_t receive_max;        /* the client's Receive Maximum (65535 without one) */
 	uint32_t inflight_cap;
 	size_t inflight_bytes;
 

@@ -57,7 +57,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_20_plugins.py \
 	tests/integration/test_21_examples.py \
 	tests/integration/test_22_plugin_sdk.py \
-	tests/integration/test_23_lua.py
+	tests/integration/test_23_lua.py \
+	tests/integration/test_26_mqtt5_limits.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)
