@@ -24,7 +24,9 @@
 #include <midge/mqtt.h>
 #include "message.h"
 #include "packet.h"
+#include "send.h"
 #include "session.h"
+#include "topic_alias.h"
 #include "worker.h"
 
 #include <arpa/inet.h>
@@ -166,6 +168,8 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 	if (c->state != CLIENT_ACTIVE || c->keepalive == 0)
 		return;
 	if (ev_now(loop) >= c->last_rx + (int64_t)c->keepalive * 1500) {
+		/* MQTT 5 clients are told why [MQTT-3.1.2-22, 4.13.2]. */
+		(void)send_disconnect(c, MQTT_RC_KEEP_ALIVE_TIMEOUT);
 		client_close(c, "has exceeded timeout, disconnecting.", true);
 		return;
 	}
@@ -587,6 +591,7 @@ void client_free(struct client *c)
 	free_plugin_data(c);
 	ext_auth_free(c->xauth);
 	preauth_free(c->preauth);
+	topic_alias_free(c);
 	outq_clear(&c->out);
 	message_unref(c->will);
 	inbuf_release(c);

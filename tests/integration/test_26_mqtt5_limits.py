@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from midgetest import (CONNACK, PUBLISH, Broker, BrokerTestCase, RawClient,  # noqa: E402
+from midgetest import (CONNACK, DISCONNECT, PUBLISH, Broker, BrokerTestCase, RawClient,  # noqa: E402
                        connect, is_mosquitto, parse_props, parse_publish5, puback, publish,
                        subscribe, suback, unique_id)
 
@@ -120,6 +120,20 @@ class ClientLimits(BrokerTestCase):
         self.assertEqual(got.payload, b"small",
                          "the large message is dropped, not sent [MQTT-3.1.2-24/25]")
         sub.close()
+
+
+class KeepAlive(BrokerTestCase):
+
+    def test_expired_keep_alive_says_why(self):
+        self.midge_only("mosquitto 2.0.11 closes late and without a DISCONNECT")
+        c = RawClient(self.port)
+        c.send(connect(unique_id(), proto=5, keepalive=1))
+        self.assertEqual(c.read_packet()[3], 0)
+        got = c.read_packet(timeout=4)
+        self.assertEqual(got[0] >> 4, DISCONNECT, got)
+        self.assertEqual(got[2], 0x8D, "keep alive timeout")
+        c.expect_closed()
+        c.close()
 
 
 if __name__ == "__main__":
