@@ -27,6 +27,7 @@
 #include "send.h"
 #include "session.h"
 #include "topic_alias.h"
+#include "will.h"
 #include "worker.h"
 
 #include <arpa/inet.h>
@@ -533,8 +534,11 @@ static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 
 /* --- closing --- */
 
-/* Wills are routed before the loop sleeps: a close can happen in the middle of
- * routing another message, and routing does not nest. */
+/*
+ * The connection closed without a normal DISCONNECT: its will goes out, now
+ * or, with an MQTT 5 Will Delay Interval, from the session after the delay
+ * (will.h). Returns whether it was published or is waiting to be.
+ */
 static bool publish_will(struct client *c)
 {
 	struct message *will = c->will;
@@ -542,13 +546,17 @@ static bool publish_will(struct client *c)
 	c->will = NULL;
 	if (!will)
 		return false;
-	/* Checked when it goes out, against the policy in force then (as mosquitto). */
-	if (auth_may_publish_message(c, will) && hook_will(c, will)) {
-		worker_defer_publish(c->worker, will);
-		return true;
+	/* Checked when the connection closes, against the policy in force then
+	 * (as mosquitto); a delayed will is not asked about again. */
+	if (!auth_may_publish_message(c, will) || !hook_will(c, will)) {
+		message_unref(will);
+		return false;
 	}
-	message_unref(will);
-	return false;
+	if (c->will_delay > 0 && c->session)
+		will_delay_start(c->session, will, c->will_delay);
+	else
+		will_publish(c->worker, will);
+	return true;
 }
 
 void client_close(struct client *c, const char *reason, bool send_will)
@@ -569,6 +577,9 @@ void client_close(struct client *c, const char *reason, bool send_will)
 	/* The transport says goodbye its own way (TLS close_notify, WebSocket close). */
 	conn_close(&c->conn);
 	decision_client_gone(c);
+	/* Published, or waiting for its delay on the session (a new connection may
+	 * still cancel it); session_detach() below may end the session and so
+	 * publish a waiting will at once. */
 	bool will_sent = send_will && publish_will(c);
 	if (c->session) {
 		struct session *s = c->session;

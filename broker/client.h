@@ -69,6 +69,7 @@ struct client {
 	uint32_t incap;
 	struct outq out;
 	struct message *will;
+	uint32_t will_delay;            /* MQTT 5 Will Delay Interval, seconds (will.h) */
 	char *username;
 	char *id;                       /* client id once known (borrowed from the session when attached) */
 	struct decision_wait *wait;     /* a plugin decision this client's packet waits for */
@@ -77,6 +78,10 @@ struct client {
 	struct ext_auth *xauth;         /* MQTT 5 extended authentication in progress / method */
 	struct preauth *preauth;        /* CONNECT decided on another worker (renamed client id) */
 	char address[INET6_ADDRSTRLEN];
+	/* MQTT 5 topic aliases of this network connection (topic_alias.c). */
+	uint16_t topic_alias_max_out;   /* Topic Alias Maximum of the CONNECT, 0 = none */
+	struct topic_alias_in *alias_in;   /* client -> broker, NULL until first set */
+	struct topic_alias_out *alias_out; /* broker -> client, NULL until first used */
 };
 
 /* Creates a client for an accepted descriptor and starts reading (owner thread).

@@ -25,9 +25,15 @@ static const struct config *cfg_of(const struct session *s)
 	return s->worker->cfg;
 }
 
+/* The Message Expiry Interval has passed: the message is not sent [MQTT-3.3.2-5]. */
+static bool expired_at(const struct message *m, int64_t now)
+{
+	return m->expires && now >= m->expires;
+}
+
 static bool expired(const struct message *m)
 {
-	return m->expires && (int64_t)time(NULL) >= m->expires;
+	return m->expires && expired_at(m, (int64_t)time(NULL));
 }
 
 static void dropped(struct session *s)
@@ -238,11 +244,43 @@ static void pump(struct session *s)
 	}
 }
 
+/*
+ * Drops the queued messages whose expiry has passed, keeping the order of
+ * the others. Expired messages are otherwise dropped when they reach the
+ * head of the queue; this runs when they would take room from new ones.
+ */
+static void queue_drop_expired(struct session *s)
+{
+	int64_t now = (int64_t)time(NULL);
+	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < s->q_len; i++) {
+		struct session_msg sm = s->queue[(s->q_head + i) % s->q_cap];
+
+		if (expired_at(sm.msg, now)) {
+			s->queued_bytes -= sm.msg->payload_len;
+			message_unref(sm.msg);
+			continue;
+		}
+		s->queue[(s->q_head + kept) % s->q_cap] = sm;
+		kept++;
+	}
+	s->q_len = kept;
+	if (kept == 0) {
+		mem_free(s->queue);
+		s->queue = NULL;
+		s->q_cap = 0;
+		s->q_head = 0;
+	}
+}
+
 static void enqueue(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
 		    uint32_t subid)
 {
 	struct session_msg sm = {.msg = m, .qos = qos, .retain = retain, .subid = subid};
 
+	if (!queue_room(s))
+		queue_drop_expired(s);
 	if (!queue_room(s) || queue_push(s, &sm) < 0) {
 		dropped(s);
 		return;
@@ -308,6 +346,8 @@ void session_on_drained(struct session *s)
 
 void session_resume(struct session *s)
 {
+	/* What is in flight was sent once: its onward delivery has started, so it
+	 * is re-sent even past its expiry [MQTT-3.3.2-5], with an expiry of 0 left. */
 	for (uint32_t i = 0; i < s->ninflight && s->client; i++) {
 		struct session_msg *sm = &s->inflight[i];
 		int rc;

@@ -21,6 +21,7 @@
 #include "message.h"
 #include "send.h"
 #include "session.h"
+#include "will.h"
 #include "worker.h"
 
 #include <midge/mqtt.h>
@@ -251,6 +252,7 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 		return refuse(c, x, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
 			      "out of memory");
 	ev_timer_stop(w->loop, &s->expiry_timer);
+	will_cancel(s); /* taken over before the will's delay ran out [MQTT-3.1.3-9] */
 	s->protocol = c->protocol;
 	s->expiry_interval = session_expiry(w->cfg, &x->pkt);
 	s->client = c;
@@ -280,6 +282,7 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 		c->will = make_will(&x->pkt);
 		if (!c->will)
 			return client_fail(c, MQTT_RC_SERVER_UNAVAILABLE, "out of memory storing the will");
+		c->will_delay = x->pkt.will.props.will_delay; /* 0 when absent (and before MQTT 5) */
 	}
 	STAT_ADD(w->stats.clients_connected, 1);
 	STAT_ADD(w->stats.connections, 1);
@@ -637,6 +640,7 @@ int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 		/* Plugins deciding on the CONNECT may ask for these. */
 		c->keepalive = x->pkt.keepalive;
 		c->clean_start = x->pkt.clean_start;
+		c->topic_alias_max_out = x->pkt.props.topic_alias_maximum; /* 0 when absent */
 	}
 	if (err != MQTT_CONNECT_OK) {
 		rc = decode_error(c, err);

@@ -1,6 +1,9 @@
 /*
- * handle_disconnect.c: DISCONNECT from a client: a clean end, so the will
- * is discarded (unless an MQTT 5 client asks for it with reason 0x04).
+ * handle_disconnect.c: DISCONNECT from a client. A normal disconnection
+ * (reason 0x00, and always before MQTT 5) discards the will; any other MQTT 5
+ * reason, 0x04 "with will message" or an error the client reports, publishes
+ * it, after its Will Delay Interval if it has one. MQTT 5 may also change the
+ * Session Expiry Interval here.
  */
 #include "config.h"
 
@@ -28,6 +31,9 @@ int handle_disconnect(struct client *c, uint8_t flags, const uint8_t *body, uint
 					   "DISCONNECT sets a session expiry after connecting with 0");
 		c->session->expiry_interval = d.props.session_expiry;
 	}
-	client_close(c, "disconnected.", d.reason == MQTT_RC_DISCONNECT_WITH_WILL);
+	/* Only a normal disconnection deletes the will [MQTT-3.14.4-3]; mosquitto
+	 * publishes it for 0x04 alone, but MQTT 5 section 3.1.2.5 keeps it for
+	 * every DISCONNECT whose reason is not 0x00. */
+	client_close(c, "disconnected.", d.reason != MQTT_RC_SUCCESS);
 	return DISPATCH_STOP;
 }

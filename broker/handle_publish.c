@@ -19,6 +19,7 @@
 #include "route.h"
 #include "send.h"
 #include "session.h"
+#include "topic_alias.h"
 #include "worker.h"
 
 #include <midge/mqtt.h>
@@ -97,10 +98,27 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 				   flags);
 	if (rc != MQTT_OK)
 		return client_fail(c, MQTT_RC_MALFORMED_PACKET, "malformed PUBLISH");
-	if (p.topic.len == 0)
+	if (mqtt_props_has(&p.props, MQTT_PROP_TOPIC_ALIAS)) {
+		/* Sets or uses a mapping of this connection [3.3.2.3.4]; a mapping
+		 * is set even when the message itself is then refused. */
+		switch (topic_alias_inbound(c, (uint16_t)lcfg->max_topic_alias, p.props.topic_alias,
+					    &p.topic)) {
+		case TOPIC_ALIAS_OK:
+			break;
+		case TOPIC_ALIAS_INVALID:
+			return client_fail(c, MQTT_RC_TOPIC_ALIAS_INVALID,
+					   "topic alias %u (0, or above max_topic_alias %d)",
+					   p.props.topic_alias, lcfg->max_topic_alias);
+		case TOPIC_ALIAS_UNKNOWN:
+			return client_fail(c, MQTT_RC_PROTOCOL_ERROR,
+					   "PUBLISH with an empty topic and unknown topic alias %u",
+					   p.props.topic_alias);
+		default:
+			return client_fail(c, 0, "out of memory");
+		}
+	} else if (p.topic.len == 0) {
 		return client_fail(c, MQTT_RC_PROTOCOL_ERROR, "PUBLISH with an empty topic");
-	if (mqtt_props_has(&p.props, MQTT_PROP_TOPIC_ALIAS))
-		return client_fail(c, MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias above the maximum");
+	}
 	if (p.qos > lcfg->max_qos)
 		return client_fail(c, MQTT_RC_QOS_NOT_SUPPORTED, "PUBLISH QoS %u above max_qos %d",
 				   p.qos, lcfg->max_qos);
@@ -113,6 +131,14 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	/* A QoS 2 PUBLISH re-sent before PUBREL was routed already. */
 	if (p.qos == 2 && session_qos2_in_has(c->session, p.packet_id))
 		return ack_only(c, &p, MQTT_RC_SUCCESS);
+	/* QoS 1 is answered at once; only QoS 2 exchanges stay open, and an MQTT 5
+	 * client may not open more than the Receive Maximum we announced [MQTT-3.3.4-8]. */
+	if (p.qos == 2 && c->protocol == MQTT_PROTO_V5 && cfg->max_inflight_messages > 0 &&
+	    cfg->max_inflight_messages < 65535 &&
+	    c->session->nqos2_in >= (uint32_t)cfg->max_inflight_messages)
+		return client_fail(c, MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED,
+				   "more than %d QoS 2 messages awaiting PUBREL (receive maximum)",
+				   cfg->max_inflight_messages);
 	if (cfg->message_size_limit && p.payload.len > cfg->message_size_limit) {
 		log_notice("Dropped too large PUBLISH from client %s on topic %.*s (%u bytes).",
 			   client_name(c), (int)p.topic.len, (const char *)p.topic.data, p.payload.len);

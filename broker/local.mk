@@ -22,6 +22,7 @@ libmidgecore_la_SOURCES = \
 	broker/subtree.c broker/subtree.h \
 	broker/retain.c broker/retain.h \
 	broker/session.c broker/session.h \
+	broker/will.c broker/will.h \
 	broker/deliver.c broker/deliver.h \
 	broker/route.c broker/route.h \
 	broker/conn.h broker/conn_tcp.c \
@@ -48,7 +49,8 @@ libmidgecore_la_SOURCES = \
 	broker/handle_subscribe.c broker/handle_unsubscribe.c broker/handle_ping.c \
 	broker/handle_disconnect.c broker/handle_auth.c \
 	broker/send.h broker/send_connack.c broker/send_publish.c broker/send_ack.c \
-	broker/send_disconnect.c broker/send_auth.c
+	broker/send_disconnect.c broker/send_auth.c \
+	broker/topic_alias.c broker/topic_alias.h
 if HAVE_EPOLL
 libmidgecore_la_SOURCES += broker/ev_epoll.c
 endif

@@ -56,6 +56,8 @@ int retain_init(struct retain_store *r)
 	r->root = node_new(NULL, "", 0);
 	r->count = 0;
 	r->bytes = 0;
+	r->next_expiry = 0;
+	r->last_sweep = 0;
 	return r->root ? 0 : -1;
 }
 
@@ -148,6 +150,8 @@ int retain_set(struct retain_store *r, struct message *m)
 	n->msg = message_ref(m);
 	r->count++;
 	r->bytes += message_size(m);
+	if (m->expires && (!r->next_expiry || m->expires < r->next_expiry))
+		r->next_expiry = m->expires;
 	return 0;
 }
 
@@ -229,25 +233,38 @@ int retain_match(const struct retain_store *r, const char *filter, size_t len, i
 	return rc;
 }
 
+size_t retain_expire_due(struct retain_store *r, int64_t now)
+{
+	if (!r->next_expiry || now < r->next_expiry || now == r->last_sweep)
+		return 0;
+	return retain_expire(r, now);
+}
+
 size_t retain_expire(struct retain_store *r, int64_t now)
 {
 	struct walk_stack s = {0};
 	struct message **dead = NULL;
 	size_t ndead = 0, dead_cap = 0, removed = 0;
+	int64_t next = 0;
+	bool complete = false;
 	struct tnode *c;
 
 	/* Collect first, remove after: pruning while walking would free nodes
 	 * still on the stack. */
+	r->last_sweep = now;
 	if (push(&s, r->root, NULL) < 0)
 		return 0;
 	while (s.len > 0) {
 		struct retain_node *n = s.items[--s.len].node;
+		if (n->msg && live(n->msg, now) && n->msg->expires &&
+		    (!next || n->msg->expires < next))
+			next = n->msg->expires;
 		if (n->msg && !live(n->msg, now)) {
 			if (ndead == dead_cap) {
 				size_t cap = dead_cap ? dead_cap * 2 : 16;
 				struct message **d = mem_realloc(dead, cap * sizeof(*d));
 				if (!d)
-					break;
+					goto out;
 				dead = d;
 				dead_cap = cap;
 			}
@@ -257,7 +274,11 @@ size_t retain_expire(struct retain_store *r, int64_t now)
 			if (push(&s, (struct retain_node *)c, NULL) < 0)
 				goto out;
 	}
+	complete = true;
 out:
+	/* A walk cut short (out of memory) leaves the next sweep due. */
+	if (complete)
+		r->next_expiry = next;
 	for (size_t i = 0; i < ndead; i++) {
 		struct retain_node *n = find(r->root, dead[i]->topic, dead[i]->topic_len, false);
 		if (n && n->msg == dead[i]) {

@@ -19,6 +19,8 @@ struct retain_store {
 	struct retain_node *root;
 	size_t count;
 	size_t bytes;
+	int64_t next_expiry;  /* earliest expiry among stored messages (or past), 0 = none */
+	int64_t last_sweep;   /* when retain_expire() last ran */
 };
 
 int retain_init(struct retain_store *r);
@@ -41,7 +43,15 @@ typedef void (*retain_fn)(struct message *m, void *arg);
 int retain_match(const struct retain_store *r, const char *filter, size_t len, int64_t now,
 		 retain_fn fn, void *arg);
 
-/* Removes messages whose expiry has passed; returns how many. */
+/* Removes messages whose expiry has passed (wall-clock time `now`); returns how many. */
 size_t retain_expire(struct retain_store *r, int64_t now);
+
+/*
+ * retain_expire(), but only when a stored message has expired since the
+ * last sweep, and at most once a second: cheap enough to call before every
+ * retain_set(), which is how expired messages leave the store (they are
+ * never delivered meanwhile: retain_match() skips them).
+ */
+size_t retain_expire_due(struct retain_store *r, int64_t now);
 
 #endif

@@ -80,6 +80,8 @@ static void store_retained(struct broker *b, struct message *m)
 	int rc;
 
 	pthread_rwlock_wrlock(&b->retain_lock);
+	/* Expired retained messages leave the store here, lazily [MQTT-3.3.2-5]. */
+	(void)retain_expire_due(&b->retained, (int64_t)time(NULL));
 	rc = retain_set(&b->retained, m);
 	pthread_rwlock_unlock(&b->retain_lock);
 	/* Logged outside the lock: a log line may be published (and retained) too. */

@@ -13,6 +13,7 @@
 #include "message.h"
 #include "policy.h"
 #include "tnode.h"
+#include "will.h"
 #include "worker.h"
 
 #include <stddef.h>
@@ -116,6 +117,7 @@ struct session *session_new(struct worker *w, const char *client_id)
 	s->hash = session_id_hash(client_id, len);
 	s->id = atomic_fetch_add(&w->broker->next_session_id, 1) + 1;
 	ev_timer_init(&s->expiry_timer, on_expiry);
+	will_init(s);
 	s->hnext = t->buckets[s->hash & (t->nbuckets - 1)];
 	t->buckets[s->hash & (t->nbuckets - 1)] = s;
 	t->count++;
@@ -155,6 +157,9 @@ void session_destroy(struct session *s)
 {
 	struct broker *b = s->worker->broker;
 
+	/* The will goes out when the session ends, if its delay has not run out
+	 * first [MQTT-3.1.3-9]; routed later, when this session is gone. */
+	will_session_end(s);
 	if (s->nsubs) {
 		pthread_rwlock_wrlock(&b->sub_lock);
 		for (uint32_t i = 0; i < s->nsubs; i++)

@@ -3,9 +3,10 @@
  *
  * Owns a client's subscriptions (its own list; the trie holds the routing
  * copy), the outgoing QoS 1/2 messages in flight and queued behind them,
- * the incoming QoS 2 packet identifiers awaiting PUBREL, and the expiry of
- * an offline session. A session belongs to one worker (chosen by a hash of
- * the client id) and only that worker's thread touches its state; other
+ * the incoming QoS 2 packet identifiers awaiting PUBREL, the expiry of an
+ * offline session and a will waiting for its delay (will.h). A session
+ * belongs to one worker (chosen by a hash of the client id) and only that
+ * worker's thread touches its state; other
  * workers reach it by sending deliveries to that worker's inbox, holding a
  * reference so the memory outlives them.
  */
@@ -66,6 +67,8 @@ struct session {
 	char *client_id;
 	char *username;              /* as authenticated at the last CONNECT, NULL for none */
 	struct ev_timer expiry_timer;
+	struct message *will;        /* offline: a will waiting for its delay (will.h) */
+	struct ev_timer will_timer;
 
 	struct session_sub *subs;
 	uint32_t nsubs;
@@ -111,9 +114,10 @@ static inline void session_ref(struct session *s)
 void session_unref(struct session *s);
 
 /*
- * Ends a session: removes its subscriptions from the trie, releases its
- * messages, takes it out of the table and drops the table's reference.
- * Owner thread only; the session must be offline.
+ * Ends a session: publishes a will still waiting for its delay, removes its
+ * subscriptions from the trie, releases its messages, takes it out of the
+ * table and drops the table's reference. Owner thread only; the session
+ * must be offline.
  */
 void session_destroy(struct session *s);
 

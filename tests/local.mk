@@ -58,6 +58,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_21_examples.py \
 	tests/integration/test_22_plugin_sdk.py \
 	tests/integration/test_23_lua.py \
+	tests/integration/test_24_topic_alias.py \
+	tests/integration/test_25_mqtt5_messages.py \
 	tests/integration/test_26_mqtt5_limits.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py

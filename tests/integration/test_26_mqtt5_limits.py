@@ -13,9 +13,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from midgetest import (CONNACK, DISCONNECT, PUBLISH, Broker, BrokerTestCase, RawClient,  # noqa: E402
+from midgetest import (CONNACK, DISCONNECT, PUBCOMP, PUBLISH, PUBREC, Broker, BrokerTestCase, RawClient,  # noqa: E402
                        connect, is_mosquitto, parse_props, parse_publish5, puback, publish,
-                       subscribe, suback, unique_id)
+                       pubrel, subscribe, suback, unique_id)
 
 PROP_SERVER_KEEP_ALIVE = 0x13
 PROP_RECEIVE_MAXIMUM = 0x21
@@ -120,6 +120,37 @@ class ClientLimits(BrokerTestCase):
         self.assertEqual(got.payload, b"small",
                          "the large message is dropped, not sent [MQTT-3.1.2-24/25]")
         sub.close()
+
+
+class InboundReceiveMaximum(BrokerTestCase):
+    broker_options = {"max_inflight_messages": 2}
+
+    def test_one_qos2_exchange_too_many_disconnects_with_0x93(self):
+        self.midge_only("mosquitto 2.0.11 does not enforce its receive maximum [MQTT-3.3.4-9]")
+        c = RawClient(self.port)
+        c.send(connect(unique_id(), proto=5))
+        self.assertEqual(c.read_packet()[3], 0)
+        t = "rmin/" + unique_id()
+        for mid in (1, 2):
+            c.send(publish(t, b"x", qos=2, mid=mid, proto=5))
+            self.assertEqual(c.read_packet()[0] >> 4, PUBREC)
+        c.send(publish(t, b"x", qos=2, mid=3, proto=5))
+        got = c.read_packet()
+        self.assertEqual((got[0] >> 4, got[2]), (DISCONNECT, 0x93), "receive maximum exceeded")
+        c.expect_closed()
+        c.close()
+
+    def test_released_exchanges_make_room(self):
+        c = RawClient(self.port)
+        c.send(connect(unique_id(), proto=5))
+        self.assertEqual(c.read_packet()[3], 0)
+        t = "rmin/" + unique_id()
+        for mid in range(1, 6):
+            c.send(publish(t, b"x", qos=2, mid=mid, proto=5))
+            self.assertEqual(c.read_packet()[0] >> 4, PUBREC)
+            c.send(pubrel(mid, proto=5))
+            self.assertEqual(c.read_packet()[0] >> 4, PUBCOMP)
+        c.close()
 
 
 class KeepAlive(BrokerTestCase):

@@ -5,7 +5,9 @@
  * from the specification (section 2.2.2.2), independent of property.c's own
  * table. Also covered: unknown identifiers, duplicates, value ranges, values
  * of the wrong shape, truncated blocks, iteration order, the forwardable
- * copy and the writers. Blocks are copied into exact-size heap buffers.
+ * copy (of a will too) and the writers, and a round trip of every property
+ * through its writer and the reader. Blocks are copied into exact-size heap
+ * buffers.
  */
 #include "config.h"
 
@@ -739,6 +741,444 @@ START_TEST(test_writers)
 }
 END_TEST
 
+/* --- Round trips through the writers, for every property identifier --- */
+
+/* A byte value that differs from the property's default, so that storing it shows. */
+static uint8_t byte_value(uint8_t id)
+{
+	switch (id) {
+	case MQTT_PROP_PAYLOAD_FORMAT_INDICATOR:
+	case MQTT_PROP_REQUEST_RESPONSE_INFORMATION:
+		return 1;
+	default:
+		return 0; /* defaults are 1 (or 2 for maximum QoS) */
+	}
+}
+
+/* The decoded struct field holding a numeric property (count of user properties). */
+static uint32_t decoded_number(const struct mqtt_props *p, uint8_t id)
+{
+	switch (id) {
+	case MQTT_PROP_PAYLOAD_FORMAT_INDICATOR: return p->payload_format;
+	case MQTT_PROP_MESSAGE_EXPIRY_INTERVAL: return p->message_expiry;
+	case MQTT_PROP_SUBSCRIPTION_IDENTIFIER: return p->subscription_id;
+	case MQTT_PROP_SESSION_EXPIRY_INTERVAL: return p->session_expiry;
+	case MQTT_PROP_SERVER_KEEP_ALIVE: return p->server_keepalive;
+	case MQTT_PROP_REQUEST_PROBLEM_INFORMATION: return p->request_problem_info;
+	case MQTT_PROP_WILL_DELAY_INTERVAL: return p->will_delay;
+	case MQTT_PROP_REQUEST_RESPONSE_INFORMATION: return p->request_response_info;
+	case MQTT_PROP_RECEIVE_MAXIMUM: return p->receive_maximum;
+	case MQTT_PROP_TOPIC_ALIAS_MAXIMUM: return p->topic_alias_maximum;
+	case MQTT_PROP_TOPIC_ALIAS: return p->topic_alias;
+	case MQTT_PROP_MAXIMUM_QOS: return p->max_qos;
+	case MQTT_PROP_RETAIN_AVAILABLE: return p->retain_available;
+	case MQTT_PROP_USER_PROPERTY: return p->user_property_count;
+	case MQTT_PROP_MAXIMUM_PACKET_SIZE: return p->max_packet_size;
+	case MQTT_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE: return p->wildcard_available;
+	case MQTT_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE: return p->subid_available;
+	case MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE: return p->shared_available;
+	default: return 0xDEADBEEF;
+	}
+}
+
+/* The decoded struct field holding a string or binary property, NULL for others. */
+static const struct mqtt_bytes *decoded_bytes(const struct mqtt_props *p, uint8_t id)
+{
+	switch (id) {
+	case MQTT_PROP_CONTENT_TYPE: return &p->content_type;
+	case MQTT_PROP_RESPONSE_TOPIC: return &p->response_topic;
+	case MQTT_PROP_CORRELATION_DATA: return &p->correlation_data;
+	case MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER: return &p->assigned_client_id;
+	case MQTT_PROP_AUTHENTICATION_METHOD: return &p->auth_method;
+	case MQTT_PROP_AUTHENTICATION_DATA: return &p->auth_data;
+	case MQTT_PROP_RESPONSE_INFORMATION: return &p->response_info;
+	case MQTT_PROP_SERVER_REFERENCE: return &p->server_reference;
+	case MQTT_PROP_REASON_STRING: return &p->reason_string;
+	default: return NULL;
+	}
+}
+
+/* One value to write: a number, or bytes (a name and value for a pair). */
+struct rt_value {
+	uint32_t num;
+	const char *data;
+	uint16_t len;
+	const char *data2;
+	uint16_t len2;
+};
+
+/* Values of each type to round-trip: the edges and something in between. */
+static size_t rt_values(const struct prop_spec *s, struct rt_value *out)
+{
+	static const char utf8[] = "a/b/\xC3\xBC\xE2\x82\xAC"; /* "a/b/ü€" */
+	static const char bin[] = {0x00, (char)0xFF, 0x01, 0x00};
+	size_t n = 0;
+
+	switch (s->type) {
+	case MQTT_PROP_TYPE_BYTE:
+		out[n++] = (struct rt_value){.num = byte_value(s->id)};
+		break;
+	case MQTT_PROP_TYPE_U16:
+		out[n++] = (struct rt_value){.num = 1};
+		out[n++] = (struct rt_value){.num = 0x1234};
+		out[n++] = (struct rt_value){.num = 0xFFFF};
+		break;
+	case MQTT_PROP_TYPE_U32:
+		out[n++] = (struct rt_value){.num = 1};
+		out[n++] = (struct rt_value){.num = 0x01020304};
+		out[n++] = (struct rt_value){.num = 0xFFFFFFFFu};
+		break;
+	case MQTT_PROP_TYPE_VARINT:
+		out[n++] = (struct rt_value){.num = 1};
+		out[n++] = (struct rt_value){.num = 127};
+		out[n++] = (struct rt_value){.num = 128};
+		out[n++] = (struct rt_value){.num = 16383};
+		out[n++] = (struct rt_value){.num = 16384};
+		out[n++] = (struct rt_value){.num = 2097152};
+		out[n++] = (struct rt_value){.num = 268435455};
+		break;
+	case MQTT_PROP_TYPE_STRING:
+		out[n++] = (struct rt_value){.data = "", .len = 0};
+		out[n++] = (struct rt_value){.data = utf8, .len = sizeof(utf8) - 1};
+		break;
+	case MQTT_PROP_TYPE_BINARY:
+		out[n++] = (struct rt_value){.data = "", .len = 0};
+		out[n++] = (struct rt_value){.data = bin, .len = sizeof(bin)};
+		break;
+	case MQTT_PROP_TYPE_PAIR:
+		out[n++] = (struct rt_value){.data = "", .len = 0, .data2 = "", .len2 = 0};
+		out[n++] = (struct rt_value){.data = "k", .len = 1, .data2 = utf8,
+					     .len2 = sizeof(utf8) - 1};
+		break;
+	case MQTT_PROP_TYPE_NONE:
+		break;
+	}
+	return n;
+}
+
+/* Writes one property with the writer of its type; returns the size it said it needs. */
+static uint32_t rt_write(struct pkt_writer *w, const struct prop_spec *s, const struct rt_value *v)
+{
+	switch (s->type) {
+	case MQTT_PROP_TYPE_BYTE:
+		pkt_write_prop_u8(w, s->id, (uint8_t)v->num);
+		return mqtt_prop_size_u8();
+	case MQTT_PROP_TYPE_U16:
+		pkt_write_prop_u16(w, s->id, (uint16_t)v->num);
+		return mqtt_prop_size_u16();
+	case MQTT_PROP_TYPE_U32:
+		pkt_write_prop_u32(w, s->id, v->num);
+		return mqtt_prop_size_u32();
+	case MQTT_PROP_TYPE_VARINT:
+		pkt_write_prop_varint(w, s->id, v->num);
+		return mqtt_prop_size_varint(v->num);
+	case MQTT_PROP_TYPE_STRING:
+	case MQTT_PROP_TYPE_BINARY:
+		pkt_write_prop_bin(w, s->id, v->data, v->len);
+		return mqtt_prop_size_bin(v->len);
+	case MQTT_PROP_TYPE_PAIR:
+		pkt_write_prop_pair(w, s->id, v->data, v->len, v->data2, v->len2);
+		return mqtt_prop_size_pair(v->len, v->len2);
+	case MQTT_PROP_TYPE_NONE:
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Every property, written with the writer of its type, reads back with its
+ * value in every packet type that may carry it (both in the decoded struct
+ * and through the iterator), and is refused as malformed in every other.
+ */
+START_TEST(test_roundtrip_every_property)
+{
+	struct fails fails = {0};
+	unsigned checked = 0;
+
+	for (size_t i = 0; i < NSPECS; i++) {
+		const struct prop_spec *s = &specs[i];
+		struct rt_value values[8];
+		size_t nvalues = rt_values(s, values);
+
+		if (nvalues == 0)
+			fail_note(&fails, "case %s: no values for its type", s->name);
+		for (size_t k = 0; k < nvalues; k++) {
+			const struct rt_value *v = &values[k];
+			uint8_t buf[64];
+			struct pkt_writer w;
+			uint32_t size;
+
+			pkt_writer_init(&w, buf, sizeof(buf));
+			size = rt_write(&w, s, v);
+			if (w.pos != size || w.pos == 0) {
+				fail_note(&fails, "case %s value %zu: wrote %u, size %u", s->name, k,
+					  w.pos, size);
+				continue;
+			}
+			for (int t = 0; t < 16; t++) {
+				bool want = (s->packets >> t) & 1u;
+				struct mqtt_props p;
+				struct mqtt_prop it;
+				uint32_t pos = 0;
+				int rc = read_block(buf, w.pos, t, &p);
+
+				if (mqtt_prop_allowed(s->id, t) != want)
+					fail_note(&fails, "case %s: allowed in %s is %d", s->name,
+						  packet_name(t), !want);
+				if (!want) {
+					if (rc != MQTT_ERR_MALFORMED)
+						fail_note(&fails, "case %s in %s: rc %d, want malformed",
+							  s->name, packet_name(t), rc);
+					continue;
+				}
+				if (rc != MQTT_OK) {
+					fail_note(&fails, "case %s value %zu in %s: rc %d", s->name, k,
+						  packet_name(t), rc);
+					continue;
+				}
+				checked++;
+				if (p.present != (uint64_t)1 << s->id)
+					fail_note(&fails, "case %s in %s: present %llx", s->name,
+						  packet_name(t), (unsigned long long)p.present);
+				if (!mqtt_props_next(&p, &pos, &it) || it.id != s->id ||
+				    pos != p.raw.len || mqtt_props_next(&p, &pos, &it)) {
+					fail_note(&fails, "case %s in %s: iteration", s->name,
+						  packet_name(t));
+					continue;
+				}
+				if (s->type == MQTT_PROP_TYPE_STRING || s->type == MQTT_PROP_TYPE_BINARY) {
+					const struct mqtt_bytes *b = decoded_bytes(&p, s->id);
+					if (!b || !bytes_eq(*b, v->data, v->len) ||
+					    !bytes_eq(it.data, v->data, v->len))
+						fail_note(&fails, "case %s value %zu in %s: bytes differ",
+							  s->name, k, packet_name(t));
+				} else if (s->type == MQTT_PROP_TYPE_PAIR) {
+					if (!bytes_eq(it.data, v->data, v->len) ||
+					    !bytes_eq(it.data2, v->data2, v->len2) ||
+					    decoded_number(&p, s->id) != 1)
+						fail_note(&fails, "case %s value %zu in %s: pair differs",
+							  s->name, k, packet_name(t));
+				} else if (it.value != v->num || decoded_number(&p, s->id) != v->num) {
+					fail_note(&fails, "case %s in %s: wrote %u, read %u / %u", s->name,
+						  packet_name(t), v->num, it.value,
+						  decoded_number(&p, s->id));
+				}
+			}
+		}
+	}
+	FAILS_CHECK(&fails);
+	ck_assert_uint_gt(checked, 60);
+}
+END_TEST
+
+/* A single-valued property twice, even with two different values, is a protocol error. */
+START_TEST(test_roundtrip_duplicates)
+{
+	struct fails fails = {0};
+
+	for (size_t i = 0; i < NSPECS; i++) {
+		const struct prop_spec *s = &specs[i];
+		struct rt_value values[8];
+		size_t nvalues = rt_values(s, values);
+
+		for (int t = 0; t < 16; t++) {
+			uint8_t buf[128];
+			struct pkt_writer w;
+			struct mqtt_props p;
+			int want, rc;
+
+			if (!((s->packets >> t) & 1u))
+				continue;
+			pkt_writer_init(&w, buf, sizeof(buf));
+			rt_write(&w, s, &values[0]);
+			rt_write(&w, s, &values[nvalues - 1]);
+			if (s->id == MQTT_PROP_USER_PROPERTY ||
+			    (s->id == MQTT_PROP_SUBSCRIPTION_IDENTIFIER && t == MQTT_PUBLISH))
+				want = MQTT_OK;
+			else
+				want = MQTT_ERR_PROTOCOL;
+			rc = read_block(buf, w.pos, t, &p);
+			if (rc != want)
+				fail_note(&fails, "case %s twice in %s: rc %d, want %d", s->name,
+					  packet_name(t), rc, want);
+			if (rc == MQTT_OK && decoded_number(&p, s->id) != values[0].num &&
+			    s->id == MQTT_PROP_SUBSCRIPTION_IDENTIFIER)
+				fail_note(&fails, "case %s: the first identifier is kept", s->name);
+		}
+	}
+	FAILS_CHECK(&fails);
+}
+END_TEST
+
+/* Some packet type that may carry the property (the first in the table). */
+static int some_allowed_packet(const struct prop_spec *s)
+{
+	for (int t = 0; t < 16; t++)
+		if ((s->packets >> t) & 1u)
+			return t;
+	return -1;
+}
+
+/*
+ * Values of the wrong length or type are refused: a value cut short by the
+ * end of its block, a value followed by a stray byte inside the block, a
+ * value written with the writer of a wider type (the rest reads as an
+ * identifier 0, which names nothing), a four-byte property written with a
+ * two-byte writer, a string or pair that is not valid UTF-8 or holds U+0000,
+ * and a length prefix longer than what follows.
+ */
+START_TEST(test_roundtrip_wrong_shapes)
+{
+	struct fails fails = {0};
+
+	for (size_t i = 0; i < NSPECS; i++) {
+		const struct prop_spec *s = &specs[i];
+		int t = some_allowed_packet(s);
+		struct rt_value values[8];
+		uint8_t buf[64];
+		struct pkt_writer w;
+		struct mqtt_props p;
+		int rc;
+
+		if (t < 0) {
+			fail_note(&fails, "case %s: no packet carries it", s->name);
+			continue;
+		}
+		rt_values(s, values);
+		pkt_writer_init(&w, buf, sizeof(buf));
+		rt_write(&w, s, &values[s->type == MQTT_PROP_TYPE_VARINT ? 6 : 0]);
+		/* Every prefix of the property, down to the identifier alone. */
+		for (uint32_t cut = 1; cut < w.pos; cut++) {
+			rc = read_block(buf, cut, t, &p);
+			if (rc != MQTT_ERR_MALFORMED)
+				fail_note(&fails, "case %s cut to %u bytes: rc %d", s->name, cut, rc);
+		}
+		/* A stray byte after the value. */
+		buf[w.pos] = 0x00;
+		rc = read_block(buf, w.pos + 1, t, &p);
+		if (rc != MQTT_ERR_MALFORMED)
+			fail_note(&fails, "case %s with a stray byte: rc %d", s->name, rc);
+
+		/* A wider writer than the type: the value reads right, the rest does not. */
+		pkt_writer_init(&w, buf, sizeof(buf));
+		switch (s->type) {
+		case MQTT_PROP_TYPE_BYTE:
+			pkt_write_prop_u16(&w, s->id, (uint16_t)(byte_value(s->id) << 8));
+			break;
+		case MQTT_PROP_TYPE_U16:
+			pkt_write_prop_u32(&w, s->id, 0x00010000u);
+			break;
+		case MQTT_PROP_TYPE_U32:
+			/* Narrower: two bytes where four belong. */
+			pkt_write_prop_u16(&w, s->id, 0x0101);
+			break;
+		case MQTT_PROP_TYPE_VARINT:
+			/* A continuation bit with nothing after it. */
+			pkt_write_prop_u8(&w, s->id, 0x81);
+			break;
+		case MQTT_PROP_TYPE_STRING:
+		case MQTT_PROP_TYPE_BINARY:
+			/* A one-byte value where a length-prefixed one belongs. */
+			pkt_write_prop_u8(&w, s->id, 0x00);
+			break;
+		case MQTT_PROP_TYPE_PAIR:
+			/* A lone string where a pair belongs. */
+			pkt_write_prop_bin(&w, s->id, "k", 1);
+			break;
+		case MQTT_PROP_TYPE_NONE:
+			break;
+		}
+		rc = read_block(buf, w.pos, t, &p);
+		if (rc != MQTT_ERR_MALFORMED)
+			fail_note(&fails, "case %s written with the wrong width: rc %d", s->name, rc);
+
+		/* A length prefix claiming more than the block holds. */
+		if (s->type == MQTT_PROP_TYPE_STRING || s->type == MQTT_PROP_TYPE_BINARY ||
+		    s->type == MQTT_PROP_TYPE_PAIR) {
+			const uint8_t body[] = {s->id, 0x00, 0x04, 'a', 'b', 'c'};
+			rc = read_block(body, sizeof(body), t, &p);
+			if (rc != MQTT_ERR_MALFORMED)
+				fail_note(&fails, "case %s with a long length: rc %d", s->name, rc);
+		}
+		/* Strings must be well-formed UTF-8 without U+0000; binary data may hold anything. */
+		if (s->type == MQTT_PROP_TYPE_STRING || s->type == MQTT_PROP_TYPE_BINARY ||
+		    s->type == MQTT_PROP_TYPE_PAIR) {
+			static const char *const bad[] = {"\xC0\x80", "\xED\xA0\x80", "\xFF", "a\x00"};
+			static const uint16_t bad_len[] = {2, 3, 1, 2};
+			for (size_t b = 0; b < 4; b++) {
+				int want = s->type == MQTT_PROP_TYPE_BINARY ? MQTT_OK : MQTT_ERR_MALFORMED;
+				pkt_writer_init(&w, buf, sizeof(buf));
+				if (s->type == MQTT_PROP_TYPE_PAIR)
+					pkt_write_prop_pair(&w, s->id, "k", 1, bad[b], bad_len[b]);
+				else
+					pkt_write_prop_bin(&w, s->id, bad[b], bad_len[b]);
+				rc = read_block(buf, w.pos, t, &p);
+				if (rc != want)
+					fail_note(&fails, "case %s with bad UTF-8 %zu: rc %d", s->name, b,
+						  rc);
+				if (s->type == MQTT_PROP_TYPE_PAIR) {
+					pkt_writer_init(&w, buf, sizeof(buf));
+					pkt_write_prop_pair(&w, s->id, bad[b], bad_len[b], "v", 1);
+					if (read_block(buf, w.pos, t, &p) != MQTT_ERR_MALFORMED)
+						fail_note(&fails, "case %s with a bad name %zu", s->name, b);
+				}
+			}
+		}
+	}
+	FAILS_CHECK(&fails);
+}
+END_TEST
+
+/* A will's properties as forwarded: the Will Delay Interval (and message expiry) stay behind. */
+START_TEST(test_copy_forwardable_will)
+{
+	uint8_t body[128];
+	struct pkt_writer w;
+	struct mqtt_props p, q;
+	uint8_t out[128];
+	uint32_t len;
+
+	pkt_writer_init(&w, body, sizeof(body));
+	pkt_write_prop_u32(&w, MQTT_PROP_WILL_DELAY_INTERVAL, 30);
+	pkt_write_prop_pair(&w, MQTT_PROP_USER_PROPERTY, "a", 1, "1", 1);
+	pkt_write_prop_u8(&w, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR, 1);
+	pkt_write_prop_u32(&w, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, 60);
+	pkt_write_prop_bin(&w, MQTT_PROP_CONTENT_TYPE, "text/plain", 10);
+	pkt_write_prop_bin(&w, MQTT_PROP_RESPONSE_TOPIC, "r", 1);
+	pkt_write_prop_bin(&w, MQTT_PROP_CORRELATION_DATA, "\x00\x01", 2);
+	pkt_write_prop_pair(&w, MQTT_PROP_USER_PROPERTY, "a", 1, "2", 1);
+	ck_assert_int_eq(read_block(body, w.pos, MQTT_PROPS_WILL, &p), MQTT_OK);
+	ck_assert_uint_eq(p.will_delay, 30);
+	len = mqtt_props_copy_forwardable(&p, out);
+	ck_assert_uint_eq(len, w.pos - 2 * mqtt_prop_size_u32());
+	/* What is left is a valid PUBLISH block, in the original order. */
+	ck_assert_int_eq(read_block(out, len, MQTT_PUBLISH, &q), MQTT_OK);
+	ck_assert(!mqtt_props_has(&q, MQTT_PROP_WILL_DELAY_INTERVAL));
+	ck_assert(!mqtt_props_has(&q, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL));
+	ck_assert_uint_eq(q.payload_format, 1);
+	ck_assert(bytes_eq(q.content_type, "text/plain", 10));
+	ck_assert(bytes_eq(q.response_topic, "r", 1));
+	ck_assert(bytes_eq(q.correlation_data, "\x00\x01", 2));
+	ck_assert_uint_eq(q.user_property_count, 2);
+	{
+		static const uint8_t order[] = {MQTT_PROP_USER_PROPERTY, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR,
+						MQTT_PROP_CONTENT_TYPE, MQTT_PROP_RESPONSE_TOPIC,
+						MQTT_PROP_CORRELATION_DATA, MQTT_PROP_USER_PROPERTY};
+		struct mqtt_prop it;
+		uint32_t pos = 0;
+		size_t n = 0;
+		while (mqtt_props_next(&q, &pos, &it)) {
+			ck_assert_uint_lt(n, sizeof(order));
+			ck_assert_uint_eq(it.id, order[n]);
+			n++;
+		}
+		ck_assert_uint_eq(n, sizeof(order));
+	}
+	/* A will delay is no property of a PUBLISH. */
+	ck_assert_int_eq(read_block(body, mqtt_prop_size_u32(), MQTT_PUBLISH, &q), MQTT_ERR_MALFORMED);
+}
+END_TEST
+
 Suite *suite_property(void)
 {
 	Suite *s = suite_create("property");
@@ -767,6 +1207,14 @@ Suite *suite_property(void)
 	tcase_add_test(tc, test_iteration_order);
 	tcase_add_test(tc, test_copy_forwardable);
 	tcase_add_test(tc, test_writers);
+	tcase_add_test(tc, test_copy_forwardable_will);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("roundtrip");
+	tcase_add_checked_fixture(tc, NULL, free_last_block);
+	tcase_add_test(tc, test_roundtrip_every_property);
+	tcase_add_test(tc, test_roundtrip_duplicates);
+	tcase_add_test(tc, test_roundtrip_wrong_shapes);
 	suite_add_tcase(s, tc);
 	return s;
 }

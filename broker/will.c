@@ -1,0 +1,77 @@
+/*
+ * will.c: wills that wait (see will.h). A delayed will lives on the session,
+ * not the connection, because it outlives the connection and belongs to the
+ * worker owning the session; the session's own timer publishes it.
+ * Whether the will may be published at all (ACL, plugins) is decided when
+ * its connection closes, while the client is still there to ask about.
+ */
+#include "config.h"
+
+#include "will.h"
+
+#include "message.h"
+#include "session.h"
+#include "worker.h"
+
+#include <stddef.h>
+#include <time.h>
+
+void will_publish(struct worker *w, struct message *will)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	/* The will was made at CONNECT but is published only now: its Message
+	 * Expiry Interval is its lifetime from here (the will is not shared yet,
+	 * so it may still change). */
+	if (will->expires)
+		will->expires = now + (will->expires - will->created);
+	will->created = now;
+	/* Deferred: a close can happen in the middle of routing another message,
+	 * and routing does not nest. */
+	worker_defer_publish(w, will);
+}
+
+static void on_will_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct session *s = (struct session *)((char *)t - offsetof(struct session, will_timer));
+	struct message *will = s->will;
+
+	(void)loop;
+	s->will = NULL;
+	if (will)
+		will_publish(s->worker, will);
+}
+
+void will_init(struct session *s)
+{
+	s->will = NULL;
+	ev_timer_init(&s->will_timer, on_will_timer);
+}
+
+void will_cancel(struct session *s)
+{
+	ev_timer_stop(s->worker->loop, &s->will_timer);
+	message_unref(s->will);
+	s->will = NULL;
+}
+
+void will_delay_start(struct session *s, struct message *will, uint32_t delay)
+{
+	struct ev_loop *loop = s->worker->loop;
+
+	/* Only one connection at a time: whatever waited was cancelled when this
+	 * one took the session over. */
+	will_cancel(s);
+	s->will = will;
+	ev_timer_start(loop, &s->will_timer, ev_now(loop) + (int64_t)delay * 1000);
+}
+
+void will_session_end(struct session *s)
+{
+	struct message *will = s->will;
+
+	ev_timer_stop(s->worker->loop, &s->will_timer);
+	s->will = NULL;
+	if (will)
+		will_publish(s->worker, will);
+}
