@@ -247,6 +247,9 @@ struct config {
 	int max_connections;            /* global default for listeners, -1 unlimited */
 	bool upgrade_outgoing_qos;
 	bool retain_available;
+	char *server_moved;             /* MQTT 5 Server Reference: moved for good (0x9D) */
+	char *use_another_server;       /* ... or for now (0x9C) */
+	char *response_information;     /* CONNACK Response Information when requested */
 	int64_t persistent_client_expiration; /* seconds, 0 = never */
 	uint64_t memory_limit;          /* bytes, 0 = unlimited */
 	bool set_tcp_nodelay;

@@ -211,6 +211,13 @@ static struct mqtt_bytes connack_props(const struct connect_ctx *x, const struct
 		pkt_write_prop_u16(&w, MQTT_PROP_RECEIVE_MAXIMUM, (uint16_t)cfg->max_inflight_messages);
 	if (x->lcfg->max_qos < 2)
 		pkt_write_prop_u8(&w, MQTT_PROP_MAXIMUM_QOS, (uint8_t)x->lcfg->max_qos);
+	if (x->pkt.protocol == MQTT_PROTO_V5 && x->pkt.props.request_response_info &&
+	    cfg->response_information) {
+		size_t rlen = strlen(cfg->response_information);
+		if (rlen <= UINT16_MAX && w.pos + mqtt_prop_size_bin((uint32_t)rlen) <= size)
+			pkt_write_prop_bin(&w, MQTT_PROP_RESPONSE_INFORMATION, cfg->response_information,
+					   (uint16_t)rlen);
+	}
 	if (x->assigned && w.pos + mqtt_prop_size_bin((uint32_t)idlen) <= size)
 		pkt_write_prop_bin(&w, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER, x->id, (uint16_t)idlen);
 	if (x->auth_method)
@@ -242,7 +249,8 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	struct broker *b = w->broker;
 	struct session *s = take_session(c, x);
 	bool present = s != NULL;
-	size_t props_size = 192 + (x->auth_method ? strlen(x->auth_method) + x->auth_data_len + 6 : 0);
+	size_t props_size = 192 + (x->auth_method ? strlen(x->auth_method) + x->auth_data_len + 6 : 0) +
+			    (w->cfg->response_information ? strlen(w->cfg->response_information) + 3 : 0);
 	uint8_t *props_buf;
 	int rc;
 
@@ -563,6 +571,26 @@ static int take_preauth(struct client *c, struct connect_ctx *x)
 	return DISPATCH_CONTINUE;
 }
 
+/* server_moved / use_another_server: every new client is sent elsewhere. */
+static int redirect(struct client *c, struct connect_ctx *x, const struct config *cfg)
+{
+	const char *to = cfg->server_moved ? cfg->server_moved : cfg->use_another_server;
+	uint8_t code = cfg->server_moved ? MQTT_RC_SERVER_MOVED : MQTT_RC_USE_ANOTHER_SERVER;
+	size_t len = strlen(to);
+	uint8_t buf[3 + 1024];
+	struct pkt_writer w;
+
+	if (c->protocol != MQTT_PROTO_V5 || len > 1024)
+		return refuse(c, x, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, code, "server moved");
+	pkt_writer_init(&w, buf, sizeof(buf));
+	pkt_write_prop_bin(&w, MQTT_PROP_SERVER_REFERENCE, to, (uint16_t)len);
+	(void)send_connack(c, false, code, (struct mqtt_bytes){buf, w.pos});
+	log_notice("Refused client %s from %s:%u: the server is at %s now.", x->id, c->address,
+		   c->port, to);
+	client_close(c, NULL, false);
+	return DISPATCH_STOP;
+}
+
 static int check_and_accept(struct client *c, struct connect_ctx *x)
 {
 	struct worker *w = c->worker;
@@ -576,6 +604,8 @@ static int check_and_accept(struct client *c, struct connect_ctx *x)
 	rc = choose_client_id(c, x);
 	if (rc != DISPATCH_CONTINUE)
 		return rc;
+	if (w->cfg->server_moved || w->cfg->use_another_server)
+		return redirect(c, x, w->cfg);
 	/* The worker owning this id's session handles the rest of the CONNECT. */
 	if (!x->assigned && w->broker->nworkers > 1) {
 		struct worker *owner = worker_for_hash(w->broker, session_id_hash(x->id, strlen(x->id)));

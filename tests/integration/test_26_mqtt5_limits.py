@@ -153,6 +153,54 @@ class InboundReceiveMaximum(BrokerTestCase):
         c.close()
 
 
+PROP_RESPONSE_INFORMATION = 0x1A
+PROP_SERVER_REFERENCE = 0x1C
+PROP_REQUEST_RESPONSE_INFORMATION = 0x19
+
+
+class ServerMoved(BrokerTestCase):
+    broker_options = {"server_moved": "mqtt2.example.net:1884"}
+
+    def setUp(self):
+        self.midge_only("server_moved is midge's option")
+        super().setUp()
+
+    def test_v5_clients_learn_where(self):
+        rc, props = connack_props(self.port)
+        self.assertEqual(rc, 0x9D)
+        self.assertEqual(props, [(PROP_SERVER_REFERENCE, b"mqtt2.example.net:1884")])
+
+    def test_older_clients_are_refused(self):
+        rc, _ = connack_props(self.port, proto=4)
+        self.assertEqual(rc, 3, "server unavailable")
+
+
+class UseAnotherServer(BrokerTestCase):
+    broker_options = {"use_another_server": "other.example.net"}
+
+    def setUp(self):
+        self.midge_only("use_another_server is midge's option")
+        super().setUp()
+
+    def test_temporary_redirect(self):
+        rc, props = connack_props(self.port)
+        self.assertEqual((rc, props), (0x9C, [(PROP_SERVER_REFERENCE, b"other.example.net")]))
+
+
+class ResponseInformation(BrokerTestCase):
+    broker_options = {"response_information": "replies/"}
+
+    def setUp(self):
+        self.midge_only("response_information is midge's option")
+        super().setUp()
+
+    def test_only_when_asked(self):
+        _, plain = connack_props(self.port)
+        _, asked = connack_props(self.port, props=bytes([PROP_REQUEST_RESPONSE_INFORMATION, 1]))
+        self.assertNotIn(PROP_RESPONSE_INFORMATION, [p for p, _ in plain])
+        self.assertIn((PROP_RESPONSE_INFORMATION, b"replies/"), asked)
+
+
 class KeepAlive(BrokerTestCase):
 
     def test_expired_keep_alive_says_why(self):
