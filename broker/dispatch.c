@@ -34,7 +34,7 @@ int client_fail(struct client *c, uint8_t reason, const char *fmt, ...)
 	log_notice("Client %s disconnected: %s.", client_name(c), why);
 	/* MQTT 5 clients are told why, once connected [MQTT-4.13.2-1]. */
 	if (reason && c->state == CLIENT_ACTIVE)
-		(void)send_disconnect(c, reason);
+		(void)send_disconnect_why(c, reason, why);
 	client_close(c, NULL, true);
 	return DISPATCH_STOP;
 }

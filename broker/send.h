@@ -34,6 +34,8 @@ int send_pingresp(struct client *c);
 
 /* MQTT 5 only: a server DISCONNECT with a reason code (no-op for older clients). */
 int send_disconnect(struct client *c, uint8_t reason);
+/* The same with a Reason String (when the client wants problem information). */
+int send_disconnect_why(struct client *c, uint8_t reason, const char *why);
 
 /* MQTT 5 AUTH with the Authentication Method and (when data) Authentication Data. */
 int send_auth(struct client *c, uint8_t reason, const char *method, const void *data,

@@ -10,21 +10,36 @@
 #include "worker.h"
 
 #include <midge/mqtt.h>
+#include <string.h>
 
 int send_disconnect(struct client *c, uint8_t reason)
 {
+	return send_disconnect_why(c, reason, NULL);
+}
+
+int send_disconnect_why(struct client *c, uint8_t reason, const char *why)
+{
+	struct mqtt_props_out props = {0};
 	uint32_t n;
 	uint8_t *out;
 	struct pkt_writer w;
 
 	if (c->protocol != MQTT_PROTO_V5)
 		return 0;
-	n = mqtt_size_reason_packet(MQTT_PROTO_V5, reason, NULL);
+	/* A reason string only for a client that asked for problem information, and
+	 * never one that would make the packet too large for it [MQTT-3.1.2-25]. */
+	if (why && c->problem_info) {
+		props.reason_string = (struct mqtt_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
+		if (c->max_packet_out &&
+		    mqtt_size_reason_packet(MQTT_PROTO_V5, reason, &props) > c->max_packet_out)
+			props.reason_string = (struct mqtt_bytes){0};
+	}
+	n = mqtt_size_reason_packet(MQTT_PROTO_V5, reason, &props);
 	out = client_out(c, n);
 	if (!out)
 		return -1;
 	pkt_writer_init(&w, out, n);
-	mqtt_write_reason_packet(&w, MQTT_DISCONNECT, MQTT_PROTO_V5, reason, NULL);
+	mqtt_write_reason_packet(&w, MQTT_DISCONNECT, MQTT_PROTO_V5, reason, &props);
 	STAT_ADD(c->worker->stats.msgs_sent, 1);
 	return 0;
 }

@@ -201,6 +201,37 @@ class ResponseInformation(BrokerTestCase):
         self.assertIn((PROP_RESPONSE_INFORMATION, b"replies/"), asked)
 
 
+PROP_REQUEST_PROBLEM_INFORMATION = 0x17
+PROP_REASON_STRING = 0x1F
+
+
+class ProblemInformation(BrokerTestCase):
+    """A server DISCONNECT says why in a Reason String, unless the client
+    asked for no problem information."""
+
+    def violate(self, props=b""):
+        c = RawClient(self.port)
+        c.send(connect(unique_id(), proto=5, props=props))
+        self.assertEqual(c.read_packet()[3], 0)
+        c.send(subscribe(1, [("a/#", 0x04)], proto=5)[:-1] + b"\x03")  # QoS 3: protocol error
+        got = c.read_packet()
+        c.close()
+        self.assertEqual(got[0] >> 4, DISCONNECT)
+        props, _ = parse_props(got, 3) if len(got) > 3 else ([], 0)
+        return got[2], props
+
+    def test_reason_string_by_default(self):
+        self.midge_only("mosquitto 2.0.11 sends no reason strings")
+        reason, props = self.violate()
+        self.assertGreaterEqual(reason, 0x80)
+        self.assertTrue(props and props[0][0] == PROP_REASON_STRING and props[0][1], props)
+
+    def test_none_when_not_asked(self):
+        reason, props = self.violate(bytes([PROP_REQUEST_PROBLEM_INFORMATION, 0]))
+        self.assertGreaterEqual(reason, 0x80)
+        self.assertEqual(props, [], "no reason string [MQTT-3.1.2-29]")
+
+
 class KeepAlive(BrokerTestCase):
 
     def test_expired_keep_alive_says_why(self):
