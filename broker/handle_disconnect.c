@@ -14,6 +14,18 @@
 
 #include <midge/mqtt.h>
 
+/* The reason codes a client may send in DISCONNECT (MQTT 5 table 3-10). */
+static bool client_reason(uint8_t r)
+{
+	switch (r) {
+	case 0x00: case 0x04: case 0x80: case 0x81: case 0x82: case 0x83: case 0x90:
+	case 0x93: case 0x94: case 0x95: case 0x96: case 0x97: case 0x98: case 0x99:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int handle_disconnect(struct client *c, uint8_t flags, const uint8_t *body, uint32_t len)
 {
 	struct mqtt_reason_packet d;
@@ -23,6 +35,10 @@ int handle_disconnect(struct client *c, uint8_t flags, const uint8_t *body, uint
 		return client_fail(c, MQTT_RC_PROTOCOL_ERROR, "DISCONNECT breaks the protocol");
 	if (rc != MQTT_OK)
 		return client_fail(c, MQTT_RC_MALFORMED_PACKET, "malformed DISCONNECT");
+	/* [MQTT-3.14.2-1]: a reason code outside the table is not a DISCONNECT. */
+	if (c->protocol == MQTT_PROTO_V5 && !client_reason(d.reason))
+		return client_fail(c, MQTT_RC_MALFORMED_PACKET, "DISCONNECT with reason 0x%02x",
+				   d.reason);
 	if (c->protocol == MQTT_PROTO_V5 &&
 	    mqtt_props_has(&d.props, MQTT_PROP_SESSION_EXPIRY_INTERVAL)) {
 		/* A session that ended at disconnect cannot be made persistent now [MQTT-3.14.2-2]. */

@@ -232,6 +232,28 @@ class ProblemInformation(BrokerTestCase):
         self.assertEqual(props, [], "no reason string [MQTT-3.1.2-29]")
 
 
+class DisconnectReasons(BrokerTestCase):
+
+    def test_a_server_only_reason_is_malformed(self):
+        self.midge_only("mosquitto 2.0.11 takes any reason code [MQTT-3.14.2-1]")
+        c = RawClient(self.port)
+        c.send(connect(unique_id(), proto=5))
+        self.assertEqual(c.read_packet()[3], 0)
+        c.send(bytes([0xE0, 0x02, 0x8B, 0x00]))  # 0x8B "server shutting down" is the server's
+        got = c.read_packet()
+        self.assertEqual((got[0] >> 4, got[2]), (DISCONNECT, 0x81))
+        c.close()
+
+    def test_client_reasons_close_quietly(self):
+        for reason in (0x00, 0x04, 0x80, 0x98):
+            c = RawClient(self.port)
+            c.send(connect(unique_id(), proto=5))
+            self.assertEqual(c.read_packet()[3], 0)
+            c.send(bytes([0xE0, 0x02, reason, 0x00]))
+            c.expect_closed(msg="(0x%02x)" % reason)
+            c.close()
+
+
 class KeepAlive(BrokerTestCase):
 
     def test_expired_keep_alive_says_why(self):
