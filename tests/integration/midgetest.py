@@ -1166,8 +1166,10 @@ class SecureBroker(Broker):
     def _started(self):
         if is_mosquitto():
             return self._log_has(r"mosquitto version \S+ running")
+        # The path exists from bind(), before listen(): wait for the broker's line instead.
         return (len(self._logged_ports()) >= len(self._tcp_listeners())
-                and all(os.path.exists(p) for p in self.unix_paths))
+                and all(self._log_has(r"Opening unix listen socket on path %s\." % re.escape(p))
+                        for p in self.unix_paths))
 
     def _launch(self):
         self.config_path = self._write_config()
