@@ -50,12 +50,15 @@ libmidgecore_la_SOURCES = \
 	broker/handle_disconnect.c broker/handle_auth.c \
 	broker/send.h broker/send_connack.c broker/send_publish.c broker/send_ack.c \
 	broker/send_disconnect.c broker/send_auth.c \
-	broker/topic_alias.c broker/topic_alias.h
+	broker/topic_alias.c broker/topic_alias.h \
+	broker/persist.h broker/persist_lmdb.c broker/persist_apply.c broker/persist_read.c \
+	broker/persist_batch.c broker/persist_recover.c broker/persist_check.c broker/persist_int.h \
+	broker/persist_codec.c broker/persist_codec.h
 if HAVE_EPOLL
 libmidgecore_la_SOURCES += broker/ev_epoll.c
 endif
-libmidgecore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(OPENSSL_CFLAGS) $(ARGON2_CFLAGS)
-libmidgecore_la_LIBADD = libmidgecodec.la $(YAML_LIBS) $(OPENSSL_LIBS) $(ARGON2_LIBS) -ldl -lm
+libmidgecore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(OPENSSL_CFLAGS) $(ARGON2_CFLAGS) $(LMDB_CFLAGS)
+libmidgecore_la_LIBADD = libmidgecodec.la $(YAML_LIBS) $(OPENSSL_LIBS) $(ARGON2_LIBS) $(LMDB_LIBS) -ldl -lm
 
 sbin_PROGRAMS += midge
 midge_SOURCES = broker/main.c

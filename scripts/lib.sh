@@ -4,7 +4,7 @@
 MIDGE_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Packages needed to build midge.
-MIDGE_BUILD_DEPS="gcc make autoconf automake libtool pkg-config liblua5.4-dev libyaml-dev libssl-dev libargon2-dev check"
+MIDGE_BUILD_DEPS="gcc make autoconf automake libtool pkg-config liblua5.4-dev libyaml-dev libssl-dev libargon2-dev liblmdb-dev check"
 # Packages the test suite drives the broker with.
 MIDGE_TEST_DEPS="python3 python3-paho-mqtt mosquitto mosquitto-clients openssl chromium"
 
