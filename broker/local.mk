@@ -34,7 +34,7 @@ libmidgecore_la_SOURCES = \
 	broker/sys.c broker/sys.h \
 	broker/auth.c broker/auth.h \
 	broker/plugin.c broker/plugin.h broker/plugin_api.c \
-	broker/hooks.c broker/hooks.h broker/decision.c broker/decision.h \
+	broker/hooks.c broker/hooks.h broker/plugin_timers.c broker/decision.c broker/decision.h \
 	broker/sec_builtin.c broker/sec_builtin.h broker/connect_state.h \
 	broker/dryrun.c broker/dryrun.h \
 	broker/authpool.c broker/authpool.h \

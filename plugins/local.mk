@@ -48,6 +48,7 @@ EXTRA_DIST += \
 plugin_LTLIBRARIES += plugins/lua/lua.la
 plugins_lua_lua_la_SOURCES = \
 	plugins/lua/lua_plugin.c plugins/lua/lua_plugin.h \
+	plugins/lua/lua_options.c plugins/lua/lua_args.c \
 	plugins/lua/lua_sandbox.c plugins/lua/lua_call.c plugins/lua/lua_api.c \
 	plugins/lua/lua_cache.c plugins/lua/lua_json.c plugins/lua/lua_json.h
 plugins_lua_lua_la_CPPFLAGS = -I$(top_srcdir)/include

@@ -27,144 +27,6 @@ MIDGE_PLUGIN_DECLARE_VERSION()
 
 static uint8_t cache_key_secret[32]; /* HMAC key: passwords never sit in the cache */
 
-/* --- options --- */
-
-static void conf_unref(struct lua_conf *c)
-{
-	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
-		return;
-	for (size_t i = 0; i < c->nscripts; i++)
-		free(c->scripts[i]);
-	for (size_t i = 0; i < c->nmodules; i++)
-		free(c->allow_modules[i]);
-	free(c->scripts);
-	free(c->allow_modules);
-	free(c);
-}
-
-static struct lua_conf *conf_ref(struct lua_conf *c)
-{
-	atomic_fetch_add(&c->refs, 1);
-	return c;
-}
-
-/* Adds the words of value (separated by blanks or commas) to a list. */
-static int add_words(char ***list, size_t *n, const char *value)
-{
-	const char *p = value;
-
-	while (*p) {
-		while (*p && (isspace((unsigned char)*p) || *p == ','))
-			p++;
-		size_t len = 0;
-		while (p[len] && !isspace((unsigned char)p[len]) && p[len] != ',')
-			len++;
-		if (!len)
-			break;
-		char **grown = realloc(*list, (*n + 1) * sizeof(**list));
-		if (!grown)
-			return -1;
-		*list = grown;
-		if (!(grown[*n] = strndup(p, len)))
-			return -1;
-		(*n)++;
-		p += len;
-	}
-	return 0;
-}
-
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (errno || end == s)
-		return -1;
-	switch (tolower((unsigned char)*end)) {
-	case 'k': v <<= 10; end++; break;
-	case 'm': v <<= 20; end++; break;
-	case 'g': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end == 'b' || *end == 'B')
-		end++;
-	if (*end || v < (256u << 10))
-		return -1; /* less than 256 KiB cannot even hold the libraries */
-	*out = (size_t)v;
-	return 0;
-}
-
-static int parse_uint(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (errno || end == s || *end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static struct lua_conf *conf_parse(struct lua_plugin *p, const struct midge_option *opts,
-				   int n)
-{
-	struct lua_conf *c = calloc(1, sizeof(*c));
-	uint64_t v;
-	int bad = 0;
-
-	if (!c)
-		return NULL;
-	atomic_init(&c->refs, 1);
-	c->timeout_ms = 100;
-	c->max_instructions = 10000000;
-	c->memory_limit = 64u << 20;
-	c->on_error = MIDGE_DENY;
-	for (int i = 0; i < n && !bad; i++) {
-		const char *k = opts[i].key, *val = opts[i].value ? opts[i].value : "";
-		if (strcmp(k, "scripts") == 0 || strcmp(k, "script") == 0) {
-			bad = add_words(&c->scripts, &c->nscripts, val) < 0;
-		} else if (strcmp(k, "allow_modules") == 0) {
-			bad = add_words(&c->allow_modules, &c->nmodules, val) < 0;
-		} else if (strcmp(k, "timeout_ms") == 0) {
-			bad = parse_uint(val, 600000, &v) < 0 || v == 0;
-			c->timeout_ms = (uint32_t)v;
-		} else if (strcmp(k, "max_instructions") == 0) {
-			bad = parse_uint(val, UINT64_MAX / 2, &v) < 0 || v < 1000;
-			c->max_instructions = v;
-		} else if (strcmp(k, "memory_limit") == 0) {
-			bad = parse_size(val, &c->memory_limit) < 0;
-		} else if (strcmp(k, "cache_ttl") == 0) {
-			bad = parse_uint(val, 86400 * 365, &v) < 0;
-			c->cache_ttl = (uint32_t)v;
-		} else if (strcmp(k, "on_error") == 0) {
-			if (strcmp(val, "deny") == 0)
-				c->on_error = MIDGE_DENY;
-			else if (strcmp(val, "allow") == 0)
-				c->on_error = MIDGE_ALLOW;
-			else if (strcmp(val, "defer") == 0)
-				c->on_error = MIDGE_DEFER;
-			else
-				bad = 1;
-		} else {
-			p->api->log(p->self, MIDGE_LOG_WARNING, "unknown option '%s' ignored", k);
-			continue;
-		}
-		if (bad)
-			p->api->log(p->self, MIDGE_LOG_ERR, "option %s: bad value '%s'", k, val);
-	}
-	if (!bad && c->nscripts == 0) {
-		p->api->log(p->self, MIDGE_LOG_ERR, "no scripts: give the option 'scripts'");
-		bad = 1;
-	}
-	if (bad) {
-		conf_unref(c);
-		return NULL;
-	}
-	return c;
-}
-
 /* --- per-worker state --- */
 
 static struct lua_conf *current_conf(struct lua_plugin *p)
@@ -172,7 +34,7 @@ static struct lua_conf *current_conf(struct lua_plugin *p)
 	struct lua_conf *c;
 
 	pthread_mutex_lock(&p->lock);
-	c = conf_ref(p->conf);
+	c = lua_conf_ref(p->conf);
 	pthread_mutex_unlock(&p->lock);
 	return c;
 }
@@ -195,177 +57,15 @@ static bool ensure_state(struct lua_worker *lw)
 		p->api->log(p->self, MIDGE_LOG_ERR, "worker %u: %s", lw->index, err);
 		lw->conf = c;
 		lw->generation = gen; /* do not retry on every call; the next reload does */
-		conf_unref(old);
+		lua_conf_unref(old);
 		return false;
 	}
 	lw->generation = gen;
-	conf_unref(old);
+	lua_conf_unref(old);
 	decision_cache_clear(lw->cache);
 	if (reloaded)
 		call_on_reload(lw);
 	return true;
-}
-
-/* --- building arguments --- */
-
-static void set_str(lua_State *L, const char *k, const char *v)
-{
-	if (!v)
-		return;
-	lua_pushstring(L, v);
-	lua_setfield(L, -2, k);
-}
-
-static void set_int(lua_State *L, const char *k, lua_Integer v)
-{
-	lua_pushinteger(L, v);
-	lua_setfield(L, -2, k);
-}
-
-/*
- * The table of connected clients' tables (registry "midge.clients", keyed
- * by handle): a client's table is built once at CONNECT and handed to every
- * later hook, and dropped at DISCONNECT. Pushes it (creating it if asked).
- */
-static bool push_client_tables(lua_State *L, bool create)
-{
-	if (lua_getfield(L, LUA_REGISTRYINDEX, "midge.clients") == LUA_TTABLE)
-		return true;
-	lua_pop(L, 1);
-	if (!create)
-		return false;
-	lua_newtable(L);
-	lua_pushvalue(L, -1);
-	lua_setfield(L, LUA_REGISTRYINDEX, "midge.clients");
-	return true;
-}
-
-static void forget_client(struct lua_worker *lw, midge_client *c)
-{
-	lua_State *L = lw->L;
-
-	if (!L || !push_client_tables(L, false))
-		return;
-	lua_pushnil(L);
-	lua_rawsetp(L, -2, c);
-	lua_pop(L, 1);
-}
-
-/* The client table (password only for auth_on_register). */
-static void push_client(struct lua_worker *lw, midge_client *c, const char *id,
-			const char *username, const void *password, size_t pwlen)
-{
-	const struct midge_broker_api *api = lw->plugin->api;
-	lua_State *L = lw->L;
-
-	if (c && !password && push_client_tables(L, false)) {
-		if (lua_rawgetp(L, -1, c) == LUA_TTABLE) {
-			/* A copy of the kept one: what a script writes into its client
-			 * stays in this call. */
-			int kept = lua_gettop(L);
-			lua_createtable(L, 0, 12);
-			lua_pushnil(L);
-			while (lua_next(L, kept)) {
-				lua_pushvalue(L, -2);
-				lua_insert(L, -2);
-				lua_rawset(L, -4);
-			}
-			lua_replace(L, kept - 1);
-			lua_settop(L, kept - 1);
-			return;
-		}
-		lua_pop(L, 2);
-	}
-	lua_createtable(L, 0, 10);
-	set_str(L, "client_id", id ? id : c ? api->client_id(c) : NULL);
-	set_str(L, "username", username ? username : c ? api->client_username(c) : NULL);
-	if (password) {
-		lua_pushlstring(L, password, pwlen);
-		lua_setfield(L, -2, "password");
-	}
-	if (!c)
-		return;
-	set_str(L, "address", api->client_address(c));
-	set_int(L, "port", api->client_port(c));
-	set_int(L, "protocol", api->client_protocol(c));
-	set_int(L, "listener", api->client_listener_port(c));
-	set_str(L, "cert_subject", api->client_cert_subject(c));
-	lua_pushboolean(L, api->client_clean_start(c) == 1);
-	lua_setfield(L, -2, "clean_start");
-	set_int(L, "keepalive", api->client_keepalive(c));
-}
-
-static int refuse_write(lua_State *L)
-{
-	return luaL_error(L, "this table is shared: copy it to change it");
-}
-
-/* Makes the table on top refuse new keys (its existing ones stay readable). */
-static void lock_table(lua_State *L)
-{
-	lua_createtable(L, 0, 1);
-	lua_pushcfunction(L, refuse_write);
-	lua_setfield(L, -2, "__newindex");
-	lua_setmetatable(L, -2);
-}
-
-static void push_properties(lua_State *L, const struct midge_property *pr, uint32_t n)
-{
-	if (n == 0) {
-		/* Most messages have none: one shared, read-only {user = {}} serves them all. */
-		if (lua_getfield(L, LUA_REGISTRYINDEX, "midge.noprops") == LUA_TTABLE)
-			return;
-		lua_pop(L, 1);
-		lua_createtable(L, 0, 1);
-		lua_newtable(L);
-		lock_table(L);
-		lua_setfield(L, -2, "user");
-		lock_table(L);
-		lua_pushvalue(L, -1);
-		lua_setfield(L, LUA_REGISTRYINDEX, "midge.noprops");
-		return;
-	}
-	lua_createtable(L, 0, 6);
-	lua_newtable(L);
-	for (uint32_t i = 0; i < n; i++) {
-		if (pr[i].identifier != MQTT_PROP_USER_PROPERTY)
-			continue;
-		lua_pushlstring(L, pr[i].name, pr[i].name_len);
-		lua_pushlstring(L, pr[i].value, pr[i].value_len);
-		lua_rawset(L, -3);
-	}
-	lua_setfield(L, -2, "user");
-	for (uint32_t i = 0; i < n; i++) {
-		const char *k = NULL;
-		switch (pr[i].identifier) {
-		case MQTT_PROP_CONTENT_TYPE: k = "content_type"; break;
-		case MQTT_PROP_RESPONSE_TOPIC: k = "response_topic"; break;
-		case MQTT_PROP_CORRELATION_DATA: k = "correlation_data"; break;
-		case MQTT_PROP_MESSAGE_EXPIRY_INTERVAL:
-			set_int(L, "message_expiry", pr[i].number);
-			continue;
-		case MQTT_PROP_PAYLOAD_FORMAT_INDICATOR:
-			set_int(L, "payload_format", pr[i].number);
-			continue;
-		default: continue;
-		}
-		lua_pushlstring(L, pr[i].value, pr[i].value_len);
-		lua_setfield(L, -2, k);
-	}
-}
-
-static void push_message(lua_State *L, const char *topic, const void *payload, size_t len,
-			 int qos, bool retain, const struct midge_property *pr, uint32_t n)
-{
-	lua_createtable(L, 0, 5);
-	set_str(L, "topic", topic);
-	lua_pushlstring(L, payload ? payload : "", payload ? len : 0);
-	lua_setfield(L, -2, "payload");
-	set_int(L, "qos", qos);
-	lua_pushboolean(L, retain);
-	lua_setfield(L, -2, "retain");
-	push_properties(L, pr, n);
-	lua_setfield(L, -2, "properties");
 }
 
 /* --- calling the scripts --- */
@@ -589,7 +289,7 @@ static void args_register(struct hook_call *hc, int *nargs)
 {
 	struct midge_evt_basic_auth *e = hc->evt;
 
-	push_client(hc->lw, e->client, NULL, e->username, e->password, e->password_len);
+	lua_push_client(hc->lw, e->client, NULL, e->username, e->password, e->password_len);
 	*nargs = 1;
 }
 
@@ -644,7 +344,7 @@ static void args_subscribe(struct hook_call *hc, int *nargs)
 	struct midge_evt_acl *e = hc->evt;
 	lua_State *L = hc->lw->L;
 
-	push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
+	lua_push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
 	lua_pushstring(L, e->topic);
 	*nargs = 2;
 	if (e->access == MIDGE_ACL_SUBSCRIBE) {
@@ -677,8 +377,8 @@ static void args_publish(struct hook_call *hc, int *nargs)
 {
 	struct midge_evt_acl *e = hc->evt;
 
-	push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
-	push_message(hc->lw->L, e->topic, e->payload, e->payload_len, e->qos, e->retain,
+	lua_push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
+	lua_push_message(hc->lw->L, e->topic, e->payload, e->payload_len, e->qos, e->retain,
 		     e->properties, e->property_count);
 	*nargs = 2;
 }
@@ -803,8 +503,8 @@ static void args_deliver(struct hook_call *hc, int *nargs)
 {
 	struct midge_evt_message *e = hc->evt;
 
-	push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
-	push_message(hc->lw->L, e->topic, e->payload, e->payload_len, e->qos, e->retain,
+	lua_push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
+	lua_push_message(hc->lw->L, e->topic, e->payload, e->payload_len, e->qos, e->retain,
 		     e->properties, e->property_count);
 	*nargs = 2;
 }
@@ -852,15 +552,15 @@ static void args_client(struct hook_call *hc, int *nargs)
 	struct midge_evt_client *e = hc->evt;
 	lua_State *L = hc->lw->L;
 
-	push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
+	lua_push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
 	if (hc->hook == LH_ON_CONNECT) {
 		/* Kept for the connection's later hooks, which get copies; this call
 		 * gets a copy too. */
-		push_client_tables(L, true);
+		lua_client_tables(L, true);
 		lua_pushvalue(L, -2);
 		lua_rawsetp(L, -2, e->client);
 		lua_pop(L, 2);
-		push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
+		lua_push_client(hc->lw, e->client, e->client_id, e->username, NULL, 0);
 	}
 	*nargs = 1;
 	if (hc->hook == LH_ON_DISCONNECT) {
@@ -889,7 +589,7 @@ static int on_client(int event, void *data, void *userdata)
 	}
 	(void)run_hook(&hc);
 	if (event == MIDGE_EVT_DISCONNECT)
-		forget_client(hc.lw, e->client);
+		lua_forget_client(hc.lw, e->client);
 	return MIDGE_OK;
 }
 
@@ -898,7 +598,7 @@ static void args_on_subscribe(struct hook_call *hc, int *nargs)
 	struct midge_evt_subscribe *e = hc->evt;
 	lua_State *L = hc->lw->L;
 
-	push_client(hc->lw, e->client, NULL, NULL, NULL, 0);
+	lua_push_client(hc->lw, e->client, NULL, NULL, NULL, 0);
 	lua_pushstring(L, e->filter);
 	lua_pushinteger(L, e->qos);
 	*nargs = 3;
@@ -936,7 +636,7 @@ static int on_worker(int event, void *data, void *userdata)
 	if (!lw)
 		return MIDGE_OK;
 	lua_worker_close(lw);
-	conf_unref(lw->conf);
+	lua_conf_unref(lw->conf);
 	decision_cache_free(lw->cache);
 	free(lw->rewrite.topic_in);
 	free(lw->rewrite.topic);
@@ -953,7 +653,7 @@ static int on_reload(int event, void *data, void *userdata)
 {
 	struct midge_evt_reload *e = data;
 	struct lua_plugin *p = userdata;
-	struct lua_conf *c = conf_parse(p, e->options, e->option_count);
+	struct lua_conf *c = lua_conf_parse(p, e->options, e->option_count);
 	bool defines[LH_COUNT];
 	char err[512];
 
@@ -964,7 +664,7 @@ static int on_reload(int event, void *data, void *userdata)
 	}
 	if (lua_conf_check(p, c, defines, err, sizeof(err)) < 0) {
 		p->api->log(p->self, MIDGE_LOG_ERR, "reload: %s; the old scripts stay", err);
-		conf_unref(c);
+		lua_conf_unref(c);
 		return MIDGE_ERR_INVAL;
 	}
 	pthread_mutex_lock(&p->lock);
@@ -975,7 +675,7 @@ static int on_reload(int event, void *data, void *userdata)
 		p->defines[h] = defines[h];
 	pthread_mutex_unlock(&p->lock);
 	atomic_fetch_add(&p->generation, 1);
-	conf_unref(old);
+	lua_conf_unref(old);
 	p->api->log(p->self, MIDGE_LOG_NOTICE, "reloaded %zu script(s)", c->nscripts);
 	return MIDGE_OK;
 }
@@ -1030,11 +730,11 @@ int midge_plugin_init(midge_plugin *self, const struct midge_broker_api *api,
 	p->self = self;
 	p->api = api;
 	pthread_mutex_init(&p->lock, NULL);
-	p->conf = conf_parse(p, options, option_count);
+	p->conf = lua_conf_parse(p, options, option_count);
 	if (!p->conf || lua_conf_check(p, p->conf, p->defines, err, sizeof(err)) < 0) {
 		if (p->conf)
 			api->log(self, MIDGE_LOG_ERR, "%s", err);
-		conf_unref(p->conf);
+		lua_conf_unref(p->conf);
 		pthread_mutex_destroy(&p->lock);
 		free(p);
 		return MIDGE_ERR_INVAL;
@@ -1055,7 +755,7 @@ void midge_plugin_cleanup(void *plugin_data, const struct midge_option *options,
 	(void)option_count;
 	if (!p)
 		return;
-	conf_unref(p->conf);
+	lua_conf_unref(p->conf);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }

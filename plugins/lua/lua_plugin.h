@@ -6,7 +6,8 @@
  * every script loaded into its own environment over a read-only sandbox,
  * a capped allocator, and a call budget (instructions and time) that a
  * script cannot catch with pcall. Files: lua_plugin.c (entry points and
- * events), lua_sandbox.c (states and scripts), lua_call.c (budgeted calls),
+ * events), lua_options.c (options), lua_args.c (the tables hooks get),
+ * lua_sandbox.c (states and scripts), lua_call.c (budgeted calls),
  * lua_api.c (the `midge` module), lua_cache.c (decision cache and
  * midge.cache), lua_json.c (midge.json).
  */
@@ -113,6 +114,25 @@ struct lua_worker {
 	char *out_payload;
 	struct decision_cache *cache;
 };
+
+/* lua_options.c */
+/* Parses the plugin's options; NULL (logged) when one is wrong or no script is given. */
+struct lua_conf *lua_conf_parse(struct lua_plugin *p, const struct midge_option *opts, int n);
+struct lua_conf *lua_conf_ref(struct lua_conf *c);
+void lua_conf_unref(struct lua_conf *c);
+
+/* lua_args.c */
+/* Pushes a client table (password only for auth_on_register). */
+void lua_push_client(struct lua_worker *lw, midge_client *c, const char *id,
+		     const char *username, const void *password, size_t pwlen);
+/* Pushes the table of connected clients' tables (creating it if asked). */
+bool lua_client_tables(lua_State *L, bool create);
+/* c disconnected: its kept table goes. */
+void lua_forget_client(struct lua_worker *lw, midge_client *c);
+void lua_push_message(lua_State *L, const char *topic, const void *payload, size_t len,
+		      int qos, bool retain, const struct midge_property *pr, uint32_t n);
+/* Makes the table on top refuse new keys. */
+void lua_lock_table(lua_State *L);
 
 /* lua_sandbox.c */
 /* Builds lw->L from conf: sandbox, every script loaded and its top level run.
