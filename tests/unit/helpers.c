@@ -1,11 +1,16 @@
 /*
  * helpers.c: small helpers shared by the unit test suites (see tests.h).
  */
+#include "config.h"
+
 #include "tests.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void fail_note(struct fails *f, const char *fmt, ...)
 {
@@ -69,4 +74,28 @@ void test_random_topic(char *out, bool filter)
 		}
 		out[len] = '\0';
 	} while (len == 0);
+}
+
+void test_tmpdir(char *out, size_t size, const char *prefix)
+{
+	snprintf(out, size, "/tmp/%s-XXXXXX", prefix);
+	ck_assert_ptr_nonnull(mkdtemp(out));
+}
+
+void test_rmtree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
 }

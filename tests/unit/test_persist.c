@@ -34,32 +34,14 @@
 
 static char tmpdir[256];
 
-static void rmtree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[512];
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static void setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/midge-persist-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	test_tmpdir(tmpdir, sizeof(tmpdir), "midge-persist");
 }
 
 static void teardown(void)
 {
-	rmtree(tmpdir);
+	test_rmtree(tmpdir);
 }
 
 static struct persist *open_store(const char *dir, bool recover)
@@ -760,7 +742,7 @@ START_TEST(t_not_a_store)
 	raw_put(tmpdir, "other", "k", 1, "v", 1);
 	ck_assert_int_eq(try_open(tmpdir, false, &p, err, sizeof(err)), PERSIST_EDAMAGED);
 	ck_assert_ptr_nonnull(strstr(err, "not a midge store"));
-	rmtree(tmpdir);
+	test_rmtree(tmpdir);
 	mkdir(tmpdir, 0700);
 	/* a data file that is not LMDB at all */
 	snprintf(path, sizeof(path), "%s/data.mdb", tmpdir);

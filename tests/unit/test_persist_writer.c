@@ -29,32 +29,14 @@
 
 static char tmpdir[256];
 
-static void rmtree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[512];
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static void setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/midge-pwriter-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	test_tmpdir(tmpdir, sizeof(tmpdir), "midge-pwriter");
 }
 
 static void teardown(void)
 {
-	rmtree(tmpdir);
+	test_rmtree(tmpdir);
 }
 
 static struct persist *open_store(enum persist_sync sync, size_t map_size)

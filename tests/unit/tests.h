@@ -49,6 +49,11 @@ uint32_t test_rng(uint32_t n); /* 0 .. n-1 */
  * with '$' levels only first; out needs 64 bytes. */
 void test_random_topic(char *out, bool filter);
 
+/* A fresh private directory /tmp/<prefix>-XXXXXX into out (fails the test if it cannot). */
+void test_tmpdir(char *out, size_t size, const char *prefix);
+/* Removes a directory and the files directly in it. */
+void test_rmtree(const char *dir);
+
 /* Directory holding test data files (tests/unit/data), from the build. */
 const char *test_data_dir(void);
 
