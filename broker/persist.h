@@ -1,5 +1,5 @@
 /*
- * persist.h: the durable store (issue 7), over LMDB. Not yet used by the broker.
+ * persist.h: the durable store, over LMDB (the broker's side is store.h).
  *
  * Owns the on-disk records: messages (stored once, by a 64-bit id chosen by
  * the broker, with a reference count), retained topics, sessions, their
@@ -86,6 +86,10 @@ struct persist_session {
 	size_t username_len;
 	uint64_t will_id;          /* message id of the will; 0 = no will */
 	uint32_t will_delay;       /* seconds */
+	uint16_t listener;         /* index of the listener it last connected on */
+	/* Incoming QoS 2 packet ids awaiting PUBREL: 2 bytes each, big-endian (nqos2_in of them). */
+	const uint8_t *qos2_in;
+	size_t nqos2_in;
 };
 
 struct persist_sub {

@@ -185,6 +185,19 @@ static int put_session(struct pwctx *w, MDB_val *key, MDB_val *val, uint64_t wil
 	return rc;
 }
 
+/* Whether the session owning a subscription or queue key is stored. */
+static bool owner_exists(struct pwctx *w, const MDB_val *key)
+{
+	const uint8_t *cid, *rest;
+	size_t cidlen, restlen;
+	MDB_val k, v;
+
+	if (pcodec_split_key(key->mv_data, key->mv_size, &cid, &cidlen, &rest, &restlen) != 0)
+		return false;
+	k = mval(cid, cidlen);
+	return mdb_get(w->txn, w->p->sessions, &k, &v) == 0;
+}
+
 static int apply_op(struct pwctx *w, const struct persist_batch *b, const struct pop *op)
 {
 	struct persist *p = w->p;
@@ -209,7 +222,8 @@ static int apply_op(struct pwctx *w, const struct persist_batch *b, const struct
 		return pw_ref(w, op->ref, -1);
 	case POP_RET_SET:
 	case POP_Q_PUT:
-		if (!pw_msg_exists(w, op->ref)) {
+		/* A queue entry for a session deleted meanwhile (another worker's batch came first). */
+		if (!pw_msg_exists(w, op->ref) || (op->kind == POP_Q_PUT && !owner_exists(w, &key))) {
 			p->anomalies++;
 			return 0;
 		}
@@ -223,6 +237,10 @@ static int apply_op(struct pwctx *w, const struct persist_batch *b, const struct
 	case POP_SESS_DEL:
 		return pw_session_delete(w, key.mv_data, key.mv_size);
 	case POP_SUB_PUT:
+		if (!owner_exists(w, &key)) {
+			p->anomalies++;
+			return 0;
+		}
 		if ((rc = mdb_put(w->txn, p->subs, &key, &val, 0)) != 0)
 			return persist_mdb_fail(p, rc, "writing a subscription");
 		return 0;

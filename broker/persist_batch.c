@@ -158,7 +158,8 @@ int persist_session_put(struct persist_batch *b, const void *cid, size_t len,
 {
 	struct pop *op;
 	if (s->protocol < 3 || s->protocol > 5 || s->disconnect_time < 0 ||
-	    (s->username && s->username_len > UINT32_MAX))
+	    (s->username && s->username_len > UINT32_MAX) || s->nqos2_in > 65535 ||
+	    (s->nqos2_in && !s->qos2_in))
 		return PERSIST_EINVAL;
 	op = op_add(b, POP_SESS_PUT, len, pcodec_enc_session(NULL, s));
 	if (!op)

@@ -187,6 +187,8 @@ size_t pcodec_enc_session(uint8_t *out, const struct persist_session *s)
 		w_bytes(&w, s->username, s->username_len);
 	w_be(&w, s->will_id, 8);
 	w_be(&w, s->will_delay, 4);
+	w_be(&w, s->listener, 2);
+	w_bytes(&w, s->qos2_in, s->nqos2_in * 2);
 	return w.n;
 }
 
@@ -204,6 +206,11 @@ int pcodec_dec_session(const uint8_t *in, size_t len, struct persist_session *s)
 		s->username = (const char *)r_bytes(&r, &s->username_len);
 	s->will_id = r_be(&r, 8);
 	s->will_delay = (uint32_t)r_be(&r, 4);
+	s->listener = (uint16_t)r_be(&r, 2);
+	s->qos2_in = r_bytes(&r, &s->nqos2_in);
+	if (s->nqos2_in % 2 != 0)
+		r.bad = true;
+	s->nqos2_in /= 2;
 	if (r_end(&r) != 0 || has_user > 1 || s->disconnect_time < 0 || s->protocol < 3 ||
 	    s->protocol > 5)
 		return -1;

@@ -126,7 +126,7 @@ START_TEST(t_codec_roundtrip)
 	size_t n;
 	struct persist_msg m = { 2, true, 12345, (const uint8_t *)"a/b", 3, (const uint8_t *)"hello", 5,
 				 (const uint8_t *)"\x01\x02", 2 }, m2;
-	struct persist_session s = { 3600, 99, 5, "user", 4, 77, 30 }, s2;
+	struct persist_session s = { 3600, 99, 5, "user", 4, 77, 30, 2, (const uint8_t *)"\x00\x07\xff\x01", 2 }, s2;
 	struct persist_sub sub = { 1, 0x2c, 268435455u }, sub2;
 	struct persist_qentry e = { 9, 2, true, PERSIST_Q_INFLIGHT, 65535, PERSIST_QF_DUP | PERSIST_QF_PUBREL }, e2;
 	struct persist_header h = { PERSIST_FORMAT_VERSION, 5 }, h2;
@@ -153,9 +153,13 @@ START_TEST(t_codec_roundtrip)
 	ck_assert_int_eq(pcodec_dec_session(buf, n, &s2), 0);
 	ck_assert(s2.expiry_interval == 3600 && s2.disconnect_time == 99 && s2.protocol == 5 &&
 		  s2.username_len == 4 && memcmp(s2.username, "user", 4) == 0 && s2.will_id == 77 &&
-		  s2.will_delay == 30);
+		  s2.will_delay == 30 && s2.listener == 2 && s2.nqos2_in == 2 &&
+		  memcmp(s2.qos2_in, "\x00\x07\xff\x01", 4) == 0);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_int_eq(pcodec_dec_session(buf, i, &s2), -1);
+	buf[n - 5] = 3; /* an odd byte count of packet ids */
+	ck_assert_int_eq(pcodec_dec_session(buf, n - 1, &s2), -1);
+	buf[n - 5] = 4;
 	s.username = NULL;
 	n = pcodec_enc_session(buf, &s);
 	ck_assert_int_eq(pcodec_dec_session(buf, n, &s2), 0);
@@ -233,7 +237,7 @@ static void fill(struct persist *p)
 {
 	struct persist_batch *b = persist_batch_new();
 	struct persist_msg m = mkmsg("sensors/t1", "21.5", 1, 0);
-	struct persist_session s = { 3600, 0, 5, "alice", 5, 3, 10 };
+	struct persist_session s = { 3600, 0, 5, "alice", 5, 3, 10, 0, NULL, 0 };
 	struct persist_sub sub = { 2, 0x04, 17 };
 
 	m.props = (const uint8_t *)"PROPS";
@@ -368,7 +372,7 @@ START_TEST(t_refcounts)
 	struct persist *p = open_store(tmpdir, false);
 	struct persist_batch *b = persist_batch_new();
 	struct persist_msg m = mkmsg("t", "p", 1, 0);
-	struct persist_session s = { 0, 0, 4, NULL, 0, 1, 0 };
+	struct persist_session s = { 0, 0, 4, NULL, 0, 1, 0, 0, NULL, 0 };
 	struct persist_qentry e = qe(1, PERSIST_Q_QUEUED, 0);
 
 	ck_assert_int_eq(persist_msg_put(b, 1, &m), 0);
@@ -376,10 +380,11 @@ START_TEST(t_refcounts)
 	commit(p, b);
 	ck_assert_int_eq(refs_of(p, 1), 0);
 	/* two queues, a retained topic and a will name message 1 */
+	persist_session_put(b, "c1", 2, &s);
+	persist_session_put(b, "c2", 2, &(struct persist_session){ .protocol = 4 });
 	persist_queue_put(b, "c1", 2, 1, &e);
 	persist_queue_put(b, "c2", 2, 1, &e);
 	persist_retained_set(b, "t", 1, 1);
-	persist_session_put(b, "c1", 2, &s);
 	commit(p, b);
 	ck_assert_int_eq(refs_of(p, 1), 4);
 	/* replacing a record moves its reference */
@@ -436,7 +441,7 @@ START_TEST(t_batch_refusals)
 {
 	struct persist_batch *b = persist_batch_new();
 	struct persist_msg m = mkmsg("t", "p", 1, 0);
-	struct persist_session s = { 0, 0, 4, NULL, 0, 0, 0 };
+	struct persist_session s = { 0, 0, 4, NULL, 0, 0, 0, 0, NULL, 0 };
 	struct persist_qentry e = qe(1, PERSIST_Q_INFLIGHT, 0);
 	char big[600];
 
@@ -475,7 +480,7 @@ START_TEST(t_queue_order)
 	struct persist *p = open_store(tmpdir, false);
 	struct persist_batch *b = persist_batch_new();
 	struct persist_msg m = mkmsg("t", "p", 1, 0);
-	static const char *const cids[] = { "a", "ab", "b", "" };
+	static const char *const cids[] = { "a", "ab", "b", "ba" };
 	uint64_t seqs[500];
 
 	for (uint64_t i = 1; i <= 7; i++)
@@ -489,6 +494,8 @@ START_TEST(t_queue_order)
 		seqs[i] = seqs[j];
 		seqs[j] = t;
 	}
+	for (size_t c = 0; c < 4; c++)
+		persist_session_put(b, cids[c], strlen(cids[c]), &(struct persist_session){ .protocol = 5 });
 	for (size_t c = 0; c < 4; c++)
 		for (size_t i = 0; i < 500; i++) {
 			struct persist_qentry e = qe(seqs[i] % 7 + 1, PERSIST_Q_QUEUED, 0);
@@ -517,8 +524,8 @@ START_TEST(t_purge)
 	struct persist *p = open_store(tmpdir, false);
 	struct persist_batch *b = persist_batch_new();
 	struct persist_msg live = mkmsg("t", "p", 1, 0), dying = mkmsg("t", "p", 1, 1000);
-	struct persist_session gone = { 60, 900, 5, NULL, 0, 0, 0 }, kept = { 60, 950, 5, NULL, 0, 0, 0 },
-			       online = { 60, 0, 5, NULL, 0, 0, 0 }, forever = { PERSIST_NO_EXPIRY, 1, 4, NULL, 0, 0, 0 };
+	struct persist_session gone = { 60, 900, 5, NULL, 0, 0, 0, 0, NULL, 0 }, kept = { 60, 950, 5, NULL, 0, 0, 0, 0, NULL, 0 },
+			       online = { 60, 0, 5, NULL, 0, 0, 0, 0, NULL, 0 }, forever = { PERSIST_NO_EXPIRY, 1, 4, NULL, 0, 0, 0, 0, NULL, 0 };
 	struct persist_purge_stats st;
 	struct persist_qentry e;
 	long n = 0;
@@ -586,6 +593,33 @@ START_TEST(t_sync_modes)
 }
 END_TEST
 
+/* Subscriptions and queue entries of a client without a stored session are skipped. */
+START_TEST(t_owner_required)
+{
+	struct persist *p = open_store(tmpdir, false);
+	struct persist_batch *b = persist_batch_new();
+	struct persist_msg m = mkmsg("t", "p", 1, 0);
+	struct persist_sub sub = { 1, 0, 0 };
+	struct persist_qentry e = qe(1, PERSIST_Q_QUEUED, 0);
+	uint64_t before = persist_anomalies(p);
+
+	persist_msg_put(b, 1, &m);
+	persist_queue_put(b, "nobody", 6, 1, &e);
+	persist_sub_put(b, "nobody", 6, "a/#", 3, &sub);
+	persist_session_put(b, "gone", 4, &(struct persist_session){ .protocol = 5 });
+	persist_session_delete(b, "gone", 4);
+	persist_queue_put(b, "gone", 4, 2, &e);
+	commit(p, b);
+	ck_assert_uint_eq(persist_anomalies(p) - before, 3);
+	ck_assert_int_eq(persist_queue_iter(p, "nobody", 6, order_fn, (uint64_t[2]){ 0, 0 }), 0);
+	ck_assert_int_eq(persist_queue_iter(p, "gone", 4, order_fn, (uint64_t[2]){ 0, 0 }), 0);
+	ck_assert_int_eq(persist_sub_iter(p, "nobody", 6, seen_sub, &(struct seen){ 0 }), 0);
+	ck_assert_int_eq(refs_of(p, 1), 0);
+	persist_batch_free(b);
+	persist_close(p);
+}
+END_TEST
+
 /* Many commits that free pages (LMDB's free list gets many records), reopened now and then. */
 START_TEST(t_churn_reopen)
 {
@@ -595,6 +629,7 @@ START_TEST(t_churn_reopen)
 	long n;
 
 	memset(payload, 'z', sizeof(payload));
+	persist_session_put(b, "c", 1, &(struct persist_session){ .protocol = 4 });
 	for (uint64_t i = 1; i <= 800; i++) {
 		struct persist_msg m = { 0, false, 0, (const uint8_t *)"t", 1, (const uint8_t *)payload,
 					 1000 + (i * 37) % 19000, NULL, 0 };
@@ -764,7 +799,7 @@ START_TEST(t_recover_records)
 	struct persist *p = open_store(tmpdir, false);
 	uint8_t k[8], v[64];
 	struct persist_qentry e = qe(40, PERSIST_Q_QUEUED, 0);
-	struct persist_session s = { 0, 0, 5, NULL, 0, 41, 0 };
+	struct persist_session s = { 0, 0, 5, NULL, 0, 41, 0, 0, NULL, 0 };
 	size_t n;
 
 	fill(p);
@@ -903,7 +938,7 @@ static void fill_small(const char *dir)
 		persist_msg_put(b, id, &m);
 	}
 	for (int i = 0; i < 60; i++) {
-		struct persist_session s = { 100, (int64_t)i, 5, "user", 4, (uint64_t)(i % 63) + 1, 5 };
+		struct persist_session s = { 100, (int64_t)i, 5, "user", 4, (uint64_t)(i % 63) + 1, 5, 0, NULL, 0 };
 		snprintf(name, sizeof(name), "client-%d", i);
 		persist_session_put(b, name, strlen(name), &s);
 		persist_sub_put(b, name, strlen(name), "a/#", 3, &(struct persist_sub){ 1, 0, 0 });
@@ -1071,7 +1106,7 @@ START_TEST(t_scale)
 					 (const uint8_t *)payload, sizeof(payload), NULL, 0 };
 		ck_assert_int_eq(persist_msg_put(b, id, &m), 0);
 		if (id % 10 == 0) {
-			struct persist_session s = { 3600, 0, 5, "user", 4, 0, 0 };
+			struct persist_session s = { 3600, 0, 5, "user", 4, 0, 0, 0, NULL, 0 };
 			struct persist_qentry e = qe(id, PERSIST_Q_QUEUED, 0);
 			int len = snprintf(name, sizeof(name), "client-%llu", (unsigned long long)id / 10);
 			ck_assert_int_eq(persist_session_put(b, name, (size_t)len, &s), 0);
@@ -1114,6 +1149,7 @@ Suite *suite_persist(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, t_roundtrip_reopen);
 	tcase_add_test(tc, t_refcounts);
+	tcase_add_test(tc, t_owner_required);
 	tcase_add_test(tc, t_batch_refusals);
 	tcase_add_test(tc, t_queue_order);
 	tcase_add_test(tc, t_purge);
