@@ -10,6 +10,7 @@
 #include "authpool.h"
 #include "plugin.h"
 #include "policy.h"
+#include "store.h"
 #include "client.h"
 #include "conf_reload.h"
 #include "listener.h"
@@ -113,7 +114,9 @@ int broker_init(struct broker *b, struct config *cfg, struct policy *policy,
 			return -1;
 		}
 	}
-	return 0;
+	/* Restores sessions into the workers before their threads start; opened, like
+	 * the listeners, before privileges are dropped. */
+	return store_open(b);
 }
 
 void broker_request_stop(struct broker *b)
@@ -318,6 +321,9 @@ void broker_fini(struct broker *b)
 	 * worker runs any more, and the chains still pointing at them are only freed. */
 	plugin_host_free(b->plugins);
 	b->plugins = NULL;
+	/* What the workers handed over is committed; ending their sessions below is not
+	 * recorded (they live on in the store). */
+	store_close(b);
 	if (b->workers) {
 		for (unsigned i = 0; i < b->nworkers; i++)
 			worker_fini(&b->workers[i]);

@@ -61,6 +61,7 @@ struct broker {
 	_Atomic int64_t connections;          /* open sockets across listeners */
 	int64_t start_time;                   /* wall clock, seconds */
 	struct sys_state *sys;
+	struct store *store;                  /* durable store, NULL when persistence is off */
 	_Atomic bool stopping;
 	_Atomic bool running;                 /* the loops run: signals may wake worker 0 */
 

@@ -26,6 +26,7 @@
 #include "packet.h"
 #include "send.h"
 #include "session.h"
+#include "store.h"
 #include "topic_alias.h"
 #include "will.h"
 #include "worker.h"
@@ -216,9 +217,11 @@ static void update_interest(struct client *c)
 int client_flush(struct client *c)
 {
 	struct iovec iov[64];
+	/* Acknowledgements waiting for the store stay queued, with what follows them. */
+	size_t allowed = store_writable(c);
 
-	while (!outq_empty(&c->out)) {
-		int n = outq_iov(&c->out, iov, 64);
+	while (!outq_empty(&c->out) && allowed > 0) {
+		int n = outq_iov_limit(&c->out, iov, 64, allowed);
 		ssize_t w = conn_writev(&c->conn, iov, n);
 
 		if (w < 0) {
@@ -228,6 +231,8 @@ int client_flush(struct client *c)
 		}
 		STAT_ADD(c->worker->stats.bytes_sent, (uint64_t)w);
 		outq_consume(&c->out, (size_t)w);
+		if (allowed != SIZE_MAX)
+			allowed -= (size_t)w;
 	}
 	uint32_t old = c->flags;
 
@@ -237,6 +242,8 @@ int client_flush(struct client *c)
 		c->qos0_unsent_bytes = 0;
 		if (c->session && c->state == CLIENT_ACTIVE)
 			session_on_drained(c->session);
+	} else if (allowed == 0) {
+		c->flags &= ~CLIENT_F_WANT_WRITE; /* the store, not the socket, holds it */
 	} else {
 		c->flags |= CLIENT_F_WANT_WRITE;
 	}
@@ -572,6 +579,7 @@ void client_close(struct client *c, const char *reason, bool send_will)
 	c->state = CLIENT_CLOSING;
 	if (!outq_empty(&c->out))
 		(void)client_flush(c);
+	store_client_gone(c);
 	ev_io_stop(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
 	/* The transport says goodbye its own way (TLS close_notify, WebSocket close). */

@@ -39,7 +39,10 @@ enum {
 	CLIENT_F_READ_PAUSED = 1u << 2,  /* output too large: stop reading */
 	CLIENT_F_HELD = 1u << 3,         /* input held while a plugin decides (decision.h) */
 	CLIENT_F_READ_MORE = 1u << 4,    /* on the worker's re-read list */
+	CLIENT_F_OUT_HELD = 1u << 5,     /* output waits for the store (store.h) */
 };
+
+#define CLIENT_MAX_HOLDS 4
 
 struct client {
 	struct ev_io io;
@@ -68,6 +71,9 @@ struct client {
 	uint32_t inlen;
 	uint32_t incap;
 	struct outq out;
+	/* Output from out.appended == mark on waits for the worker's batch seq (store.h). */
+	struct { uint64_t seq, mark; } hold[CLIENT_MAX_HOLDS];
+	uint8_t nhold;
 	struct message *will;
 	uint32_t will_delay;            /* MQTT 5 Will Delay Interval, seconds (will.h) */
 	char *username;

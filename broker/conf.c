@@ -539,6 +539,8 @@ int conf_load_file(struct conf_ctx *ctx, const char *path, enum config_format fo
 		format = format_of(path, text);
 	ctx->file = conf_intern_file(ctx, path);
 	ctx->syntax = format == CONFIG_FORMAT_YAML ? CONF_SYNTAX_YAML : CONF_SYNTAX_MOSQ;
+	if (ctx->syntax == CONF_SYNTAX_MOSQ)
+		ctx->mosq_seen = true;
 	ctx->depth++;
 	conf_section_end(ctx);
 	if (!ctx->file)
@@ -802,6 +804,9 @@ static void finish(struct conf_ctx *ctx)
 		cfg->log_dest = ctx->log_dest;
 	if (ctx->log_type_set)
 		cfg->log_type = ctx->log_type;
+	/* mosquitto.conf users asked for saves every autosave_interval; YAML means crash-safe. */
+	if (cfg->sync == STORE_SYNC_DEFAULT)
+		cfg->sync = ctx->mosq_seen ? STORE_SYNC_PERIODIC : STORE_SYNC_BATCH;
 	finish_plugins(ctx, &cfg->security);
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		finish_listener(ctx, &cfg->listeners[i]);

@@ -143,6 +143,9 @@ struct config_listener {
 };
 
 enum bridge_direction { BRIDGE_OUT = 0, BRIDGE_IN = 1, BRIDGE_BOTH = 2 };
+/* When a change is on disk: each commit synced, commits grouped per sync, or a timer. */
+enum store_sync { STORE_SYNC_DEFAULT = 0, STORE_SYNC_ALWAYS, STORE_SYNC_BATCH, STORE_SYNC_PERIODIC };
+
 enum bridge_start_type { BRIDGE_START_AUTOMATIC = 0, BRIDGE_START_LAZY, BRIDGE_START_ONCE };
 enum bridge_reload_type { BRIDGE_RELOAD_LAZY = 0, BRIDGE_RELOAD_IMMEDIATE = 1 };
 
@@ -273,6 +276,9 @@ struct config {
 	char *persistence_location;
 	int autosave_interval;
 	bool autosave_on_changes;
+	int sync;                       /* enum store_sync; DEFAULT: periodic from a mosquitto.conf, else batch */
+	bool persistence_recover;       /* start on a damaged store after repairing it */
+	uint64_t persistence_max_size;  /* the most the store may grow to, bytes */
 
 	/* Security defaults, merged into every listener */
 	struct config_security security;

@@ -86,6 +86,9 @@ static const struct conf_name n_keyform[] = {{"pem", 0}, {"engine", 0}, {NULL, 0
 static const struct conf_name n_versions[] = {{"3", 3}, {"4", 4}, {"5", 5}, {NULL, 0}};
 static const struct conf_name n_bridge_proto[] = {
 	{"mqttv31", 3}, {"mqttv311", 4}, {"mqttv50", 5}, {NULL, 0}};
+static const struct conf_name n_sync[] = {
+	{"always", STORE_SYNC_ALWAYS}, {"batch", STORE_SYNC_BATCH}, {"periodic", STORE_SYNC_PERIODIC},
+	{NULL, 0}};
 static const struct conf_name n_start_type[] = {
 	{"automatic", BRIDGE_START_AUTOMATIC}, {"lazy", BRIDGE_START_LAZY},
 	{"once", BRIDGE_START_ONCE}, {NULL, 0}};
@@ -363,6 +366,13 @@ static const struct conf_option options[] = {
 	    .help = "seconds (or changes) between saves; 0 = on exit only"),
 	OPT("autosave_on_changes", BOOL, GL, autosave_on_changes, .def = "false", .flags = RL,
 	    .group = "persistence", .help = "count autosave_interval in changes, not seconds"),
+	OPT("sync", ENUM, GL, sync, .names = n_sync, .group = "persistence",
+	    .help = "always, batch or periodic (default: batch; periodic for a mosquitto.conf)"),
+	OPT("persistence_recover", BOOL, GL, persistence_recover, .def = "false",
+	    .group = "persistence", .help = "start on a damaged store after dropping what is damaged"),
+	OPT("persistence_max_size", SIZE, GL, persistence_max_size, .def = "1073741824",
+	    RANGE(1048576, INT64_MAX), .group = "persistence",
+	    .help = "the most the store may grow to"),
 
 	/* Bridges */
 	OPTX("connection", SPECIAL, .flags = REP | CONF_F_MOSQ_ONLY, .set = conf_set_connection,

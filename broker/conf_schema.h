@@ -143,6 +143,7 @@ struct conf_ctx {
 	bool security_seen;           /* for the per_listener_settings ordering rule */
 	uint32_t log_dest, log_type;
 	bool log_dest_set, log_type_set;
+	bool mosq_seen;             /* a mosquitto.conf file was read */
 	struct config_loc *seen_global, *seen_deflt;
 	struct config_loc **seen_listener, **seen_bridge;
 	size_t nseen_listener, nseen_bridge;

@@ -14,6 +14,7 @@
 #include "message.h"
 #include "send.h"
 #include "session.h"
+#include "store.h"
 #include "worker.h"
 
 #include <midge/mqtt.h>
@@ -163,6 +164,7 @@ static void start_flight(struct session *s, struct session_msg sm)
 		uint32_t cap = s->inflight_cap ? s->inflight_cap * 2 : 4;
 		struct session_msg *a = mem_realloc(s->inflight, cap * sizeof(*a));
 		if (!a) {
+			store_delivery_forget(s, sm.seq);
 			message_unref(sm.msg);
 			dropped(s);
 			send_failed(s);
@@ -175,6 +177,14 @@ static void start_flight(struct session *s, struct session_msg sm)
 	sm.state = sm.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
 	s->inflight[s->ninflight++] = sm;
 	s->inflight_bytes += sm.msg->payload_len;
+	if (sm.seq) {
+		store_delivery_update(s, &sm);
+		/* QoS 2 goes out once its packet id is on disk: a restart re-sends it under the
+		 * same id, which the client recognises, instead of a new one it would deliver
+		 * twice. */
+		if (sm.qos == 2)
+			store_hold(s->client);
+	}
 	if (send_publish(s->client, sm.msg, sm.qos, sm.mid, false, sm.retain, sm.subid) < 0)
 		send_failed(s);
 }
@@ -231,6 +241,7 @@ static void pump(struct session *s)
 			return; /* resumed when the connection has written its output */
 		struct session_msg sm = queue_pop(s);
 		if (expired(sm.msg) || oversized(s, sm.msg, sm.qos, sm.subid)) {
+			store_delivery_forget(s, sm.seq);
 			message_unref(sm.msg);
 			continue;
 		}
@@ -259,6 +270,7 @@ static void queue_drop_expired(struct session *s)
 
 		if (expired_at(sm.msg, now)) {
 			s->queued_bytes -= sm.msg->payload_len;
+			store_delivery_forget(s, sm.seq);
 			message_unref(sm.msg);
 			continue;
 		}
@@ -275,13 +287,14 @@ static void queue_drop_expired(struct session *s)
 }
 
 static void enqueue(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
-		    uint32_t subid)
+		    uint32_t subid, uint64_t seq)
 {
-	struct session_msg sm = {.msg = m, .qos = qos, .retain = retain, .subid = subid};
+	struct session_msg sm = {.msg = m, .seq = seq, .qos = qos, .retain = retain, .subid = subid};
 
 	if (!queue_room(s))
 		queue_drop_expired(s);
 	if (!queue_room(s) || queue_push(s, &sm) < 0) {
+		store_delivery_forget(s, seq);
 		dropped(s);
 		return;
 	}
@@ -289,33 +302,43 @@ static void enqueue(struct session *s, struct message *m, uint8_t qos, uint8_t r
 }
 
 static void deliver_checked(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
-			    uint32_t subid);
+			    uint32_t subid, uint64_t seq);
 
 void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
-		     uint32_t subid)
+		     uint32_t subid, uint64_t seq)
 {
 	struct message *out = m;
 
-	if (s->dead || expired(m))
-		return;
+	if (s->dead)
+		return; /* its stored entries went with it */
 	/* Reading is checked per delivered message: a reloaded ACL applies at once.
 	 * A plugin may hand this subscriber its own version of the message. */
-	if (!auth_may_receive(s, m) || !hook_message_out(s, &out))
+	if (expired(m) || !auth_may_receive(s, m) || !hook_message_out(s, &out)) {
+		store_delivery_forget(s, seq);
 		return;
-	deliver_checked(s, out, qos, retain, subid);
+	}
+	if (!seq) {
+		seq = store_delivery_new(s->worker, s, out, qos, retain, false);
+	} else if (out != m) {
+		struct session_msg sm = {.msg = out, .seq = seq, .qos = qos, .retain = retain};
+		store_delivery_replace(s, &sm);
+	}
+	deliver_checked(s, out, qos, retain, subid, seq);
 	if (out != m)
 		message_unref(out);
 }
 
 static void deliver_checked(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
-			    uint32_t subid)
+			    uint32_t subid, uint64_t seq)
 {
-	if (s->client && oversized(s, m, qos, subid))
+	if (s->client && oversized(s, m, qos, subid)) {
+		store_delivery_forget(s, seq);
 		return;
+	}
 	if (!s->client) {
 		/* Offline: QoS 0 only when the operator asked for it. */
 		if (qos > 0 || cfg_of(s)->queue_qos0_messages)
-			enqueue(s, m, qos, retain, subid);
+			enqueue(s, m, qos, retain, subid, seq);
 		else
 			dropped(s);
 		return;
@@ -331,12 +354,13 @@ static void deliver_checked(struct session *s, struct message *m, uint8_t qos, u
 	}
 	/* Keep order: nothing overtakes messages already waiting. */
 	if (s->q_len > 0 || !inflight_room(s, m)) {
-		enqueue(s, m, qos, retain, subid);
+		enqueue(s, m, qos, retain, subid, seq);
 		return;
 	}
 	start_flight(s, (struct session_msg){
-		.msg = message_ref(m), .qos = qos, .retain = retain, .subid = subid});
+		.msg = message_ref(m), .seq = seq, .qos = qos, .retain = retain, .subid = subid});
 }
+
 
 void session_on_drained(struct session *s)
 {
@@ -379,6 +403,7 @@ static void finish(struct session *s, int i)
 	memmove(&s->inflight[i], &s->inflight[i + 1],
 		(s->ninflight - (uint32_t)i - 1) * sizeof(s->inflight[0]));
 	s->ninflight--;
+	store_delivery_forget(s, sm.seq);
 	/* The window's array is kept: it is small and reused by the next message. */
 	message_unref(sm.msg);
 	pump(s);
@@ -401,7 +426,10 @@ bool session_on_pubrec(struct session *s, uint16_t mid)
 	if (i < 0 || s->inflight[i].state == INFLIGHT_WAIT_PUBACK)
 		return false;
 	/* A repeated PUBREC (after a resend) is answered with PUBREL again. */
-	s->inflight[i].state = INFLIGHT_WAIT_PUBCOMP;
+	if (s->inflight[i].state != INFLIGHT_WAIT_PUBCOMP) {
+		s->inflight[i].state = INFLIGHT_WAIT_PUBCOMP;
+		store_delivery_update(s, &s->inflight[i]);
+	}
 	if (send_ack(s->client, MQTT_PUBREL, mid, 0) < 0)
 		send_failed(s);
 	return true;
@@ -425,4 +453,27 @@ bool session_on_pubcomp_forced(struct session *s, uint16_t mid)
 		return false;
 	finish(s, i);
 	return true;
+}
+
+int session_restore_msg(struct session *s, struct session_msg sm, bool inflight)
+{
+	if (!inflight)
+		return queue_push(s, &sm);
+	if (find_inflight(s, sm.mid) >= 0) {
+		message_unref(sm.msg);
+		return 1;
+	}
+	if (s->ninflight == s->inflight_cap) {
+		uint32_t cap = s->inflight_cap ? s->inflight_cap * 2 : 4;
+		struct session_msg *a = mem_realloc(s->inflight, cap * sizeof(*a));
+		if (!a)
+			return -1;
+		s->inflight = a;
+		s->inflight_cap = cap;
+	}
+	s->inflight[s->ninflight++] = sm;
+	s->inflight_bytes += sm.msg->payload_len;
+	if (sm.mid > s->last_mid)
+		s->last_mid = sm.mid;
+	return 0;
 }

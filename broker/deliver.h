@@ -16,9 +16,19 @@
 struct message;
 struct session;
 
-/* Delivers m to s with the QoS and retain flag of this delivery. */
+/*
+ * Delivers m to s with the QoS and retain flag of this delivery. seq is the
+ * queue entry the routing worker stored for it (store.h), or 0: then it is
+ * stored here when the session outlives its connection.
+ */
 void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t retain,
-		     uint32_t subid);
+		     uint32_t subid, uint64_t seq);
+
+struct session_msg;
+/* At start: puts a restored message in flight (inflight) or in the queue, taking over
+ * its reference. Returns 0, 1 when it was dropped (a packet id in flight twice), -1
+ * when out of memory. */
+int session_restore_msg(struct session *s, struct session_msg sm, bool inflight);
 
 /* After a reconnect: re-sends everything in flight (PUBLISH with DUP, or PUBREL), then the queue. */
 void session_resume(struct session *s);

@@ -9,6 +9,7 @@
 #include "dispatch.h"
 #include "send.h"
 #include "session.h"
+#include "store.h"
 
 #include <midge/mqtt.h>
 
@@ -39,6 +40,10 @@ int handle_ack(struct client *c, uint8_t type, uint8_t flags, const uint8_t *bod
 		break;
 	case MQTT_PUBREL: {
 		bool known = session_qos2_in_remove(s, a.packet_id);
+		if (known)
+			store_session_save(s);
+		/* After PUBCOMP the client may reuse the id: forgetting it must be on disk first. */
+		store_hold(c);
 		if (send_ack(c, MQTT_PUBCOMP, a.packet_id,
 			     known ? MQTT_RC_SUCCESS : MQTT_RC_PACKET_ID_NOT_FOUND) < 0)
 			return client_fail(c, 0, "out of memory");

@@ -21,6 +21,7 @@
 #include "message.h"
 #include "send.h"
 #include "session.h"
+#include "store.h"
 #include "will.h"
 #include "worker.h"
 
@@ -292,6 +293,7 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 			return client_fail(c, MQTT_RC_SERVER_UNAVAILABLE, "out of memory storing the will");
 		c->will_delay = x->pkt.will.props.will_delay; /* 0 when absent (and before MQTT 5) */
 	}
+	store_session_save(s);
 	STAT_ADD(w->stats.clients_connected, 1);
 	STAT_ADD(w->stats.connections, 1);
 	int64_t now_connected = atomic_fetch_add(&b->clients_connected, 1) + 1;

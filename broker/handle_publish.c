@@ -19,6 +19,7 @@
 #include "route.h"
 #include "send.h"
 #include "session.h"
+#include "store.h"
 #include "topic_alias.h"
 #include "worker.h"
 
@@ -63,11 +64,18 @@ out:
 /* Completes the publisher's side of QoS 1/2 for a message that was not routed. */
 static int ack_only(struct client *c, const struct mqtt_publish *p, uint8_t reason)
 {
+	if (p->qos == 0)
+		return DISPATCH_CONTINUE;
+	if (p->qos == 2 && reason < 0x80 && !session_qos2_in_has(c->session, p->packet_id)) {
+		if (session_qos2_in_add(c->session, p->packet_id) < 0)
+			return client_fail(c, 0, "out of memory");
+		store_session_save(c->session);
+	}
+	/* The acknowledgement promises the message (and where it went) is kept. */
+	store_hold(c);
 	if (p->qos == 1 && send_ack(c, MQTT_PUBACK, p->packet_id, reason) < 0)
 		return client_fail(c, 0, "out of memory");
 	if (p->qos == 2) {
-		if (reason < 0x80 && session_qos2_in_add(c->session, p->packet_id) < 0)
-			return client_fail(c, 0, "out of memory");
 		if (send_ack(c, MQTT_PUBREC, p->packet_id, reason) < 0)
 			return client_fail(c, 0, "out of memory");
 	}

@@ -16,6 +16,7 @@
 #include "route.h"
 #include "send.h"
 #include "session.h"
+#include "store.h"
 #include "subtree.h"
 #include "topic.h"
 #include "worker.h"
@@ -163,6 +164,7 @@ static uint8_t apply_one(struct client *c, uint32_t subid, struct granted *g)
 		return refused_code(c, MQTT_RC_UNSPECIFIED);
 	}
 	g->is_new = added == 1;
+	store_sub_save(c->session, g->filter, g->len, qos, sub.flags, subid);
 	if (log_enabled(LOG_T_SUBSCRIBE))
 		log_msg(LOG_T_SUBSCRIBE, "%s %u %s", client_name(c), qos, g->filter);
 	uint8_t options = (uint8_t)(g->o.qos | (g->o.no_local ? 0x04 : 0) |
@@ -213,6 +215,7 @@ int handle_subscribe(struct client *c, uint8_t flags, const uint8_t *body, uint3
 			g[i].filter = NULL;
 		}
 	}
+	store_hold(c);
 	if (send_suback(c, MQTT_SUBACK, sp.packet_id, codes, n) < 0) {
 		rc = client_fail(c, 0, "out of memory");
 		goto out;

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "send.h"
 #include "session.h"
+#include "store.h"
 #include "subtree.h"
 #include "topic.h"
 #include "worker.h"
@@ -52,6 +53,7 @@ static uint8_t unsubscribe_one(struct client *c, const struct mqtt_bytes *f)
 		pthread_rwlock_wrlock(&w->broker->sub_lock);
 		subtree_remove_any(&w->broker->subs, filter, mlen + f->len, c->session);
 		pthread_rwlock_unlock(&w->broker->sub_lock);
+		store_sub_forget(c->session, filter, mlen + f->len);
 	}
 	if (log_enabled(LOG_T_UNSUBSCRIBE))
 		log_msg(LOG_T_UNSUBSCRIBE, "%s %s", client_name(c), filter);
@@ -78,6 +80,7 @@ int handle_unsubscribe(struct client *c, uint8_t flags, const uint8_t *body, uin
 		return client_fail(c, MQTT_RC_UNSPECIFIED, "out of memory");
 	while (i < up.count && mqtt_unsubscribe_next(&up, &pos, &f))
 		codes[i++] = unsubscribe_one(c, &f);
+	store_hold(c);
 	rc = send_suback(c, MQTT_UNSUBACK, up.packet_id, codes, up.count);
 	mem_free(codes);
 	if (rc < 0)

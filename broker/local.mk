@@ -54,7 +54,8 @@ libmidgecore_la_SOURCES = \
 	broker/persist.h broker/persist_lmdb.c broker/persist_apply.c broker/persist_read.c \
 	broker/persist_batch.c broker/persist_recover.c broker/persist_check.c broker/persist_int.h \
 	broker/persist_codec.c broker/persist_codec.h \
-	broker/persist_writer.c broker/persist_writer.h
+	broker/persist_writer.c broker/persist_writer.h \
+	broker/store.c broker/store.h broker/store_int.h broker/store_record.c broker/store_restore.c
 if HAVE_EPOLL
 libmidgecore_la_SOURCES += broker/ev_epoll.c
 endif

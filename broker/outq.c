@@ -52,6 +52,7 @@ uint8_t *outq_reserve(struct outq *q, size_t n)
 	p = s->bytes + s->len;
 	s->len += (uint32_t)n;
 	q->bytes += n;
+	q->appended += n;
 	return p;
 }
 
@@ -71,6 +72,7 @@ int outq_append_ref(struct outq *q, struct message *m, const uint8_t *data, size
 	s->data = data;
 	link_tail(q, s);
 	q->bytes += len;
+	q->appended += len;
 	return 0;
 }
 
@@ -83,6 +85,24 @@ int outq_iov(const struct outq *q, struct iovec *iov, int max)
 			continue;
 		iov[n].iov_base = (void *)(s->data + s->off);
 		iov[n].iov_len = s->len - s->off;
+		n++;
+	}
+	return n;
+}
+
+int outq_iov_limit(const struct outq *q, struct iovec *iov, int max, size_t limit)
+{
+	int n = 0;
+
+	for (const struct outq_seg *s = q->head; s && n < max && limit > 0; s = s->next) {
+		size_t len = s->len - s->off;
+		if (len == 0)
+			continue;
+		if (len > limit)
+			len = limit;
+		iov[n].iov_base = (void *)(s->data + s->off);
+		iov[n].iov_len = len;
+		limit -= len;
 		n++;
 	}
 	return n;

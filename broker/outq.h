@@ -22,12 +22,14 @@ struct outq {
 	struct outq_seg *head;
 	struct outq_seg *tail;
 	size_t bytes; /* queued and not yet written */
+	uint64_t appended; /* bytes ever queued (so appended - bytes were written) */
 };
 
 static inline void outq_init(struct outq *q)
 {
 	q->head = q->tail = NULL;
 	q->bytes = 0;
+	q->appended = 0;
 }
 
 static inline int outq_empty(const struct outq *q)
@@ -41,6 +43,8 @@ uint8_t *outq_reserve(struct outq *q, size_t n);
 int outq_append_ref(struct outq *q, struct message *m, const uint8_t *data, size_t len);
 /* Fills up to max entries; returns the count. */
 int outq_iov(const struct outq *q, struct iovec *iov, int max);
+/* Like outq_iov, covering at most limit bytes. */
+int outq_iov_limit(const struct outq *q, struct iovec *iov, int max, size_t limit);
 /* Drops n written bytes from the front. */
 void outq_consume(struct outq *q, size_t n);
 /* Frees everything. */

@@ -35,6 +35,8 @@ struct persist_writer {
 	struct persist *p;
 	size_t max_group, max_queue;
 	unsigned sync_ms;
+	unsigned purge_ms;
+	int64_t purge_lag;
 	bool periodic;
 
 	pthread_t thread;
@@ -54,6 +56,7 @@ struct persist_writer {
 	struct persist_batch **bs;
 
 	_Atomic uint64_t commits, batches, failed, rejected, max_group_seen, syncs, sync_failed;
+	_Atomic uint64_t purges, purged;
 };
 
 static void add(_Atomic uint64_t *c, uint64_t n)
@@ -109,6 +112,22 @@ static void do_sync(struct persist_writer *w)
 		add(&w->sync_failed, 1);
 }
 
+static bool earlier(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Drops what expired a while ago (the broker expires things itself, on time). */
+static void do_purge(struct persist_writer *w)
+{
+	struct persist_purge_stats st = { 0, 0, 0, 0 };
+
+	if (persist_purge(w->p, (int64_t)time(NULL) - w->purge_lag, &st) == 0) {
+		add(&w->purges, 1);
+		add(&w->purged, st.sessions + st.retained + st.queued + st.messages);
+	}
+}
+
 /* Commits n items of w->group, reports, frees. Outside the lock. */
 static void run_group(struct persist_writer *w, size_t n)
 {
@@ -137,18 +156,31 @@ static void *writer_main(void *arg)
 {
 	struct persist_writer *w = arg;
 	bool dirty = false; /* committed since the last sync (periodic mode) */
-	struct timespec next_sync;
+	bool purging = w->purge_ms > 0;
+	struct timespec next_sync, next_purge;
 
 	deadline_after(&next_sync, w->sync_ms);
+	deadline_after(&next_purge, w->purge_ms);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (w->len == 0 && !w->stopping) {
-			if (dirty && passed(&next_sync))
+			if ((dirty && passed(&next_sync)) || (purging && passed(&next_purge)))
 				break;
-			if (dirty)
-				pthread_cond_timedwait(&w->work, &w->lock, &next_sync);
+			const struct timespec *until = dirty ? &next_sync : NULL;
+			if (purging && (!until || earlier(&next_purge, until)))
+				until = &next_purge;
+			if (until)
+				pthread_cond_timedwait(&w->work, &w->lock, until);
 			else
 				pthread_cond_wait(&w->work, &w->lock);
+		}
+		if (purging && !w->stopping && passed(&next_purge)) {
+			pthread_mutex_unlock(&w->lock);
+			do_purge(w);
+			dirty = w->periodic;
+			deadline_after(&next_purge, w->purge_ms);
+			pthread_mutex_lock(&w->lock);
+			continue;
 		}
 		if (dirty && (passed(&next_sync) || (w->len == 0 && w->stopping))) {
 			pthread_mutex_unlock(&w->lock);
@@ -199,6 +231,8 @@ struct persist_writer *persist_writer_start(struct persist *p,
 	w->max_group = o && o->max_group ? o->max_group : DEFAULT_MAX_GROUP;
 	w->max_queue = o && o->max_queue ? o->max_queue : DEFAULT_MAX_QUEUE;
 	w->sync_ms = o && o->sync_ms ? o->sync_ms : DEFAULT_SYNC_MS;
+	w->purge_ms = o ? o->purge_ms : 0;
+	w->purge_lag = o ? o->purge_lag_s : 0;
 	w->periodic = p->sync == PERSIST_SYNC_PERIODIC;
 	w->cap = w->max_queue < RING_START ? w->max_queue : RING_START;
 	w->ring = mem_malloc(w->cap * sizeof(*w->ring));
@@ -312,4 +346,6 @@ void persist_writer_stats(const struct persist_writer *w, struct persist_writer_
 	st->max_group = get(&w->max_group_seen);
 	st->syncs = get(&w->syncs);
 	st->sync_failed = get(&w->sync_failed);
+	st->purges = get(&w->purges);
+	st->purged = get(&w->purged);
 }

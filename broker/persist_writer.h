@@ -1,5 +1,5 @@
 /*
- * persist_writer.h: the store's one writer thread (issue 7). Not yet used by the broker.
+ * persist_writer.h: the store's one writer thread (used by store.c).
  *
  * Owns every commit to a struct persist: any thread submits batches into a
  * bounded queue (never waiting on disk); the writer thread applies whatever
@@ -20,6 +20,8 @@ struct persist_writer_options {
 	size_t max_group;     /* most batches per commit; 0 = 256 */
 	size_t max_queue;     /* most batches waiting; more are refused (PERSIST_EFULL); 0 = 65536 */
 	unsigned sync_ms;     /* PERSIST_SYNC_PERIODIC: persist_sync() period in ms; 0 = 1000 */
+	unsigned purge_ms;    /* persist_purge() period in ms; 0 = never */
+	int64_t purge_lag_s;  /* purge what expired at least this many seconds ago */
 };
 
 struct persist_writer_stats {
@@ -30,6 +32,8 @@ struct persist_writer_stats {
 	uint64_t max_group;   /* the most batches one successful commit carried */
 	uint64_t syncs;       /* persist_sync() calls made by the timer (PERSIST_SYNC_PERIODIC) */
 	uint64_t sync_failed; /* of which failed (retried at the next period) */
+	uint64_t purges;      /* successful purges (purge_ms) */
+	uint64_t purged;      /* records they removed */
 };
 
 struct persist_writer;

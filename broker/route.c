@@ -11,6 +11,7 @@
 #include "log.h"
 #include "message.h"
 #include "session.h"
+#include "store.h"
 #include "subtree.h"
 #include "worker.h"
 
@@ -75,8 +76,9 @@ static int vec_reserve(struct item_vec *v, size_t n)
 	return 0;
 }
 
-static void store_retained(struct broker *b, struct message *m)
+static void keep_retained(struct worker *w, struct message *m)
 {
+	struct broker *b = w->broker;
 	int rc;
 
 	pthread_rwlock_wrlock(&b->retain_lock);
@@ -87,6 +89,8 @@ static void store_retained(struct broker *b, struct message *m)
 	/* Logged outside the lock: a log line may be published (and retained) too. */
 	if (rc < 0)
 		log_err("Error: out of memory storing retained message on %s.", m->topic);
+	else
+		store_retained(w, m);
 }
 
 void route_publish(struct worker *w, struct message *m, const struct session *origin)
@@ -96,7 +100,7 @@ void route_publish(struct worker *w, struct message *m, const struct session *or
 	size_t n = 0;
 
 	if (m->retain)
-		store_retained(b, m);
+		keep_retained(w, m);
 
 	w->match.preferred = session_is_online;
 	pthread_rwlock_rdlock(&b->sub_lock);
@@ -122,6 +126,7 @@ void route_publish(struct worker *w, struct message *m, const struct session *or
 		d->subid = sub->subid;
 		d->msg = m;
 		d->ptr = NULL;
+		d->id = 0;
 		/* A session of another worker must outlive the lock. */
 		if (sub->session->worker != w)
 			session_ref(sub->session);
@@ -136,8 +141,11 @@ void route_publish(struct worker *w, struct message *m, const struct session *or
 	for (size_t i = 0; i < n; i++) {
 		struct inbox_item *d = &v->items[i];
 		if (d->session->worker == w) {
-			session_deliver(d->session, m, d->qos, d->retain, d->subid);
+			session_deliver(d->session, m, d->qos, d->retain, d->subid, 0);
 		} else {
+			/* Stored here, so the publisher's acknowledgement waits for it too. */
+			if (d->qos > 0)
+				d->id = store_delivery_new(w, d->session, m, d->qos, d->retain, false);
 			d->msg = message_ref(m);
 			worker_outbox_add(w, d); /* consumes both references */
 		}
@@ -180,8 +188,11 @@ void route_retained(struct worker *w, struct session *s, const char *filter, siz
 	if (rb.failed)
 		log_err("Error: out of memory sending retained messages for %s.", filter);
 	for (size_t i = 0; i < rb.len; i++) {
-		session_deliver(s, rb.msgs[i], delivery_qos(w->cfg, rb.msgs[i]->qos, granted_qos), 1,
-				subid);
+		uint8_t qos = delivery_qos(w->cfg, rb.msgs[i]->qos, granted_qos);
+		/* The body again: the worker that stored this retained message may not have
+		 * handed its batch to the writer yet. */
+		uint64_t seq = qos ? store_delivery_new(w, s, rb.msgs[i], qos, 1, true) : 0;
+		session_deliver(s, rb.msgs[i], qos, 1, subid, seq);
 		message_unref(rb.msgs[i]);
 	}
 	mem_free(rb.msgs);

@@ -12,12 +12,14 @@
 #include "log.h"
 #include "message.h"
 #include "policy.h"
+#include "store.h"
 #include "tnode.h"
 #include "will.h"
 #include "worker.h"
 
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 uint32_t session_id_hash(const char *client_id, size_t len)
 {
@@ -160,6 +162,7 @@ void session_destroy(struct session *s)
 	/* The will goes out when the session ends, if its delay has not run out
 	 * first [MQTT-3.1.3-9]; routed later, when this session is gone. */
 	will_session_end(s);
+	store_session_forget(s);
 	if (s->nsubs) {
 		pthread_rwlock_wrlock(&b->sub_lock);
 		for (uint32_t i = 0; i < s->nsubs; i++)
@@ -190,10 +193,12 @@ void session_detach(struct session *s)
 
 	s->client = NULL;
 	atomic_store_explicit(&s->online, false, memory_order_relaxed);
+	s->disconnected_at = (int64_t)time(NULL);
 	if (s->expiry_interval == 0) {
 		session_destroy(s);
 		return;
 	}
+	store_session_save(s);
 	if (s->expiry_interval != SESSION_EXPIRY_NEVER)
 		ev_timer_start(w->loop, &s->expiry_timer,
 			       ev_now(w->loop) + (int64_t)s->expiry_interval * 1000);
@@ -219,6 +224,7 @@ size_t session_recheck_subscriptions(struct session *s)
 		pthread_rwlock_wrlock(&w->broker->sub_lock);
 		subtree_remove_any(&w->broker->subs, sub->filter, sub->len, s);
 		pthread_rwlock_unlock(&w->broker->sub_lock);
+		store_sub_forget(s, sub->filter, sub->len);
 		mem_free(sub->filter);
 		*sub = s->subs[--s->nsubs];
 		dropped++;

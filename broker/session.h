@@ -33,6 +33,7 @@ enum inflight_state {
 /* A message for this session: either in flight or queued. */
 struct session_msg {
 	struct message *msg;
+	uint64_t seq;     /* its queue entry in the durable store, 0 = none */
 	uint32_t subid;
 	uint16_t mid;     /* in flight only */
 	uint8_t qos;      /* QoS it is delivered with */
@@ -57,6 +58,8 @@ struct session {
 	struct client *client;       /* NULL while offline */
 	_Atomic uint32_t refs;
 	bool dead;                   /* removed; deliveries still in flight are dropped */
+	_Atomic bool persisted;      /* has a record in the durable store (store.h) */
+	int64_t disconnected_at;     /* wall clock, seconds, while offline */
 	_Atomic bool online;         /* read by other workers for shared subscriptions */
 	uint8_t protocol;
 	uint16_t last_mid;
@@ -68,6 +71,7 @@ struct session {
 	char *username;              /* as authenticated at the last CONNECT, NULL for none */
 	struct ev_timer expiry_timer;
 	struct message *will;        /* offline: a will waiting for its delay (will.h) */
+	uint32_t will_delay;         /* its delay, seconds from disconnected_at */
 	struct ev_timer will_timer;
 
 	struct session_sub *subs;

@@ -11,6 +11,7 @@
 
 #include "message.h"
 #include "session.h"
+#include "store.h"
 #include "worker.h"
 
 #include <stddef.h>
@@ -38,8 +39,10 @@ static void on_will_timer(struct ev_loop *loop, struct ev_timer *t)
 
 	(void)loop;
 	s->will = NULL;
-	if (will)
+	if (will) {
 		will_publish(s->worker, will);
+		store_session_save(s);
+	}
 }
 
 void will_init(struct session *s)
@@ -63,6 +66,7 @@ void will_delay_start(struct session *s, struct message *will, uint32_t delay)
 	 * one took the session over. */
 	will_cancel(s);
 	s->will = will;
+	s->will_delay = delay;
 	ev_timer_start(loop, &s->will_timer, ev_now(loop) + (int64_t)delay * 1000);
 }
 

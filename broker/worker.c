@@ -16,8 +16,10 @@
 #include "message.h"
 #include "plugin.h"
 #include "route.h"
+#include "persist.h"
 #include "session.h"
 #include "send.h"
+#include "store.h"
 
 #include <midge/mqtt.h>
 #include <errno.h>
@@ -334,7 +336,7 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 
 		switch (it->kind) {
 		case INBOX_DELIVER:
-			session_deliver(it->session, it->msg, it->qos, it->retain, it->subid);
+			session_deliver(it->session, it->msg, it->qos, it->retain, it->subid, it->id);
 			message_unref(it->msg);
 			session_unref(it->session);
 			break;
@@ -371,6 +373,7 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 		}
 	}
 	work->len = 0;
+	store_on_wake(w);
 	if (w->index == 0)
 		broker_on_wake(w->broker);
 }
@@ -425,6 +428,8 @@ static void before_sleep(struct ev_loop *loop, void *data)
 		ev_dont_sleep(loop);
 	if (w->ndeferred)
 		route_deferred(w);
+	/* Before the outboxes: a worker learning of a stored message finds it stored. */
+	store_turn_end(w);
 	flush_outboxes(w);
 	while (w->flush_head) {
 		struct client *c = w->flush_head;
@@ -436,6 +441,8 @@ static void before_sleep(struct ev_loop *loop, void *data)
 		if (client_flush(c) < 0)
 			client_close(c, "connection error.", true);
 	}
+	/* What writing changed (messages put in flight) goes now, not at the next wake-up. */
+	store_turn_end(w);
 	/* Nothing refers to these any more: events of this turn are all handled
 	 * (a plugin answer still on its way finds no wait and is dropped). */
 	while (w->dead_head) {
@@ -545,6 +552,9 @@ void worker_fini(struct worker *w)
 	}
 	mem_free(w->outbox);
 	mem_free(w->route_buf.items);
+	if (w->store.batch)
+		persist_batch_free(w->store.batch);
+	mem_free(w->store.held);
 	decision_table_fini(&w->decisions);
 	for (size_t i = 0; i < w->ndeferred; i++)
 		message_unref(w->deferred[i]);

@@ -19,6 +19,7 @@
 #include "decision.h"
 #include "ev.h"
 #include "session.h"
+#include "store.h"
 #include "subtree.h"
 
 struct broker;
@@ -41,7 +42,7 @@ struct inbox_item {
 	uint8_t qos;
 	uint8_t retain;
 	uint32_t subid;
-	uint64_t id;              /* INBOX_DECIDED: the request */
+	uint64_t id;              /* INBOX_DECIDED: the request; INBOX_DELIVER: its store sequence */
 	struct session *session;  /* INBOX_DELIVER: referenced */
 	struct message *msg;      /* INBOX_DELIVER: referenced */
 	void *ptr;                /* INBOX_ADOPT: the client; others: see the kinds */
@@ -115,6 +116,7 @@ struct worker {
 
 	struct worker_stats stats;
 	uint64_t next_session_seq;
+	struct worker_store store;
 
 	/* Plugins */
 	struct decision_table decisions;     /* delayed decisions of our clients */

@@ -798,8 +798,34 @@ START_TEST(test_front_ends_equivalent)
 	ck_assert_int_eq(conf.cfg.listeners[2].port, 0);
 	ck_assert_str_eq(conf.cfg.listeners[2].security.clientid_prefixes.items[0], "dev-");
 	ck_assert_int_eq(conf.cfg.bridges[0].protocol_version, 5);
+	ck_assert_int_eq(conf.cfg.sync, STORE_SYNC_PERIODIC);
 	unload(&conf);
 	unload(&yaml);
+}
+END_TEST
+
+/* sync: crash-safe groups of commits by default, a mosquitto.conf's saves on a timer. */
+START_TEST(test_sync_defaults)
+{
+	struct loaded ld;
+
+	load_text(&ld, ".yaml", "persistence: true\n");
+	ck_assert_clean(&ld);
+	ck_assert_int_eq(ld.cfg.sync, STORE_SYNC_BATCH);
+	ck_assert_uint_eq(ld.cfg.persistence_max_size, 1073741824u);
+	unload(&ld);
+	load_text(&ld, ".conf", "persistence true\n");
+	ck_assert_clean(&ld);
+	ck_assert_int_eq(ld.cfg.sync, STORE_SYNC_PERIODIC);
+	unload(&ld);
+	load_text(&ld, ".conf", "persistence true\nsync always\npersistence_recover true\n");
+	ck_assert_clean(&ld);
+	ck_assert_int_eq(ld.cfg.sync, STORE_SYNC_ALWAYS);
+	ck_assert(ld.cfg.persistence_recover);
+	unload(&ld);
+	load_text(&ld, ".yaml", "sync: sometimes\n");
+	ck_assert_uint_eq(ld.diag.nerrors, 1);
+	unload(&ld);
 }
 END_TEST
 
@@ -1279,7 +1305,10 @@ START_TEST(test_midge_yaml)
 	ck_assert_int_eq(ld.cfg.listeners[0].security.allow_anonymous, 1);
 	ck_assert_uint_eq(ld.cfg.log_dest, LOG_DEST_STDERR);
 	ck_assert_uint_eq(ld.cfg.nbridges, 0);
-	ck_assert(!ld.cfg.persistence);
+	/* crash-safe persistence is on by default */
+	ck_assert(ld.cfg.persistence);
+	ck_assert_int_eq(ld.cfg.sync, STORE_SYNC_BATCH);
+	ck_assert_str_eq(ld.cfg.persistence_file, "midge.db");
 	unload(&ld);
 }
 END_TEST
@@ -1383,6 +1412,7 @@ Suite *suite_config(void)
 
 	tc = tcase_create("semantics");
 	tcase_add_test(tc, test_front_ends_equivalent);
+	tcase_add_test(tc, test_sync_defaults);
 	tcase_add_test(tc, test_security_global);
 	tcase_add_test(tc, test_security_per_listener);
 	tcase_add_test(tc, test_per_listener_default_listener);

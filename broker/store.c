@@ -1,0 +1,356 @@
+/*
+ * store.c: opening and closing the durable store, each worker's batch of a
+ * loop turn, and holding acknowledgements until their batch is durable
+ * (see store.h). What goes into the records is in store_record.c, the
+ * restore at start in store_restore.c.
+ */
+#include "config.h"
+
+#include "store_int.h"
+
+#include "alloc.h"
+#include "broker.h"
+#include "client.h"
+#include "conf.h"
+#include "log.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Purge what expired this long ago, this often (the broker expires things on time itself). */
+#define PURGE_EVERY_MS 60000u
+#define PURGE_LAG_S 60
+
+struct store *store_of(const struct broker *b)
+{
+	struct store *st = b->store;
+
+	return st && !atomic_load_explicit(&st->closed, memory_order_relaxed) ? st : NULL;
+}
+
+bool store_enabled(const struct broker *b)
+{
+	return store_of(b) != NULL;
+}
+
+void store_log_failure(struct store *st, const char *what, int rc)
+{
+	int64_t now = (int64_t)time(NULL);
+	int64_t last = atomic_load_explicit(&st->last_error_log, memory_order_relaxed);
+
+	if (now == last ||
+	    !atomic_compare_exchange_strong_explicit(&st->last_error_log, &last, now,
+						     memory_order_relaxed, memory_order_relaxed))
+		return;
+	log_err("Error: persistence: %s failed (%s).", what,
+		rc == PERSIST_ENOMEM ? "out of memory" :
+		rc == PERSIST_EINVAL ? "a key too long for the store" : persist_error(st->p));
+}
+
+/* --- opening --- */
+
+/*
+ * The store is the directory <persistence_location>/<persistence_file>; when
+ * a regular file has that name (mosquitto's own snapshot), <name>.midge next
+ * to it, so that file is never touched.
+ */
+static int store_dir(const struct config *cfg, char *out, size_t size)
+{
+	const char *loc = cfg->persistence_location && *cfg->persistence_location
+				  ? cfg->persistence_location : ".";
+	const char *file = cfg->persistence_file && *cfg->persistence_file ? cfg->persistence_file
+									  : "midge.db";
+	struct stat sb;
+	int n = snprintf(out, size, "%s%s%s", loc, loc[strlen(loc) - 1] == '/' ? "" : "/", file);
+
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	if (stat(out, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		if ((size_t)n + 6 >= size)
+			return -1;
+		strcat(out, ".midge");
+	}
+	return 0;
+}
+
+static enum persist_sync sync_mode(const struct config *cfg)
+{
+	switch (cfg->sync) {
+	case STORE_SYNC_ALWAYS: return PERSIST_SYNC_ALWAYS;
+	case STORE_SYNC_PERIODIC: return PERSIST_SYNC_PERIODIC;
+	default: return PERSIST_SYNC_BATCH;
+	}
+}
+
+/* Periodic sync: every autosave_interval seconds (each second when counted in changes,
+ * never but at exit for 0). */
+static unsigned sync_period_ms(const struct config *cfg)
+{
+	if (cfg->autosave_on_changes)
+		return 1000;
+	if (cfg->autosave_interval <= 0 || cfg->autosave_interval >= (int)(UINT_MAX / 1000))
+		return UINT_MAX;
+	return (unsigned)cfg->autosave_interval * 1000u;
+}
+
+static const char *sync_name(enum persist_sync s)
+{
+	return s == PERSIST_SYNC_ALWAYS ? "always" : s == PERSIST_SYNC_BATCH ? "batch" : "periodic";
+}
+
+int store_open(struct broker *b)
+{
+	const struct config *cfg = b->cfg;
+	char dir[4096], err[600];
+	struct persist_options po = {
+		.sync = sync_mode(cfg),
+		.map_size = (size_t)cfg->persistence_max_size,
+		.recover = cfg->persistence_recover,
+	};
+	struct persist_writer_options wo = {
+		.sync_ms = sync_period_ms(cfg),
+		.purge_ms = PURGE_EVERY_MS,
+		.purge_lag_s = PURGE_LAG_S,
+	};
+	struct persist_purge_stats purged = {0};
+	struct store *st;
+	struct timespec t0, t1;
+	int rc;
+
+	if (!cfg->persistence)
+		return 0;
+	if (store_dir(cfg, dir, sizeof(dir)) < 0) {
+		log_err("Error: persistence_location and persistence_file make too long a path.");
+		return -1;
+	}
+	st = mem_calloc(1, sizeof(*st));
+	if (!st) {
+		log_err("Error: out of memory opening the store.");
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = persist_open(dir, &po, &st->p, err, sizeof(err));
+	if (rc != 0) {
+		log_err("Error: %s", err);
+		if (rc == PERSIST_EDAMAGED)
+			log_err("Error: the store was not changed. To start anyway, dropping what is "
+				"damaged (the damaged data file is kept aside), set "
+				"persistence_recover: true.");
+		mem_free(st);
+		return -1;
+	}
+	if (persist_recovered(st->p) > 0)
+		log_warn("Warning: the store in %s was damaged: %llu records were dropped or repaired.",
+			 dir, (unsigned long long)persist_recovered(st->p));
+	st->hold = po.sync != PERSIST_SYNC_PERIODIC;
+	/* What expired while the broker was down goes first (one write transaction). */
+	if ((rc = persist_purge(st->p, (int64_t)time(NULL), &purged)) != 0)
+		log_warn("Warning: persistence: dropping expired records failed: %s.",
+			 persist_error(st->p));
+	if (store_restore(b, st) < 0) {
+		persist_close(st->p);
+		mem_free(st);
+		return -1;
+	}
+	st->writer = persist_writer_start(st->p, &wo);
+	if (!st->writer) {
+		log_err("Error: unable to start the store's writer thread.");
+		persist_close(st->p);
+		mem_free(st);
+		return -1;
+	}
+	b->store = st;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_notice("Store %s opened (sync: %s) in %lld ms; %zu expired sessions and %zu messages "
+		   "dropped.", dir, sync_name(po.sync),
+		   (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
+		   purged.sessions, purged.messages);
+	return 0;
+}
+
+void store_close(struct broker *b)
+{
+	struct store *st = b->store;
+
+	if (!st)
+		return;
+	atomic_store(&st->closed, true);
+	/* Commits what the workers handed over before they stopped. */
+	persist_writer_stop(st->writer);
+	persist_close(st->p);
+	mem_free(st);
+	b->store = NULL;
+}
+
+/* --- a worker's batch --- */
+
+struct persist_batch *store_batch(struct worker *w)
+{
+	struct worker_store *ws = &w->store;
+
+	if (!ws->batch && !(ws->batch = persist_batch_new()))
+		log_err("Error: out of memory recording a change for the store.");
+	return ws->batch;
+}
+
+/* The writer committed (or failed) one of w's batches: they complete in order. */
+static void batch_done(void *arg, int result)
+{
+	struct worker *w = arg;
+	struct worker_store *ws = &w->store;
+	uint64_t seq = atomic_load_explicit(&ws->durable, memory_order_relaxed) + 1;
+
+	if (result != 0) {
+		atomic_store_explicit(&ws->failed, seq, memory_order_relaxed);
+		if (w->broker->store)
+			store_log_failure(w->broker->store, "a commit", result);
+	}
+	atomic_store_explicit(&ws->durable, seq, memory_order_release);
+	ev_async_send(&w->wake);
+}
+
+/* Clients held for the batch being built lose their connection: it will never be durable. */
+static void fail_current(struct worker *w)
+{
+	struct worker_store *ws = &w->store;
+
+	for (size_t i = ws->nheld; i-- > 0;) {
+		if (i >= ws->nheld)
+			continue;
+		struct client *c = ws->held[i];
+		if (c->nhold && c->hold[c->nhold - 1].seq > ws->submitted)
+			client_close(c, "was disconnected: its changes could not be stored.", true);
+	}
+}
+
+void store_turn_end(struct worker *w)
+{
+	struct worker_store *ws = &w->store;
+	struct store *st = store_of(w->broker);
+	int rc;
+
+	if (!ws->batch || persist_batch_count(ws->batch) == 0)
+		return;
+	if (!st) {
+		persist_batch_reset(ws->batch);
+		return;
+	}
+	rc = persist_writer_submit(st->writer, ws->batch, batch_done, w);
+	ws->batch = NULL;
+	if (rc == 0) {
+		ws->submitted++;
+		return;
+	}
+	store_log_failure(st, "handing changes to the writer", rc);
+	fail_current(w);
+}
+
+/* --- holding acknowledgements --- */
+
+static void held_add(struct worker_store *ws, struct client *c)
+{
+	if (c->flags & CLIENT_F_OUT_HELD)
+		return;
+	if (ws->nheld == ws->held_cap) {
+		size_t cap = ws->held_cap ? ws->held_cap * 2 : 16;
+		struct client **h = mem_realloc(ws->held, cap * sizeof(*h));
+		if (!h)
+			return; /* released at the next hold, or when the client writes again */
+		ws->held = h;
+		ws->held_cap = cap;
+	}
+	ws->held[ws->nheld++] = c;
+	c->flags |= CLIENT_F_OUT_HELD;
+}
+
+void store_hold(struct client *c)
+{
+	struct worker *w = c->worker;
+	struct worker_store *ws = &w->store;
+	struct store *st = store_of(w->broker);
+	uint64_t seq;
+
+	if (!st || !st->hold)
+		return;
+	seq = ws->batch && persist_batch_count(ws->batch) > 0 ? ws->submitted + 1 : ws->submitted;
+	if (seq <= ws->released)
+		return;
+	if (c->nhold > 0 && c->hold[c->nhold - 1].seq >= seq)
+		return;
+	if (c->nhold == CLIENT_MAX_HOLDS) {
+		c->hold[CLIENT_MAX_HOLDS - 1].seq = seq; /* waits a little longer, never less */
+	} else {
+		c->hold[c->nhold].seq = seq;
+		c->hold[c->nhold].mark = c->out.appended;
+		c->nhold++;
+	}
+	held_add(ws, c);
+}
+
+size_t store_writable(struct client *c)
+{
+	const struct worker_store *ws = &c->worker->store;
+	uint64_t written = c->out.appended - c->out.bytes;
+	uint8_t done = 0;
+
+	while (done < c->nhold && c->hold[done].seq <= ws->released)
+		done++;
+	if (done) {
+		memmove(c->hold, c->hold + done, (size_t)(c->nhold - done) * sizeof(c->hold[0]));
+		c->nhold = (uint8_t)(c->nhold - done);
+	}
+	if (c->nhold == 0)
+		return SIZE_MAX;
+	return c->hold[0].mark > written ? (size_t)(c->hold[0].mark - written) : 0;
+}
+
+void store_client_gone(struct client *c)
+{
+	struct worker_store *ws = &c->worker->store;
+
+	c->nhold = 0;
+	if (!(c->flags & CLIENT_F_OUT_HELD))
+		return;
+	c->flags &= ~CLIENT_F_OUT_HELD;
+	for (size_t i = 0; i < ws->nheld; i++) {
+		if (ws->held[i] == c) {
+			ws->held[i] = ws->held[--ws->nheld];
+			break;
+		}
+	}
+}
+
+void store_on_wake(struct worker *w)
+{
+	struct worker_store *ws = &w->store;
+	uint64_t durable = atomic_load_explicit(&ws->durable, memory_order_acquire);
+	uint64_t failed = atomic_load_explicit(&ws->failed, memory_order_relaxed);
+	bool failures = failed > ws->released;
+
+	if (durable == ws->released)
+		return;
+	ws->released = durable;
+	/* Backwards: closing a client swaps the last one into its place, already visited. */
+	for (size_t i = ws->nheld; i-- > 0;) {
+		if (i >= ws->nheld)
+			continue;
+		struct client *c = ws->held[i];
+		if (c->nhold == 0 || c->hold[0].seq > durable)
+			continue;
+		if (failures && c->hold[0].seq <= failed) {
+			client_close(c, "was disconnected: its changes could not be stored.", true);
+			continue;
+		}
+		(void)store_writable(c); /* drops the holds now released */
+		if (c->nhold == 0) {
+			c->flags &= ~CLIENT_F_OUT_HELD;
+			ws->held[i] = ws->held[--ws->nheld];
+		}
+		worker_schedule_flush(w, c);
+	}
+}
