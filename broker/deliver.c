@@ -429,6 +429,10 @@ bool session_on_pubrec(struct session *s, uint16_t mid)
 	if (s->inflight[i].state != INFLIGHT_WAIT_PUBCOMP) {
 		s->inflight[i].state = INFLIGHT_WAIT_PUBCOMP;
 		store_delivery_update(s, &s->inflight[i]);
+		/* After PUBREL the client forgets the id: a restart must not send the PUBLISH
+		 * again, so the new state is on disk first. */
+		if (s->inflight[i].seq)
+			store_hold(s->client);
 	}
 	if (send_ack(s->client, MQTT_PUBREL, mid, 0) < 0)
 		send_failed(s);
