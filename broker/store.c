@@ -15,7 +15,6 @@
 #include "log.h"
 #include "worker.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
