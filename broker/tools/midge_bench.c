@@ -62,6 +62,7 @@ struct opts {
 	const char *topic; /* NULL: bench/<publisher index> */
 	unsigned inflight;
 	bool no_sub;
+	bool persistent_sub; /* the subscriber keeps a session (clean session 0) */
 	const char *user;
 	const char *password;
 	double duration;
@@ -408,7 +409,7 @@ static bool conn_flush(struct run *r, struct conn *c)
 	return true;
 }
 
-static void queue_connect(struct run *r, struct conn *c, const char *client_id)
+static void queue_connect(struct run *r, struct conn *c, const char *client_id, bool clean)
 {
 	struct mqtt_connect_out co;
 	struct pkt_writer w;
@@ -417,7 +418,7 @@ static void queue_connect(struct run *r, struct conn *c, const char *client_id)
 
 	memset(&co, 0, sizeof(co));
 	co.protocol = MQTT_PROTO_V311;
-	co.clean_start = true;
+	co.clean_start = clean;
 	/* Longer than the run, so that a silent subscriber is not dropped. */
 	co.keepalive = (uint16_t)(ka > 65535 ? 65535 : ka);
 	co.client_id.data = (const uint8_t *)client_id;
@@ -469,7 +470,7 @@ static void on_connected(struct run *r, struct conn *c)
 		snprintf(id, sizeof(id), "mb%u-s", r->tag);
 		break;
 	}
-	queue_connect(r, c, id);
+	queue_connect(r, c, id, !(c->role == ROLE_SUB && r->o->persistent_sub));
 	set_state(c, CS_CONNACK);
 	conn_flush(r, c);
 }
@@ -1299,6 +1300,8 @@ static void usage(FILE *f)
 	      "  --inflight N     QoS 1/2 messages each publisher has unacknowledged at most\n"
 	      "                   (default 64)\n"
 	      "  --no-sub         publish without the subscriber\n"
+	      "  --persistent-sub the subscriber keeps its session (clean session 0), so a\n"
+	      "                   broker with persistence stores every message for it\n"
 	      "  --duration S     time cap of the whole run in seconds (default 10); reaching\n"
 	      "                   it before the run completes is an error\n"
 	      "  --timeout S      nothing sent or received for S seconds means the broker\n"
@@ -1419,6 +1422,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		}
 		if (strcmp(a, "--no-sub") == 0) {
 			o->no_sub = true;
+			continue;
+		}
+		if (strcmp(a, "--persistent-sub") == 0) {
+			o->persistent_sub = true;
 			continue;
 		}
 		/* Every other option takes a value: "-x V", "--xx V" or "--xx=V". */
