@@ -136,6 +136,8 @@ int persist_sync(struct persist *p);
 size_t persist_max_key(const struct persist *p);
 /* With options.recover: how many records the open dropped or repaired. */
 uint64_t persist_recovered(const struct persist *p);
+/* Undecodable records the _iter functions skipped so far (any thread). */
+uint64_t persist_undecodable(const struct persist *p);
 
 /* --- batches: any thread may build one; persist_commit() applies it --- */
 

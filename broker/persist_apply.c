@@ -30,7 +30,7 @@ bool pw_msg_exists(struct pwctx *w, uint64_t id)
 
 int pw_ref(struct pwctx *w, uint64_t id, int delta)
 {
-	uint8_t k[8], v[8];
+	uint8_t k[8], v[PCODEC_REFS_SIZE];
 	MDB_val key, val;
 	uint32_t refs;
 	int rc;
@@ -203,7 +203,7 @@ static int apply_op(struct pwctx *w, const struct persist_batch *b, const struct
 	struct persist *p = w->p;
 	MDB_val key = mval(b->bytes + op->koff, op->klen);
 	MDB_val val = mval(b->bytes + op->voff, op->vlen), old;
-	uint8_t v[8];
+	uint8_t v[PCODEC_REFS_SIZE];
 	int rc;
 
 	switch (op->kind) {

@@ -7,6 +7,7 @@
 
 #include "persist_codec.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 /* --- writing: w.p == NULL only counts --- */
@@ -35,6 +36,36 @@ static void w_bytes(struct wr *w, const void *b, size_t len)
 	if (w->p && len)
 		memcpy(w->p + w->n, b, len);
 	w->n += len;
+}
+
+/* Every record ends with a CRC-32 (IEEE) of its other bytes: a flipped bit in a
+ * stored value makes the record undecodable instead of silently different. */
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+	static uint32_t table[256];
+	static _Atomic int ready;
+	uint32_t c = 0xFFFFFFFFu;
+
+	if (!atomic_load_explicit(&ready, memory_order_acquire)) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t v = i;
+			for (int k = 0; k < 8; k++)
+				v = v & 1 ? 0xEDB88320u ^ (v >> 1) : v >> 1;
+			table[i] = v;
+		}
+		atomic_store_explicit(&ready, 1, memory_order_release);
+	}
+	for (size_t i = 0; i < n; i++)
+		c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+	return c ^ 0xFFFFFFFFu;
+}
+
+/* Ends a record: appends the CRC; returns the record's size. */
+static size_t w_end(struct wr *w)
+{
+	uint32_t crc = w->p ? crc32_of(w->p, w->n) : 0;
+	w_be(w, crc, 4);
+	return w->n;
 }
 
 /* --- reading: every step checks what is left; a failed step sticks --- */
@@ -75,10 +106,16 @@ static const uint8_t *r_bytes(struct rd *r, size_t *len)
 	return b;
 }
 
-/* Starts a record: checks its version byte. */
+/* Starts a record: checks its CRC and its version byte. */
 static struct rd r_start(const uint8_t *in, size_t len)
 {
-	struct rd r = { in, len, in == NULL };
+	struct rd r = { in, len, in == NULL || len < 5 };
+	if (!r.bad) {
+		const uint8_t *t = in + len - 4;
+		uint32_t want = (uint32_t)t[0] << 24 | (uint32_t)t[1] << 16 | (uint32_t)t[2] << 8 | t[3];
+		r.left = len - 4;
+		r.bad = crc32_of(in, len - 4) != want;
+	}
 	if (r_be(&r, 1) != PERSIST_RECORD_V1)
 		r.bad = true;
 	return r;
@@ -100,7 +137,7 @@ size_t pcodec_enc_header(uint8_t *out, const struct persist_header *h)
 		w_u8(&w, (uint8_t)PERSIST_MAGIC[i]);
 	w_be(&w, h->format, 4);
 	w_be(&w, (uint64_t)h->created, 8);
-	return w.n;
+	return w_end(&w);
 }
 
 int pcodec_dec_header(const uint8_t *in, size_t len, struct persist_header *h)
@@ -127,7 +164,7 @@ size_t pcodec_enc_msg(uint8_t *out, const struct persist_msg *m)
 	w_bytes(&w, m->topic, m->topic_len);
 	w_bytes(&w, m->payload, m->payload_len);
 	w_bytes(&w, m->props, m->props_len);
-	return w.n;
+	return w_end(&w);
 }
 
 int pcodec_dec_msg(const uint8_t *in, size_t len, struct persist_msg *m)
@@ -150,7 +187,7 @@ size_t pcodec_enc_refs(uint8_t *out, uint32_t refs)
 	struct wr w = { out, 0 };
 	w_u8(&w, PERSIST_RECORD_V1);
 	w_be(&w, refs, 4);
-	return w.n;
+	return w_end(&w);
 }
 
 int pcodec_dec_refs(const uint8_t *in, size_t len, uint32_t *refs)
@@ -165,7 +202,7 @@ size_t pcodec_enc_id(uint8_t *out, uint64_t id)
 	struct wr w = { out, 0 };
 	w_u8(&w, PERSIST_RECORD_V1);
 	w_be(&w, id, 8);
-	return w.n;
+	return w_end(&w);
 }
 
 int pcodec_dec_id(const uint8_t *in, size_t len, uint64_t *id)
@@ -189,7 +226,7 @@ size_t pcodec_enc_session(uint8_t *out, const struct persist_session *s)
 	w_be(&w, s->will_delay, 4);
 	w_be(&w, s->listener, 2);
 	w_bytes(&w, s->qos2_in, s->nqos2_in * 2);
-	return w.n;
+	return w_end(&w);
 }
 
 int pcodec_dec_session(const uint8_t *in, size_t len, struct persist_session *s)
@@ -224,7 +261,7 @@ size_t pcodec_enc_sub(uint8_t *out, const struct persist_sub *s)
 	w_u8(&w, s->qos);
 	w_u8(&w, s->options);
 	w_be(&w, s->sub_id, 4);
-	return w.n;
+	return w_end(&w);
 }
 
 int pcodec_dec_sub(const uint8_t *in, size_t len, struct persist_sub *s)
@@ -246,7 +283,7 @@ size_t pcodec_enc_qentry(uint8_t *out, const struct persist_qentry *e)
 	w_u8(&w, e->state);
 	w_be(&w, e->packet_id, 2);
 	w_u8(&w, e->flags);
-	return w.n;
+	return w_end(&w);
 }
 
 int pcodec_dec_qentry(const uint8_t *in, size_t len, struct persist_qentry *e)

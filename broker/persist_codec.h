@@ -1,7 +1,8 @@
 /*
  * persist_codec.h: the byte encoding of the durable store's records and keys.
  *
- * Owns the record layouts (each starts with a record version byte) and their
+ * Owns the record layouts (each starts with a record version byte and ends
+ * with a CRC-32 of the rest) and their
  * decoding, which trusts nothing it reads: every length is bounds-checked,
  * enums are range-checked and trailing bytes are refused. Encoders called
  * with out == NULL return the size they need. Pure: no LMDB, no allocation.
@@ -32,6 +33,8 @@ int pcodec_dec_header(const uint8_t *in, size_t len, struct persist_header *h);
 size_t pcodec_enc_msg(uint8_t *out, const struct persist_msg *m);
 int pcodec_dec_msg(const uint8_t *in, size_t len, struct persist_msg *m);
 
+/* The size of a reference count record (version, count, CRC). */
+#define PCODEC_REFS_SIZE 9u
 size_t pcodec_enc_refs(uint8_t *out, uint32_t refs);
 int pcodec_dec_refs(const uint8_t *in, size_t len, uint32_t *refs);
 

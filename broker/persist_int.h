@@ -9,6 +9,7 @@
 #include "persist.h"
 
 #include <lmdb.h>
+#include <stdatomic.h>
 
 /* The longest key a batch accepts: LMDB's default (and Debian's) compile-time limit. */
 #define PERSIST_KEY_MAX 511u
@@ -19,6 +20,7 @@ struct persist {
 	enum persist_sync sync;
 	uint64_t anomalies;
 	uint64_t recovered;
+	_Atomic uint64_t undecodable;  /* records the iterators skipped */
 	char err[512];
 };
 

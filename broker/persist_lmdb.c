@@ -55,6 +55,11 @@ size_t persist_max_key(const struct persist *p)
 	return n < PERSIST_KEY_MAX ? n : PERSIST_KEY_MAX;
 }
 
+uint64_t persist_undecodable(const struct persist *p)
+{
+	return atomic_load_explicit(&p->undecodable, memory_order_relaxed);
+}
+
 uint64_t persist_recovered(const struct persist *p)
 {
 	return p->recovered;

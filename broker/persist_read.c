@@ -169,6 +169,8 @@ static long walk(struct persist *p, MDB_dbi dbi, enum rwalk what, const uint8_t 
 			break;
 		if (visit(p, txn, what, &key, &val, cb))
 			n++;
+		else
+			atomic_fetch_add_explicit(&p->undecodable, 1, memory_order_relaxed);
 	}
 	mdb_cursor_close(c);
 	mdb_txn_abort(txn);

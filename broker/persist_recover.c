@@ -161,7 +161,7 @@ static int zero_refs(struct pwctx *w)
 {
 	MDB_cursor *c;
 	MDB_val key, val, rv;
-	uint8_t v[8];
+	uint8_t v[PCODEC_REFS_SIZE];
 	int rc;
 
 	if ((rc = mdb_drop(w->txn, w->p->refs, 0)) != 0)

@@ -151,7 +151,7 @@ int store_open(struct broker *b)
 	if ((rc = persist_purge(st->p, (int64_t)time(NULL), &purged)) != 0)
 		log_warn("Warning: persistence: dropping expired records failed: %s.",
 			 persist_error(st->p));
-	if (store_restore(b, st) < 0) {
+	if (store_restore(b, st, dir) < 0) {
 		persist_close(st->p);
 		mem_free(st);
 		return -1;

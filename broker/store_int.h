@@ -31,6 +31,6 @@ struct persist_batch *store_batch(struct worker *w);
 void store_log_failure(struct store *st, const char *what, int rc);
 
 /* Restores retained messages and sessions into the broker (store_restore.c). */
-int store_restore(struct broker *b, struct store *st);
+int store_restore(struct broker *b, struct store *st, const char *dir);
 
 #endif

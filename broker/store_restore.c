@@ -106,6 +106,7 @@ struct restore {
 	struct msgmap map;
 	bool failed;
 	size_t sessions, subs, inflight, queued, retained, skipped;
+	size_t damaged;             /* records naming what is not there, or malformed */
 	uint64_t max_seq;
 	struct session *s;          /* the session being restored */
 };
@@ -147,8 +148,11 @@ static void on_retained(const uint8_t *topic, size_t len, uint64_t msg_id, void 
 
 	if (r->failed)
 		return;
-	if (!m || expired(m, r->now) || m->topic_len != len || memcmp(m->topic, topic, len) != 0 ||
-	    m->payload_len == 0) {
+	if (!m || m->topic_len != len || memcmp(m->topic, topic, len) != 0 || m->payload_len == 0) {
+		r->damaged++;
+		return;
+	}
+	if (expired(m, r->now)) {
 		r->skipped++;
 		return;
 	}
@@ -174,7 +178,7 @@ static void on_sub(const uint8_t *filter, size_t len, const struct persist_sub *
 	    !(topic_shared_parse(f, len, &group, &glen, &inner, &ilen, &valid)
 		      ? valid
 		      : topic_filter_valid(f, len))) {
-		r->skipped++;
+		r->damaged++;
 		return;
 	}
 	if (session_sub_put(s, f, len, ps->qos, ps->options, ps->sub_id) < 0 ||
@@ -196,7 +200,11 @@ static void on_entry(uint64_t seq, const struct persist_qentry *e, void *arg)
 	if (seq > r->max_seq)
 		r->max_seq = seq;
 	/* A queued message past its expiry is not sent; one in flight was sent already. */
-	if (!m || e->qos == 0 || (!inflight && expired(m, r->now))) {
+	if (!m || e->qos == 0) {
+		r->damaged++;
+		return;
+	}
+	if (!inflight && expired(m, r->now)) {
 		r->skipped++;
 		return;
 	}
@@ -227,8 +235,10 @@ static void restore_will(struct restore *r, struct session *s, const struct pers
 	struct message *will;
 	int64_t left;
 
-	if (!m)
+	if (!m) {
+		r->damaged++;
 		return;
+	}
 	/* The will's own copy: publishing it restamps its expiry. */
 	will = message_new(m->topic, m->topic_len, m->payload, m->payload_len, m->qos, m->retain,
 			   m->props, m->props_len);
@@ -253,9 +263,11 @@ static void on_session(const uint8_t *cid, size_t len, const struct persist_sess
 
 	if (r->failed)
 		return;
-	if (len == 0 || memchr(cid, '\0', len) || ps->expiry_interval == 0 ||
-	    (ps->expiry_interval != PERSIST_NO_EXPIRY &&
-	     since + (int64_t)ps->expiry_interval <= r->now)) {
+	if (len == 0 || memchr(cid, '\0', len) || ps->expiry_interval == 0) {
+		r->damaged++;
+		return;
+	}
+	if (ps->expiry_interval != PERSIST_NO_EXPIRY && since + (int64_t)ps->expiry_interval <= r->now) {
 		r->skipped++;
 		return;
 	}
@@ -294,7 +306,7 @@ static void on_session(const uint8_t *cid, size_t len, const struct persist_sess
 	r->sessions++;
 }
 
-int store_restore(struct broker *b, struct store *st)
+int store_restore(struct broker *b, struct store *st, const char *dir)
 {
 	struct restore r = {.b = b, .st = st, .now = (int64_t)time(NULL)};
 	uint64_t max_id = 0;
@@ -311,6 +323,16 @@ int store_restore(struct broker *b, struct store *st)
 	atomic_store(&st->last_msg_id, max_id);
 	atomic_store(&st->last_seq, r.max_seq);
 	map_free(&r.map);
+	size_t damaged = r.damaged + (size_t)persist_undecodable(st->p);
+	if (rc == 0 && damaged > 0) {
+		if (!b->cfg->persistence_recover) {
+			log_err("Error: %zu records of the store in %s are damaged. The store was not "
+				"changed. To start without them, set persistence_recover: true.",
+				damaged, dir);
+			return -1;
+		}
+		log_warn("Warning: %zu damaged records of the store in %s were left out.", damaged, dir);
+	}
 	if (rc == 0)
 		log_notice("Restored %zu retained messages and %zu sessions (%zu subscriptions, "
 			   "%zu messages in flight, %zu queued)%s.", r.retained, r.sessions, r.subs,

@@ -149,6 +149,16 @@ START_TEST(t_codec_roundtrip)
 	buf[1] = 3; /* qos 3 */
 	ck_assert_int_eq(pcodec_dec_msg(buf, n, &m2), -1);
 
+	ck_assert_uint_eq(pcodec_enc_refs(NULL, 7), PCODEC_REFS_SIZE);
+	/* the CRC: any one flipped bit of a record makes it undecodable */
+	n = pcodec_enc_msg(buf, &m);
+	for (size_t bit = 0; bit < n * 8; bit++) {
+		buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		ck_assert_int_eq(pcodec_dec_msg(buf, n, &m2), -1);
+		buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	ck_assert_int_eq(pcodec_dec_msg(buf, n, &m2), 0);
+
 	n = pcodec_enc_session(buf, &s);
 	ck_assert_int_eq(pcodec_dec_session(buf, n, &s2), 0);
 	ck_assert(s2.expiry_interval == 3600 && s2.disconnect_time == 99 && s2.protocol == 5 &&
