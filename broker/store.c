@@ -186,6 +186,24 @@ void store_close(struct broker *b)
 	b->store = NULL;
 }
 
+bool store_stats(const struct broker *b, struct store_stats *out)
+{
+	struct store *st = store_of(b);
+	struct persist_writer_stats ws;
+
+	if (!st)
+		return false;
+	persist_writer_stats(st->writer, &ws);
+	*out = (struct store_stats){
+		.commits = ws.commits,
+		.batches = ws.batches,
+		.failed = ws.failed + ws.rejected,
+		.syncs = ws.syncs,
+		.purged = ws.purged,
+	};
+	return true;
+}
+
 /* --- a worker's batch --- */
 
 struct persist_batch *store_batch(struct worker *w)

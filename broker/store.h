@@ -74,6 +74,16 @@ size_t store_writable(struct client *c);
 /* c is closing: it leaves the held list. */
 void store_client_gone(struct client *c);
 
+/* Counters for $SYS/broker/persistence/... (false when persistence is off). */
+struct store_stats {
+	uint64_t commits;   /* write transactions */
+	uint64_t batches;   /* worker batches they carried */
+	uint64_t failed;    /* batches whose commit failed */
+	uint64_t syncs;     /* periodic syncs */
+	uint64_t purged;    /* expired records removed by the purge */
+};
+bool store_stats(const struct broker *b, struct store_stats *out);
+
 /* --- records (owner worker of the session) --- */
 
 /* Writes the session's record (connect, disconnect, will, incoming QoS 2 ids) or deletes

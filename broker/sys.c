@@ -10,6 +10,7 @@
 #include "ev.h"
 #include "message.h"
 #include "plugin.h"
+#include "store.h"
 #include "worker.h"
 
 #include <math.h>
@@ -46,7 +47,7 @@ struct sys_totals {
 	uint64_t expired;
 };
 
-#define SYS_SLOTS 64
+#define SYS_SLOTS 80
 
 struct sys_state {
 	struct ev_timer timer;
@@ -209,6 +210,14 @@ static void publish_all(struct sys_state *st)
 	put_u64(st, "bytes/sent", now.load[LOAD_BYTES_SENT]);
 	put_u64(st, "store/messages/count", message_live_count());
 	put_u64(st, "store/messages/bytes", message_live_bytes());
+	struct store_stats ss;
+	if (store_stats(b, &ss)) {
+		put_u64(st, "persistence/commits", ss.commits);
+		put_u64(st, "persistence/batches", ss.batches);
+		put_u64(st, "persistence/failed", ss.failed);
+		put_u64(st, "persistence/syncs", ss.syncs);
+		put_u64(st, "persistence/purged", ss.purged);
+	}
 	/* The load slots come after the fixed ones; SYS_SLOTS bounds the total. */
 	publish_loads(st, &now, seconds > 0 ? seconds : 0);
 	publish_plugins(st);
