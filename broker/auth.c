@@ -67,8 +67,10 @@ uint8_t auth_publish_refusal(const struct client *c, const struct message *m)
 	struct acl_question q = client_question(c, MIDGE_ACL_PUBLISH, m->topic);
 
 	/* $SYS belongs to the broker: no client writes there, whatever the ACL says
-	 * (as in mosquitto). */
-	if (is_sys(m->topic, m->topic_len))
+	 * (as in mosquitto), except the state other brokers' bridges report in
+	 * $SYS/broker/connection/ (subject to the ACL). */
+	if (is_sys(m->topic, m->topic_len) &&
+	    strncmp(m->topic, "$SYS/broker/connection/", 23) != 0)
 		return MQTT_RC_NOT_AUTHORIZED;
 	q.payload = m->payload;
 	q.payload_len = m->payload_len;
@@ -137,6 +139,9 @@ bool auth_may_receive(const struct session *s, const struct message *m)
 		.msg = m,
 	};
 
+	/* A bridge's session takes what its configured topics say (no listener, no ACL). */
+	if (s->bridge)
+		return true;
 	if (s->listener >= s->worker->policy->nlisteners)
 		return false;
 	return ask(s->worker, &q);

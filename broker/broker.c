@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "authpool.h"
 #include "plugin.h"
+#include "bridge.h"
 #include "policy.h"
 #include "store.h"
 #include "client.h"
@@ -116,7 +117,9 @@ int broker_init(struct broker *b, struct config *cfg, struct policy *policy,
 	}
 	/* Restores sessions into the workers before their threads start; opened, like
 	 * the listeners, before privileges are dropped. */
-	return store_open(b);
+	if (store_open(b) < 0)
+		return -1;
+	return bridges_init(b);
 }
 
 void broker_request_stop(struct broker *b)
@@ -324,6 +327,7 @@ void broker_fini(struct broker *b)
 	/* What the workers handed over is committed; ending their sessions below is not
 	 * recorded (they live on in the store). */
 	store_close(b);
+	bridges_join(b);
 	if (b->workers) {
 		for (unsigned i = 0; i < b->nworkers; i++)
 			worker_fini(&b->workers[i]);
@@ -331,6 +335,7 @@ void broker_fini(struct broker *b)
 		b->workers = NULL;
 	}
 	listeners_close(b);
+	bridges_free(b);
 	subtree_free(&b->subs);
 	retain_free(&b->retained);
 	pthread_rwlock_destroy(&b->sub_lock);

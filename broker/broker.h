@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "listener.h"
 #include "retain.h"
 #include "subtree.h"
 
@@ -62,6 +63,9 @@ struct broker {
 	int64_t start_time;                   /* wall clock, seconds */
 	struct sys_state *sys;
 	struct store *store;                  /* durable store, NULL when persistence is off */
+	struct bridge *bridges;               /* bridge.h */
+	size_t nbridges;
+	struct listener bridge_listener;      /* what bridge connections count as */
 	_Atomic bool stopping;
 	_Atomic bool running;                 /* the loops run: signals may wake worker 0 */
 

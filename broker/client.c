@@ -8,6 +8,7 @@
 #include "client.h"
 
 #include "alloc.h"
+#include "bridge.h"
 #include "auth.h"
 #include "conn_tls.h"
 #include "connect_state.h"
@@ -145,6 +146,38 @@ struct client *client_new(struct worker *w, struct listener *l, int fd,
 	return c;
 }
 
+struct client *client_new_bridge(struct worker *w, struct listener *l, struct conn *conn,
+				 const struct sockaddr *addr, struct bridge *br)
+{
+	struct client *c = mem_calloc(1, sizeof(*c));
+
+	if (!c) {
+		conn_close(conn);
+		return NULL;
+	}
+	c->worker = w;
+	c->listener = l;
+	c->bridge = br;
+	c->conn = *conn;
+	outq_init(&c->out);
+	format_address(c, addr);
+	ev_io_init(&c->io, conn->fd, on_io);
+	ev_timer_init(&c->timer, on_timer);
+	/* Writable once connected: the CONNECT queued meanwhile goes then. */
+	if (ev_io_set(w->loop, &c->io, EV_READ | EV_WRITE) < 0) {
+		conn_close(&c->conn);
+		mem_free(c);
+		return NULL;
+	}
+	c->flags |= CLIENT_F_WANT_WRITE;
+	c->last_rx = ev_now(w->loop);
+	ev_timer_start(w->loop, &c->timer, c->last_rx + 10000);
+	atomic_fetch_add(&l->connections, 1);
+	atomic_fetch_add(&w->broker->connections, 1);
+	worker_link_client(w, c);
+	return c;
+}
+
 void client_arm_keepalive(struct client *c)
 {
 	struct ev_loop *loop = c->worker->loop;
@@ -161,6 +194,10 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct client *c = client_of_timer(t);
 
+	if (c->bridge) {
+		bridge_on_timer(c);
+		return;
+	}
 	if (c->state == CLIENT_NEW && (c->flags & CLIENT_F_HELD))
 		return; /* a plugin decides its CONNECT: the decision's own timeout applies */
 	if (c->state == CLIENT_NEW) {
@@ -283,7 +320,7 @@ static size_t process(struct client *c, const uint8_t *buf, size_t len)
 
 		/* Anything but CONNECT first is refused at its first byte (an HTTP
 		 * request, say, would otherwise wait for a length it never sends). */
-		if (c->state == CLIENT_NEW && (buf[pos] >> 4) != MQTT_CONNECT &&
+		if (c->state == CLIENT_NEW && !c->bridge && (buf[pos] >> 4) != MQTT_CONNECT &&
 		    !(c->xauth && (buf[pos] >> 4) == MQTT_AUTH)) {
 			client_fail(c, 0, "%s before CONNECT", packet_name(buf[pos] >> 4));
 			break;
@@ -306,7 +343,10 @@ static size_t process(struct client *c, const uint8_t *buf, size_t len)
 		c->last_rx = ev_now(c->worker->loop);
 		STAT_ADD(c->worker->stats.msgs_received, 1);
 		decision_packet_begin(c);
-		dispatch_packet(c, buf[pos], buf + pos + f.header_len, f.remaining);
+		if (c->bridge)
+			bridge_dispatch(c, buf[pos], buf + pos + f.header_len, f.remaining);
+		else
+			dispatch_packet(c, buf[pos], buf + pos + f.header_len, f.remaining);
 		/* A held packet stays unconsumed: it is handled again with the answer. */
 		if (c->state == CLIENT_PARKED || (c->flags & CLIENT_F_HELD))
 			break;
@@ -601,6 +641,8 @@ void client_close(struct client *c, const char *reason, bool send_will)
 	atomic_fetch_sub(&c->listener->connections, 1);
 	atomic_fetch_sub(&w->broker->connections, 1);
 	worker_unlink_client(w, c);
+	if (c->bridge)
+		bridge_client_closed(c);
 	c->next = w->dead_head;
 	w->dead_head = c;
 }

@@ -18,6 +18,7 @@
 #include "ev.h"
 #include "outq.h"
 
+struct bridge;
 struct decision_wait;
 struct ext_auth;
 struct listener;
@@ -40,6 +41,7 @@ enum {
 	CLIENT_F_HELD = 1u << 3,         /* input held while a plugin decides (decision.h) */
 	CLIENT_F_READ_MORE = 1u << 4,    /* on the worker's re-read list */
 	CLIENT_F_OUT_HELD = 1u << 5,     /* output waits for the store (store.h) */
+	CLIENT_F_BRIDGE_PEER = 1u << 6,  /* another broker's bridge: no echo, retain as published */
 };
 
 #define CLIENT_MAX_HOLDS 4
@@ -83,6 +85,7 @@ struct client {
 	uint32_t npdata;
 	struct ext_auth *xauth;         /* MQTT 5 extended authentication in progress / method */
 	struct preauth *preauth;        /* CONNECT decided on another worker (renamed client id) */
+	struct bridge *bridge;          /* a bridge's connection to another broker (bridge.h) */
 	char address[INET6_ADDRSTRLEN];
 	/* MQTT 5 topic aliases of this network connection (topic_alias.c). */
 	uint16_t topic_alias_max_out;   /* Topic Alias Maximum of the CONNECT, 0 = none */
@@ -94,6 +97,14 @@ struct client {
  * Takes fd: on failure it is closed. */
 struct client *client_new(struct worker *w, struct listener *l, int fd,
 			  const struct sockaddr *addr);
+
+/*
+ * A bridge's connection to a remote broker (bridge.h): conn is connecting
+ * (non-blocking) to addr; what the bridge queued goes once it is writable.
+ * Counts as a connection of listener l. NULL when out of memory (conn closed).
+ */
+struct client *client_new_bridge(struct worker *w, struct listener *l, struct conn *conn,
+				 const struct sockaddr *addr, struct bridge *br);
 
 /* Adopts a client moved from another worker and resumes it. */
 void client_adopt(struct worker *w, struct client *c);

@@ -25,6 +25,7 @@ struct mqtt_will {
 
 struct mqtt_connect {
 	uint8_t protocol;        /* 3, 4 or 5 */
+	bool bridge;             /* the level had bit 0x80: another broker's bridge (3.1, 3.1.1) */
 	bool clean_start;
 	bool has_will;
 	bool has_username;

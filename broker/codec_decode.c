@@ -59,6 +59,11 @@ enum mqtt_connect_err mqtt_decode_connect(const uint8_t *body, uint32_t len, uin
 	pkt_reader_init(&r, body, len);
 	if (pkt_read_bin(&r, &out->protocol_name) || pkt_read_u8(&r, &level))
 		return MQTT_CONNECT_BAD_NAME;
+	/* A broker's bridge marks 3.1 / 3.1.1 with the high bit (mosquitto's try_private). */
+	if ((level == (0x80 | MQTT_PROTO_V311) || level == (0x80 | MQTT_PROTO_V31))) {
+		out->bridge = true;
+		level &= 0x7F;
+	}
 	if (name_is(out->protocol_name, "MQTT")) {
 		if (level != MQTT_PROTO_V311 && level != MQTT_PROTO_V5) {
 			out->protocol = MQTT_PROTO_V311;

@@ -15,6 +15,7 @@
 #include "ev.h"
 #include "tls_ctx.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -235,7 +236,7 @@ const struct conn_type conn_type_tls = {
 	.error = tls_error,
 };
 
-int conn_tls_init(struct conn *c, int fd, SSL_CTX *ctx)
+static int tls_init(struct conn *c, int fd, SSL_CTX *ctx, const char *server_name, bool verify_name)
 {
 	struct tls_state *t = mem_calloc(1, sizeof(*t));
 
@@ -247,9 +248,35 @@ int conn_tls_init(struct conn *c, int fd, SSL_CTX *ctx)
 		mem_free(t);
 		return -1;
 	}
-	SSL_set_accept_state(t->ssl);
+	if (!server_name) {
+		SSL_set_accept_state(t->ssl);
+	} else {
+		SSL_set_connect_state(t->ssl);
+		/* SNI for names only; the certificate must name the host (or address) unless the
+		 * operator said otherwise. */
+		struct in6_addr a6;
+		struct in_addr a4;
+		if (inet_pton(AF_INET, server_name, &a4) != 1 && inet_pton(AF_INET6, server_name, &a6) != 1)
+			SSL_set_tlsext_host_name(t->ssl, server_name);
+		if (verify_name && SSL_set1_host(t->ssl, server_name) != 1) {
+			SSL_free(t->ssl);
+			mem_free(t);
+			return -1;
+		}
+	}
 	c->type = &conn_type_tls;
 	c->fd = fd;
 	c->state = t;
 	return 0;
+}
+
+int conn_tls_init(struct conn *c, int fd, SSL_CTX *ctx)
+{
+	return tls_init(c, fd, ctx, NULL, false);
+}
+
+int conn_tls_init_client(struct conn *c, int fd, SSL_CTX *ctx, const char *server_name,
+			 bool verify_name)
+{
+	return tls_init(c, fd, ctx, server_name, verify_name);
 }

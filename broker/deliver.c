@@ -6,6 +6,7 @@
 #include "deliver.h"
 
 #include "alloc.h"
+#include "bridge.h"
 #include "auth.h"
 #include "hooks.h"
 #include "client.h"
@@ -132,7 +133,7 @@ static struct session_msg queue_pop(struct session *s)
 	return sm;
 }
 
-static uint16_t next_mid(struct session *s)
+uint16_t session_next_mid(struct session *s)
 {
 	for (;;) {
 		bool used = false;
@@ -173,7 +174,7 @@ static void start_flight(struct session *s, struct session_msg sm)
 		s->inflight = a;
 		s->inflight_cap = cap;
 	}
-	sm.mid = next_mid(s);
+	sm.mid = session_next_mid(s);
 	sm.state = sm.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
 	s->inflight[s->ninflight++] = sm;
 	s->inflight_bytes += sm.msg->payload_len;
@@ -317,6 +318,19 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 		store_delivery_forget(s, seq);
 		return;
 	}
+	if (s->bridge) {
+		/* To another broker: its topic, and a plugin's say. */
+		struct message *remote = bridge_outgoing(s, out);
+		if (out != m)
+			message_unref(out);
+		if (!remote) {
+			store_delivery_forget(s, seq);
+			return;
+		}
+		if (remote == m)
+			message_unref(remote); /* the caller's reference covers it */
+		out = remote;
+	}
 	if (!seq) {
 		seq = store_delivery_new(s->worker, s, out, qos, retain, false);
 	} else if (out != m) {
@@ -337,7 +351,7 @@ static void deliver_checked(struct session *s, struct message *m, uint8_t qos, u
 	}
 	if (!s->client) {
 		/* Offline: QoS 0 only when the operator asked for it. */
-		if (qos > 0 || cfg_of(s)->queue_qos0_messages)
+		if (qos > 0 || cfg_of(s)->queue_qos0_messages || s->queue_qos0)
 			enqueue(s, m, qos, retain, subid, seq);
 		else
 			dropped(s);

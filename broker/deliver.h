@@ -33,6 +33,9 @@ int session_restore_msg(struct session *s, struct session_msg sm, bool inflight)
 /* After a reconnect: re-sends everything in flight (PUBLISH with DUP, or PUBREL), then the queue. */
 void session_resume(struct session *s);
 
+/* A packet id not in flight in s (for the packets a bridge sends itself). */
+uint16_t session_next_mid(struct session *s);
+
 /* The client wrote all its output: queued QoS 0 messages may follow. */
 void session_on_drained(struct session *s);
 

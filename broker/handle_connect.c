@@ -672,6 +672,8 @@ int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 		/* Plugins deciding on the CONNECT may ask for these. */
 		c->keepalive = x->pkt.keepalive;
 		c->clean_start = x->pkt.clean_start;
+		if (x->pkt.bridge)
+			c->flags |= CLIENT_F_BRIDGE_PEER;
 		c->topic_alias_max_out = x->pkt.props.topic_alias_maximum; /* 0 when absent */
 	}
 	if (err != MQTT_CONNECT_OK) {

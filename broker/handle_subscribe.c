@@ -154,6 +154,10 @@ static uint8_t apply_one(struct client *c, uint32_t subid, struct granted *g)
 	sub.qos = qos;
 	sub.flags = (uint8_t)((g->o.no_local ? SUBOPT_NO_LOCAL : 0) |
 			      (g->o.retain_as_published ? SUBOPT_RETAIN_AS_PUBLISHED : 0));
+	/* A bridge from another broker gets nothing back of what it sent, and retain flags
+	 * as published (what MQTT 5 subscription options say, for MQTT 3.1.1 bridges). */
+	if (c->flags & CLIENT_F_BRIDGE_PEER)
+		sub.flags |= SUBOPT_NO_LOCAL | SUBOPT_RETAIN_AS_PUBLISHED;
 	if (session_sub_put(c->session, g->filter, g->len, qos, sub.flags, subid) < 0)
 		return refused_code(c, MQTT_RC_UNSPECIFIED);
 	pthread_rwlock_wrlock(&w->broker->sub_lock);

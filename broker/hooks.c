@@ -7,6 +7,7 @@
 #include "hooks.h"
 
 #include "alloc.h"
+#include "bridge_int.h"
 #include "broker.h"
 #include "client.h"
 #include "listener.h"
@@ -679,4 +680,51 @@ int hook_psk_key(struct worker *w, unsigned listener, int port, const char *iden
 		return HOOK_DENY;
 	}
 	return HOOK_NONE;
+}
+
+/*
+ * MIDGE_EVT_BRIDGE, on the bridge's worker, through the global chain. For a
+ * crossing message, DENY (or a failed call) stops it and a plugin may point
+ * topic / payload at its own version (valid until the next plugin is called:
+ * the next one sees it, the broker copies what is left at the end).
+ */
+int bridge_event(struct bridge *br, int what, bool outgoing, const char **topic,
+		 const void **payload, uint32_t *payload_len, uint8_t qos, bool retain)
+{
+	struct worker *w = br->worker;
+	/* Global plugins are in every listener's chain; a bridge has no listener of its own. */
+	const struct plugin_chain *ch = hooks_chain(w, 0);
+	struct midge_evt_bridge evt = {
+		.h.size = sizeof(evt),
+		.name = br->name,
+		.what = what,
+		.address = br->addr_host,
+		.port = br->addr_port,
+		.connected = atomic_load(&br->connected),
+		.outgoing = outgoing,
+		.qos = qos,
+		.retain = retain,
+	};
+
+	if (!chain_has(ch, MIDGE_EVT_BRIDGE))
+		return 0;
+	current_listener = 0;
+	for (uint16_t i = 0; i < ch->count[MIDGE_EVT_BRIDGE]; i++) {
+		if (topic) {
+			evt.topic = *topic;
+			evt.payload = *payload;
+			evt.payload_len = *payload_len;
+		}
+		int rc = plugin_call(&ch->entries[MIDGE_EVT_BRIDGE][i], w, MIDGE_EVT_BRIDGE, &evt);
+		if (what != MIDGE_BRIDGE_MESSAGE)
+			continue;
+		if (rc == MIDGE_DENY || rc < 0)
+			return -1;
+		if (topic && evt.topic && (evt.payload || evt.payload_len == 0)) {
+			*topic = evt.topic;
+			*payload = evt.payload;
+			*payload_len = evt.payload_len;
+		}
+	}
+	return 0;
 }

@@ -55,7 +55,9 @@ libmidgecore_la_SOURCES = \
 	broker/persist_batch.c broker/persist_recover.c broker/persist_check.c broker/persist_int.h \
 	broker/persist_codec.c broker/persist_codec.h \
 	broker/persist_writer.c broker/persist_writer.h \
-	broker/store.c broker/store.h broker/store_int.h broker/store_record.c broker/store_restore.c
+	broker/store.c broker/store.h broker/store_int.h broker/store_record.c broker/store_restore.c \
+	broker/bridge.c broker/bridge.h broker/bridge_int.h broker/bridge_proto.c broker/bridge_topic.c \
+	broker/bridge_tls.c
 if HAVE_EPOLL
 libmidgecore_la_SOURCES += broker/ev_epoll.c
 endif

@@ -8,6 +8,7 @@
 #include "session.h"
 
 #include "alloc.h"
+#include "bridge.h"
 #include "broker.h"
 #include "log.h"
 #include "message.h"
@@ -163,6 +164,7 @@ void session_destroy(struct session *s)
 	 * first [MQTT-3.1.3-9]; routed later, when this session is gone. */
 	will_session_end(s);
 	store_session_forget(s);
+	bridge_session_gone(s);
 	if (s->nsubs) {
 		pthread_rwlock_wrlock(&b->sub_lock);
 		for (uint32_t i = 0; i < s->nsubs; i++)

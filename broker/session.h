@@ -20,6 +20,7 @@
 
 #include "ev.h"
 
+struct bridge;
 struct client;
 struct message;
 struct worker;
@@ -59,6 +60,8 @@ struct session {
 	_Atomic uint32_t refs;
 	bool dead;                   /* removed; deliveries still in flight are dropped */
 	_Atomic bool persisted;      /* has a record in the durable store (store.h) */
+	bool queue_qos0;             /* offline, QoS 0 is queued too (a lazy bridge's session) */
+	struct bridge *bridge;       /* the bridge whose local session this is, or NULL */
 	int64_t disconnected_at;     /* wall clock, seconds, while offline */
 	_Atomic bool online;         /* read by other workers for shared subscriptions */
 	uint8_t protocol;

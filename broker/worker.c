@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include "alloc.h"
+#include "bridge.h"
 #include "broker.h"
 #include "client.h"
 #include "deliver.h"
@@ -215,6 +216,10 @@ static void item_drop(struct worker *w, struct inbox_item *it)
 		mem_free(it->ptr);
 		return;
 	}
+	if (it->kind == INBOX_BRIDGE) {
+		bridge_job_free(it->ptr);
+		return;
+	}
 	if (it->kind == INBOX_PUBLISH) {
 		message_unref(it->msg);
 		return;
@@ -366,7 +371,11 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 			kick(w, it->ptr, it->retain);
 			mem_free(it->ptr);
 			break;
+		case INBOX_BRIDGE:
+			bridge_resolved(w, it->ptr);
+			break;
 		case INBOX_STOP:
+			bridges_worker_stop(w);
 			close_all_clients(w);
 			ev_loop_stop(loop);
 			break;
@@ -511,6 +520,7 @@ void worker_run(struct worker *w)
 {
 	current_worker = w;
 	plugin_host_worker_start(w->broker->plugins, w);
+	bridges_worker_start(w);
 	if (ev_run(w->loop) < 0)
 		log_err("Error: event loop of worker %u failed: %s.", w->index, strerror(errno));
 	/* Final flush of what the last turn queued (DISCONNECTs at shutdown). */

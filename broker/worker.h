@@ -35,6 +35,7 @@ enum inbox_kind {
 	INBOX_DECIDED,      /* a plugin answered a DELAYED request (id; ptr: struct decision) */
 	INBOX_PUBLISH,      /* a plugin published from another thread (msg) */
 	INBOX_KICK,         /* a plugin kicks a client (ptr: its id; retain: send the will) */
+	INBOX_BRIDGE,       /* a bridge's host name was resolved (ptr: the job, bridge.h) */
 };
 
 struct inbox_item {
