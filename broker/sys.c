@@ -10,6 +10,7 @@
 #include "ev.h"
 #include "message.h"
 #include "plugin.h"
+#include "bridge.h"
 #include "store.h"
 #include "worker.h"
 
@@ -164,6 +165,26 @@ static void publish_plugins(struct sys_state *st)
 	}
 }
 
+/* bridges/<name>/{connected,connects,messages/sent,messages/received} for every bridge. */
+static void publish_bridges(struct sys_state *st)
+{
+	struct broker *b = st->w->broker;
+	char topic[160];
+
+	for (size_t i = 0; i < bridges_count(b); i++) {
+		struct bridge_stats bs;
+		bridge_stats(b, i, &bs);
+		snprintf(topic, sizeof(topic), "bridges/%s/connected", bs.name);
+		put(st, topic, bs.connected ? "1" : "0", false);
+		snprintf(topic, sizeof(topic), "bridges/%s/connects", bs.name);
+		put_u64(st, topic, bs.connects);
+		snprintf(topic, sizeof(topic), "bridges/%s/messages/sent", bs.name);
+		put_u64(st, topic, bs.messages_out);
+		snprintf(topic, sizeof(topic), "bridges/%s/messages/received", bs.name);
+		put_u64(st, topic, bs.messages_in);
+	}
+}
+
 static void publish_all(struct sys_state *st)
 {
 	struct broker *b = st->w->broker;
@@ -220,6 +241,7 @@ static void publish_all(struct sys_state *st)
 	}
 	/* The load slots come after the fixed ones; SYS_SLOTS bounds the total. */
 	publish_loads(st, &now, seconds > 0 ? seconds : 0);
+	publish_bridges(st);
 	publish_plugins(st);
 	st->prev = now;
 	st->last_ms = now_ms;
