@@ -378,8 +378,12 @@ enum midge_bridge_what {
 };
 
 /*
- * MIDGE_EVT_BRIDGE. For MESSAGE, DENY stops the message from crossing;
- * other returns are ignored.
+ * MIDGE_EVT_BRIDGE, through the global plugins, on the bridge's worker. For
+ * MESSAGE (`topic` is the one it will have on the other side), DENY stops
+ * the message from crossing, and a plugin may rewrite it by pointing `topic`
+ * (and `payload`, `payload_len`) at its own version, which must stay valid
+ * until the plugin is called again (the broker copies it); the next plugin
+ * sees the rewrite. Other answers, and the other kinds, change nothing.
  */
 struct midge_evt_bridge {
 	struct midge_evt_header h;

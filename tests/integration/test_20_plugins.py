@@ -146,6 +146,40 @@ class Events(PluginTestCase):
         far.expect_publish(t, "across", timeout=10)
         log.wait("bridge", name="up", what="message", direction="out", topic=t)
 
+    def test_bridge_message_dropped_or_rewritten(self):
+        """A plugin stops a crossing message (DENY) or sends it on under another topic,
+        both ways."""
+        remote = self.start_plugins()
+        base = self.topic("")
+        keep, drop, moved, renamed = (base + "/keep", base + "/drop", base + "/moved",
+                                      base + "/renamed")
+        entry, log = self.probe(decision="allow", bridge_drop_topic=drop,
+                                bridge_rewrite_from=moved, bridge_rewrite_to=renamed)
+        bridge = {"name": "pb", "addresses": ["127.0.0.1:%d" % remote.port],
+                  "topics": ["%s/# both 1" % base], "restart_timeout": 1}
+        local = self.start_plugins([entry], options={"bridges": [bridge]})
+        log.wait("bridge", name="pb", what="state", connected=1, timeout=10)
+        far = self.client(port=remote.port).subscribe_ok([(base + "/#", 0)])
+        near = self.client(port=local.port).subscribe_ok([(base + "/#", 0)])
+        pub = self.client(port=local.port)
+        for t in (drop, moved, keep):
+            pub.send(publish(t, "out"))
+        far.expect_publish(renamed, "out", timeout=10)
+        far.expect_publish(keep, "out", timeout=10)
+        far.expect_nothing(0.5, "the dropped message must not cross")
+        for t in (drop, moved, keep):
+            near.expect_publish(t, "out")
+        log.wait("bridge", name="pb", what="message", direction="out", topic=drop, result="deny")
+        # and inwards: the remote's messages go through the same event
+        rpub = self.client(port=remote.port)
+        for t in (drop, keep):
+            rpub.send(publish(t, "in"))
+        for t in (drop, keep):
+            far.expect_publish(t, "in")
+        near.expect_publish(keep, "in", timeout=10)
+        near.expect_nothing(0.5, "the dropped message must not come in")
+        log.wait("bridge", name="pb", what="message", direction="in", topic=keep)
+
 
 class AuthChaining(PluginTestCase):
     """Two plugins, A then B: the first decision wins, DEFER passes on,

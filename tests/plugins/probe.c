@@ -70,6 +70,8 @@ static const char *const access_names[] = {
  *   deny_out_client L        MESSAGE_OUT DENY for these subscribers (client ids)
  *   drop_in_topic L          MESSAGE_IN DENY (0x97, quota exceeded) for these topics
  *   rewrite_from T, rewrite_to T2  MESSAGE_IN: topic T becomes T2
+ *   bridge_drop_topic L      BRIDGE MESSAGE DENY for these topics (as the event names them)
+ *   bridge_rewrite_from T, bridge_rewrite_to T2  BRIDGE MESSAGE: topic T crosses as T2
  *   payload_suffix S         MESSAGE_IN: S appended to every payload
  *   add_user_property N=V    MESSAGE_IN: one more user property
  *   deny_will true           WILL DENY
@@ -765,7 +767,7 @@ static int on_psk(struct probe *p, const struct probe_conf *c, struct midge_evt_
 	return rc;
 }
 
-static int on_bridge(struct probe *p, struct midge_evt_bridge *e)
+static int on_bridge(struct probe *p, const struct probe_conf *c, struct midge_evt_bridge *e)
 {
 	static const char *const what[] = {"?", "connecting", "state", "message"};
 	struct line l;
@@ -779,8 +781,18 @@ static int on_bridge(struct probe *p, struct midge_evt_bridge *e)
 	} else if (e->what == MIDGE_BRIDGE_STATE) {
 		field_num(&l, "connected", e->connected);
 	} else {
+		const char *from = opt(c, "bridge_rewrite_from"), *to = opt(c, "bridge_rewrite_to");
 		field(&l, "direction", e->outgoing ? "out" : "in");
 		field(&l, "topic", e->topic);
+		if (in_list(opt(c, "bridge_drop_topic"), e->topic)) {
+			field(&l, "result", "deny");
+			emit(p, &l);
+			return MIDGE_DENY;
+		}
+		if (from && to && e->topic && strcmp(e->topic, from) == 0) {
+			e->topic = to; /* the options outlive the call */
+			field(&l, "rewritten", to);
+		}
 	}
 	emit(p, &l);
 	return MIDGE_ALLOW;
@@ -904,7 +916,7 @@ static int on_event(int event, void *data, void *userdata)
 		break;
 	}
 	case MIDGE_EVT_BRIDGE:
-		rc = on_bridge(p, data);
+		rc = on_bridge(p, c, data);
 		break;
 	case MIDGE_EVT_PSK_KEY:
 		rc = on_psk(p, c, data);
