@@ -248,6 +248,12 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 {
 	struct worker *w = c->worker;
 	struct broker *b = w->broker;
+	struct session *bridged = session_find(&w->sessions, x->id);
+
+	/* A bridge's own session is not for clients (it would take the bridge's messages). */
+	if (bridged && bridged->bridge)
+		return refuse(c, x, MQTT_CONNACK_REFUSED_IDENTIFIER_REJECTED,
+			      MQTT_RC_CLIENTID_NOT_VALID, "its client id is a bridge's local id");
 	struct session *s = take_session(c, x);
 	bool present = s != NULL;
 	size_t props_size = 192 + (x->auth_method ? strlen(x->auth_method) + x->auth_data_len + 6 : 0) +
