@@ -150,11 +150,13 @@ int bridge_send_notification(struct bridge *br, bool up)
 
 	if (!br->notify_topic || br->notify_local_only || !br->client)
 		return 0;
-	m = message_new(br->notify_topic, strlen(br->notify_topic), up ? "1" : "0", 1, 0, true,
+	m = message_new(br->notify_topic, strlen(br->notify_topic), up ? "1" : "0", 1, 1, true,
 			NULL, 0);
 	if (!m)
 		return -1;
-	rc = send_publish(br->client, m, 0, 0, false, true, 0);
+	/* QoS 1 as the will: an id of the session's that no message in flight uses (the
+	 * PUBACK finds nothing to finish). */
+	rc = send_publish(br->client, m, 1, session_next_mid(br->session), false, true, 0);
 	message_unref(m);
 	return rc;
 }

@@ -63,7 +63,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_25_mqtt5_messages.py \
 	tests/integration/test_26_mqtt5_limits.py \
 	tests/integration/test_27_bench_tool.py \
-	tests/integration/test_28_persistence.py
+	tests/integration/test_28_persistence.py \
+	tests/integration/test_29_bridges.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)
