@@ -231,6 +231,18 @@ static void batch_done(void *arg, int result)
 	ev_async_send(&w->wake);
 }
 
+/*
+ * The batch c's acknowledgements wait for will never be durable: the
+ * connection ends and nothing more of its output goes out (the close would
+ * otherwise write what the store can no longer promise).
+ */
+static void fail_client(struct client *c)
+{
+	store_client_gone(c);
+	outq_clear(&c->out);
+	client_close(c, "was disconnected: its changes could not be stored.", true);
+}
+
 /* Clients held for the batch being built lose their connection: it will never be durable. */
 static void fail_current(struct worker *w)
 {
@@ -241,7 +253,7 @@ static void fail_current(struct worker *w)
 			continue;
 		struct client *c = ws->held[i];
 		if (c->nhold && c->hold[c->nhold - 1].seq > ws->submitted)
-			client_close(c, "was disconnected: its changes could not be stored.", true);
+			fail_client(c);
 	}
 }
 
@@ -360,7 +372,7 @@ void store_on_wake(struct worker *w)
 		if (c->nhold == 0 || c->hold[0].seq > durable)
 			continue;
 		if (failures && c->hold[0].seq <= failed) {
-			client_close(c, "was disconnected: its changes could not be stored.", true);
+			fail_client(c);
 			continue;
 		}
 		(void)store_writable(c); /* drops the holds now released */
