@@ -64,7 +64,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_26_mqtt5_limits.py \
 	tests/integration/test_27_bench_tool.py \
 	tests/integration/test_28_persistence.py \
-	tests/integration/test_29_bridges.py
+	tests/integration/test_29_bridges.py \
+	tests/integration/test_30_robustness.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)
