@@ -300,6 +300,8 @@ class Keepalive(RobustCase):
         client with keepalive 1 stays."""
         self.midge_only("mosquitto checks keepalives every 5 s (measured in test_01)")
         self.start()
+        w = self.witness()
+        w.publish(2)
         clients = []
         for i in range(30):
             ka = 1 + i % 3
@@ -326,6 +328,9 @@ class Keepalive(RobustCase):
             self.assertGreaterEqual(closed[i], ka * 0.99, "keepalive %d: closed early" % ka)
             self.assertLessEqual(closed[i], ka * 1.5 + 0.5,
                                  "keepalive %d: closed after %.2f s" % (ka, closed[i]))
+        w.publish(2)
+        w.verify()
+        self.serves("30 keepalive deadlines")
 
 
 class SlowSubscriber(RobustCase):
