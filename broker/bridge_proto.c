@@ -236,6 +236,7 @@ static int on_publish(struct client *c, uint8_t flags, const uint8_t *body, uint
 	if (mqtt_decode_publish(body, len, flags, c->protocol, &p) != MQTT_OK || p.topic.len == 0)
 		return fail(c, "%s from the remote is malformed", "PUBLISH");
 	STAT_ADD(c->worker->stats.pub_received, 1);
+	STAT_ADD(c->worker->stats.pub_received_qos[p.qos], 1);
 	STAT_ADD(c->worker->stats.pub_bytes_received, p.payload.len);
 	br->last_traffic = ev_now(c->worker->loop);
 	if (p.qos == 2 && session_qos2_in_has(s, p.packet_id))
@@ -253,7 +254,7 @@ static int on_publish(struct client *c, uint8_t flags, const uint8_t *body, uint
 	if (bridge_event(br, 3, false, &topic, &payload, &payload_len, p.qos, p.retain) != 0 ||
 	    !topic_name_valid(topic, strlen(topic))) {
 		mem_free(local);
-		STAT_ADD(c->worker->stats.pub_dropped, 1);
+		STAT_DROP(c->worker, DROP_DENIED);
 		return ack_publish(c, &p);
 	}
 	if (c->protocol == MQTT_PROTO_V5 && p.props.raw.len > 0) {

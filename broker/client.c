@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "bridge.h"
+#include "http.h"
 #include "auth.h"
 #include "conn_tls.h"
 #include "connect_state.h"
@@ -273,6 +274,10 @@ int client_flush(struct client *c)
 	}
 	uint32_t old = c->flags;
 
+	if (outq_empty(&c->out) && (c->flags & CLIENT_F_CLOSE_AFTER_FLUSH)) {
+		client_close(c, NULL, false);
+		return 0;
+	}
 	if (outq_empty(&c->out)) {
 		c->flags &= ~CLIENT_F_WANT_WRITE;
 		c->qos0_unsent = 0;
@@ -313,6 +318,8 @@ static size_t process(struct client *c, const uint8_t *buf, size_t len)
 {
 	size_t pos = 0;
 
+	if (c->listener->http)
+		return http_process(c, buf, len);
 	while (pos < len && c->state != CLIENT_CLOSING && c->state != CLIENT_PARKED &&
 	       !(c->flags & CLIENT_F_HELD)) {
 		struct mqtt_frame f;

@@ -42,6 +42,7 @@ enum {
 	CLIENT_F_READ_MORE = 1u << 4,    /* on the worker's re-read list */
 	CLIENT_F_OUT_HELD = 1u << 5,     /* output waits for the store (store.h) */
 	CLIENT_F_BRIDGE_PEER = 1u << 6,  /* another broker's bridge: no echo, retain as published */
+	CLIENT_F_CLOSE_AFTER_FLUSH = 1u << 7, /* an HTTP answer: close once it is written */
 };
 
 #define CLIENT_MAX_HOLDS 4

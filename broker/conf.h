@@ -44,6 +44,7 @@ enum {
 enum listener_protocol {
 	LISTENER_MQTT = 0,
 	LISTENER_WEBSOCKETS = 1,
+	LISTENER_HTTP = 2,          /* /metrics, /health, /ready (http.h) */
 };
 
 enum socket_domain {

@@ -77,7 +77,8 @@ _Static_assert(sizeof(enum bridge_reload_type) == sizeof(int), "enum size");
 
 static const struct conf_name n_workers[] = {{"auto", 0}, {NULL, 0}};
 static const struct conf_name n_protocol[] = {
-	{"mqtt", LISTENER_MQTT}, {"websockets", LISTENER_WEBSOCKETS}, {NULL, 0}};
+	{"mqtt", LISTENER_MQTT}, {"websockets", LISTENER_WEBSOCKETS}, {"http", LISTENER_HTTP},
+	{NULL, 0}};
 static const struct conf_name n_domain[] = {
 	{"ipv4", SOCKET_DOMAIN_IPV4}, {"ipv6", SOCKET_DOMAIN_IPV6}, {NULL, 0}};
 static const struct conf_name n_tls_version[] = {
@@ -165,7 +166,7 @@ static const struct conf_option options[] = {
 	OPT("socket_domain", ENUM, LI, socket_domain, .names = n_domain, .group = "listeners",
 	    .help = "restrict to ipv4 or ipv6 (default: both)"),
 	OPT("protocol", ENUM, LI, protocol, .def = "mqtt", .names = n_protocol,
-	    .group = "listeners", .help = "mqtt or websockets"),
+	    .group = "listeners", .help = "mqtt, websockets, or http (/metrics, /health, /ready)"),
 	OPT("max_connections", INT, LI, max_connections, GDEF(max_connections), .def = "-1",
 	    RANGE(-1, INT_MAX), .flags = MERGED | CLAMP, .group = "listeners",
 	    .help = "clients connected at once on a listener (-1 = no limit)"),

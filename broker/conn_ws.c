@@ -216,9 +216,28 @@ static char *span_dup(const struct ws_state *s, struct ws_span sp)
 static ssize_t answer(struct ws_state *s)
 {
 	char resp[WS_RESPONSE_MAX];
-	size_t n = ws_response(&s->req, s->reqbuf, resp, sizeof(resp));
-	size_t rest = s->req_len - s->req.length;
+	size_t n, rest = s->req_len - s->req.length;
 
+	/* A plain GET (no upgrade) may be for the broker's HTTP side: answered, then closed. */
+	if ((s->req.status == 426 || s->req.status == 404) && s->opts->http) {
+		size_t len = 0;
+		char *page = s->opts->http(s->opts->http_ctx, s->reqbuf + s->req.target.off,
+					   s->req.target.len, &len);
+		if (page) {
+			struct iovec iov = {page, len};
+			for (size_t done = 0; done < len;) {
+				iov.iov_base = page + done;
+				iov.iov_len = len - done;
+				ssize_t w = conn_writev(&s->inner, &iov, 1);
+				if (w <= 0)
+					break; /* best effort, as for a refusal */
+				done += (size_t)w;
+			}
+			mem_free(page);
+			goto fail;
+		}
+	}
+	n = ws_response(&s->req, s->reqbuf, resp, sizeof(resp));
 	if (n == 0 || ctl_append(s, resp, n) < 0) {
 		note(s, "could not build the WebSocket handshake response", NULL, 0);
 		goto fail;

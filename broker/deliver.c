@@ -38,9 +38,9 @@ static bool expired(const struct message *m)
 	return m->expires && expired_at(m, (int64_t)time(NULL));
 }
 
-static void dropped(struct session *s)
+static void dropped(struct session *s, enum drop_reason why)
 {
-	STAT_ADD(s->worker->stats.pub_dropped, 1);
+	STAT_DROP(s->worker, why);
 }
 
 /*
@@ -113,6 +113,7 @@ static int queue_push(struct session *s, const struct session_msg *sm)
 	}
 	s->queue[(s->q_head + s->q_len) % s->q_cap] = *sm;
 	s->q_len++;
+	STAT_ADD(s->worker->stats.queued, 1);
 	s->queued_bytes += sm->msg->payload_len;
 	return 0;
 }
@@ -123,6 +124,7 @@ static struct session_msg queue_pop(struct session *s)
 
 	s->q_head = (s->q_head + 1) % s->q_cap;
 	s->q_len--;
+	STAT_SUB(s->worker->stats.queued, 1);
 	s->queued_bytes -= sm.msg->payload_len;
 	if (s->q_len == 0) {
 		mem_free(s->queue);
@@ -167,7 +169,7 @@ static void start_flight(struct session *s, struct session_msg sm)
 		if (!a) {
 			store_delivery_forget(s, sm.seq);
 			message_unref(sm.msg);
-			dropped(s);
+			dropped(s, DROP_NO_MEMORY);
 			send_failed(s);
 			return;
 		}
@@ -178,6 +180,7 @@ static void start_flight(struct session *s, struct session_msg sm)
 	sm.state = sm.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
 	s->inflight[s->ninflight++] = sm;
 	s->inflight_bytes += sm.msg->payload_len;
+	STAT_ADD(s->worker->stats.inflight, 1);
 	if (sm.seq) {
 		store_delivery_update(s, &sm);
 		/* QoS 2 goes out once its packet id is on disk: a restart re-sends it under the
@@ -226,7 +229,7 @@ static bool oversized(struct session *s, const struct message *m, uint8_t qos, u
 	if (log_enabled(LOG_T_DEBUG))
 		log_debug("Dropped a message on %s for %s: larger than its maximum packet size.",
 			  m->topic, s->client_id);
-	dropped(s);
+	dropped(s, DROP_TOO_LARGE);
 	return true;
 }
 
@@ -242,6 +245,8 @@ static void pump(struct session *s)
 			return; /* resumed when the connection has written its output */
 		struct session_msg sm = queue_pop(s);
 		if (expired(sm.msg) || oversized(s, sm.msg, sm.qos, sm.subid)) {
+			if (expired(sm.msg))
+				dropped(s, DROP_EXPIRED);
 			store_delivery_forget(s, sm.seq);
 			message_unref(sm.msg);
 			continue;
@@ -271,6 +276,8 @@ static void queue_drop_expired(struct session *s)
 
 		if (expired_at(sm.msg, now)) {
 			s->queued_bytes -= sm.msg->payload_len;
+			STAT_SUB(s->worker->stats.queued, 1);
+			dropped(s, DROP_EXPIRED);
 			store_delivery_forget(s, sm.seq);
 			message_unref(sm.msg);
 			continue;
@@ -296,7 +303,7 @@ static void enqueue(struct session *s, struct message *m, uint8_t qos, uint8_t r
 		queue_drop_expired(s);
 	if (!queue_room(s) || queue_push(s, &sm) < 0) {
 		store_delivery_forget(s, seq);
-		dropped(s);
+		dropped(s, DROP_QUEUE_FULL);
 		return;
 	}
 	message_ref(m);
@@ -315,6 +322,7 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 	/* Reading is checked per delivered message: a reloaded ACL applies at once.
 	 * A plugin may hand this subscriber its own version of the message. */
 	if (expired(m) || !auth_may_receive(s, m) || !hook_message_out(s, &out)) {
+		dropped(s, expired(m) ? DROP_EXPIRED : DROP_DENIED);
 		store_delivery_forget(s, seq);
 		return;
 	}
@@ -354,12 +362,12 @@ static void deliver_checked(struct session *s, struct message *m, uint8_t qos, u
 		if (qos > 0 || cfg_of(s)->queue_qos0_messages || s->queue_qos0)
 			enqueue(s, m, qos, retain, subid, seq);
 		else
-			dropped(s);
+			dropped(s, DROP_OFFLINE_QOS0);
 		return;
 	}
 	if (qos == 0) {
 		if (!qos0_room(s)) {
-			dropped(s);
+			dropped(s, DROP_QUEUE_FULL);
 			return;
 		}
 		if (send_qos0(s, m, retain, subid) < 0)
@@ -417,6 +425,7 @@ static void finish(struct session *s, int i)
 	memmove(&s->inflight[i], &s->inflight[i + 1],
 		(s->ninflight - (uint32_t)i - 1) * sizeof(s->inflight[0]));
 	s->ninflight--;
+	STAT_SUB(s->worker->stats.inflight, 1);
 	store_delivery_forget(s, sm.seq);
 	/* The window's array is kept: it is small and reused by the next message. */
 	message_unref(sm.msg);
@@ -491,6 +500,7 @@ int session_restore_msg(struct session *s, struct session_msg sm, bool inflight)
 	}
 	s->inflight[s->ninflight++] = sm;
 	s->inflight_bytes += sm.msg->payload_len;
+	STAT_ADD(s->worker->stats.inflight, 1);
 	if (sm.mid > s->last_mid)
 		s->last_mid = sm.mid;
 	return 0;

@@ -134,6 +134,7 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 		return client_fail(c, MQTT_RC_RETAIN_NOT_SUPPORTED,
 				   "retained PUBLISH while retain_available is false");
 	STAT_ADD(w->stats.pub_received, 1);
+	STAT_ADD(w->stats.pub_received_qos[p.qos], 1);
 	STAT_ADD(w->stats.pub_bytes_received, p.payload.len);
 
 	/* A QoS 2 PUBLISH re-sent before PUBREL was routed already. */
@@ -150,7 +151,7 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	if (cfg->message_size_limit && p.payload.len > cfg->message_size_limit) {
 		log_notice("Dropped too large PUBLISH from client %s on topic %.*s (%u bytes).",
 			   client_name(c), (int)p.topic.len, (const char *)p.topic.data, p.payload.len);
-		STAT_ADD(w->stats.pub_dropped, 1);
+		STAT_DROP(w, DROP_TOO_LARGE);
 		return ack_only(c, &p, MQTT_RC_PACKET_TOO_LARGE);
 	}
 	m = make_message(c, &p, lcfg->mount_point);
@@ -162,7 +163,7 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	bool retopic = false;
 	if (hook_message_in(c, &m, &reason, &retopic) == HOOK_DENY) {
 		message_unref(m);
-		STAT_ADD(w->stats.pub_dropped, 1);
+		STAT_DROP(w, DROP_DENIED);
 		return ack_only(c, &p, reason);
 	}
 	/* A plugin that moved the message to another topic does not widen the client's rights. */

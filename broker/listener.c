@@ -9,6 +9,7 @@
 #include "broker.h"
 #include "conf.h"
 #include "conn.h"
+#include "http.h"
 #include "log.h"
 
 #include <errno.h>
@@ -158,7 +159,10 @@ int listeners_open(struct broker *b)
 			l->ws.max_message = cfg->max_packet_size;
 			/* MQTT travels in binary frames only [MQTT-6.0.0-1]. */
 			l->ws.binary_only = true;
+			l->ws.http = http_ws_answer;
+			l->ws.http_ctx = b;
 		}
+		l->http = lc->protocol == LISTENER_HTTP;
 		if ((lc->unix_path ? open_unix(l, lc) : open_inet(l, lc)) < 0)
 			return -1;
 	}

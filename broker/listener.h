@@ -25,6 +25,7 @@ struct listener {
 	int nfds;
 	uint16_t port;                  /* the port actually bound */
 	bool websockets;                /* protocol websockets */
+	bool http;                      /* protocol http (http.h) */
 	struct ws_options ws;           /* its strings are the listener's own copies */
 	_Atomic int connections;        /* open connections, for max_connections */
 };

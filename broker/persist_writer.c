@@ -57,6 +57,7 @@ struct persist_writer {
 
 	_Atomic uint64_t commits, batches, failed, rejected, max_group_seen, syncs, sync_failed;
 	_Atomic uint64_t purges, purged;
+	_Atomic uint64_t commit_ns, commit_ns_max;
 };
 
 static void add(_Atomic uint64_t *c, uint64_t n)
@@ -131,9 +132,17 @@ static void do_purge(struct persist_writer *w)
 /* Commits n items of w->group, reports, frees. Outside the lock. */
 static void run_group(struct persist_writer *w, size_t n)
 {
+	struct timespec t0, t1;
+
 	for (size_t i = 0; i < n; i++)
 		w->bs[i] = w->group[i].batch;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = persist_commit_many(w->p, w->bs, n);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	uint64_t ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec));
+	add(&w->commit_ns, ns);
+	if (ns > get(&w->commit_ns_max))
+		atomic_store_explicit(&w->commit_ns_max, ns, memory_order_relaxed);
 	if (rc == 0) {
 		add(&w->commits, 1);
 		add(&w->batches, n);
@@ -347,5 +356,7 @@ void persist_writer_stats(const struct persist_writer *w, struct persist_writer_
 	st->syncs = get(&w->syncs);
 	st->sync_failed = get(&w->sync_failed);
 	st->purges = get(&w->purges);
+	st->commit_ns = get(&w->commit_ns);
+	st->commit_ns_max = get(&w->commit_ns_max);
 	st->purged = get(&w->purged);
 }

@@ -34,6 +34,8 @@ struct persist_writer_stats {
 	uint64_t sync_failed; /* of which failed (retried at the next period) */
 	uint64_t purges;      /* successful purges (purge_ms) */
 	uint64_t purged;      /* records they removed */
+	uint64_t commit_ns;   /* time spent committing (durable per the sync mode), in all */
+	uint64_t commit_ns_max; /* the longest commit */
 };
 
 struct persist_writer;

@@ -91,6 +91,7 @@ int send_publish(struct client *c, struct message *m, uint8_t qos, uint16_t mid,
 		pkt_write_raw(&w, m->payload, m->payload_len);
 	}
 	STAT_ADD(c->worker->stats.pub_sent, 1);
+	STAT_ADD(c->worker->stats.pub_sent_qos[qos], 1);
 	STAT_ADD(c->worker->stats.pub_bytes_sent, m->payload_len);
 	STAT_ADD(c->worker->stats.msgs_sent, 1);
 	return 0;

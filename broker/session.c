@@ -139,6 +139,8 @@ void session_unref(struct session *s)
 
 static void release_msgs(struct session *s)
 {
+	STAT_SUB(s->worker->stats.inflight, s->ninflight);
+	STAT_SUB(s->worker->stats.queued, s->q_len);
 	for (uint32_t i = 0; i < s->ninflight; i++)
 		message_unref(s->inflight[i].msg);
 	mem_free(s->inflight);

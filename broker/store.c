@@ -200,6 +200,8 @@ bool store_stats(const struct broker *b, struct store_stats *out)
 		.failed = ws.failed + ws.rejected,
 		.syncs = ws.syncs,
 		.purged = ws.purged,
+		.commit_ns = ws.commit_ns,
+		.commit_ns_max = ws.commit_ns_max,
 	};
 	return true;
 }

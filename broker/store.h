@@ -81,6 +81,8 @@ struct store_stats {
 	uint64_t failed;    /* batches whose commit failed */
 	uint64_t syncs;     /* periodic syncs */
 	uint64_t purged;    /* expired records removed by the purge */
+	uint64_t commit_ns; /* time spent in commits, and the longest */
+	uint64_t commit_ns_max;
 };
 bool store_stats(const struct broker *b, struct store_stats *out);
 

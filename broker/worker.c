@@ -236,7 +236,7 @@ static void item_drop(struct worker *w, struct inbox_item *it)
 		return;
 	message_unref(it->msg);
 	session_unref(it->session);
-	STAT_ADD(w->stats.pub_dropped, 1);
+	STAT_DROP(w, DROP_NO_MEMORY);
 }
 
 void worker_post(struct worker *target, const struct inbox_item *item)

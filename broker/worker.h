@@ -55,7 +55,18 @@ struct item_vec {
 	size_t cap;
 };
 
-/* Counters behind $SYS; only the owner writes them. */
+/* Why a message was not delivered (metrics: midge_messages_dropped_total{reason}). */
+enum drop_reason {
+	DROP_QUEUE_FULL = 0,   /* max_queued_messages / bytes, or a connection's QoS 0 backlog */
+	DROP_OFFLINE_QOS0,     /* QoS 0 for an offline session (queue_qos0_messages false) */
+	DROP_TOO_LARGE,        /* message_size_limit, or the client's maximum packet size */
+	DROP_EXPIRED,          /* its message expiry passed before delivery */
+	DROP_DENIED,           /* a plugin (or the ACL at delivery) refused it */
+	DROP_NO_MEMORY,
+	DROP_REASONS
+};
+
+/* Counters behind $SYS and /metrics; only the owner writes them. */
 struct worker_stats {
 	_Atomic uint64_t bytes_received;
 	_Atomic uint64_t bytes_sent;
@@ -71,7 +82,19 @@ struct worker_stats {
 	_Atomic uint64_t clients_connected;  /* gauge */
 	_Atomic uint64_t sessions;           /* gauge: sessions in the table */
 	_Atomic uint64_t expired;            /* sessions expired */
+	_Atomic uint64_t pub_received_qos[3];
+	_Atomic uint64_t pub_sent_qos[3];
+	_Atomic uint64_t dropped[DROP_REASONS];
+	_Atomic uint64_t queued;             /* gauge: messages queued in our sessions */
+	_Atomic uint64_t inflight;           /* gauge: QoS 1/2 messages in flight from our sessions */
 };
+
+/* A message not delivered, and why. */
+#define STAT_DROP(w, reason) \
+	do { \
+		STAT_ADD((w)->stats.pub_dropped, 1); \
+		STAT_ADD((w)->stats.dropped[(reason)], 1); \
+	} while (0)
 
 /* Single-writer counter update: plain load and store, no locked instruction. */
 #define STAT_ADD(field, n) \

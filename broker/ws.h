@@ -34,6 +34,10 @@ struct ws_options {
 	size_t max_headers; /* request size limit, blank line included (0: the default) */
 	size_t max_message; /* payload limit of one message, all fragments (0: the default) */
 	bool binary_only;   /* refuse text frames with 1003, as [MQTT-6.0.0-1] asks */
+	/* Optional: the whole response (malloc'd, *len bytes) to a plain GET of target that
+	 * asked for no upgrade, or NULL to refuse it as usual (the broker's /metrics). */
+	char *(*http)(void *ctx, const char *target, size_t tlen, size_t *len);
+	void *http_ctx;
 };
 
 /* --- opening handshake --- */
