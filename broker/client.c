@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "bridge.h"
+#include "client_events.h"
 #include "http.h"
 #include "auth.h"
 #include "conn_tls.h"
@@ -619,8 +620,14 @@ void client_close(struct client *c, const char *reason, bool send_will)
 
 	if (c->state == CLIENT_CLOSING)
 		return;
-	if (reason && w->cfg->connection_messages)
-		log_notice("Client %s %s", client_name(c), reason);
+	if (reason && w->cfg->connection_messages) {
+		struct log_kv kv[] = {
+			{"address", c->address, 0}, {"port", NULL, c->port}, {"client_id", c->id, 0},
+			{"username", c->username, 0}, {"reason", reason, 0},
+		};
+		log_event(LOG_T_NOTICE, "client_disconnected", kv, sizeof(kv) / sizeof(kv[0]),
+			  "Client %s %s", client_name(c), reason);
+	}
 	/* Nothing new is queued from here; what fits in the socket now (a refusal
 	 * CONNACK, a DISCONNECT) still goes. */
 	c->state = CLIENT_CLOSING;
@@ -638,6 +645,8 @@ void client_close(struct client *c, const char *reason, bool send_will)
 	bool will_sent = send_will && publish_will(c);
 	if (c->session) {
 		struct session *s = c->session;
+		if (!c->bridge)
+			client_event_disconnected(c, reason);
 		hook_disconnect(c, will_sent ? MQTT_RC_UNSPECIFIED : MQTT_RC_SUCCESS, will_sent);
 		c->session = NULL;
 		c->id = NULL;

@@ -144,6 +144,9 @@ struct config_listener {
 };
 
 enum bridge_direction { BRIDGE_OUT = 0, BRIDGE_IN = 1, BRIDGE_BOTH = 2 };
+/* Log lines as text (mosquitto's) or one JSON object each. */
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+
 /* When a change is on disk: each commit synced, commits grouped per sync, or a timer. */
 enum store_sync { STORE_SYNC_DEFAULT = 0, STORE_SYNC_ALWAYS, STORE_SYNC_BATCH, STORE_SYNC_PERIODIC };
 
@@ -235,6 +238,8 @@ struct config {
 	bool connection_messages;
 	bool log_timestamp;
 	char *log_timestamp_format;
+	int log_format;                 /* enum log_format */
+	bool client_events;             /* $SYS/broker/clients/{connected,disconnected}/<id> */
 	int websockets_log_level;
 
 	/* Limits and protocol */

@@ -87,6 +87,8 @@ static const struct conf_name n_keyform[] = {{"pem", 0}, {"engine", 0}, {NULL, 0
 static const struct conf_name n_versions[] = {{"3", 3}, {"4", 4}, {"5", 5}, {NULL, 0}};
 static const struct conf_name n_bridge_proto[] = {
 	{"mqttv31", 3}, {"mqttv311", 4}, {"mqttv50", 5}, {NULL, 0}};
+static const struct conf_name n_log_format[] = {
+	{"text", LOG_FORMAT_TEXT}, {"json", LOG_FORMAT_JSON}, {NULL, 0}};
 static const struct conf_name n_sync[] = {
 	{"always", STORE_SYNC_ALWAYS}, {"batch", STORE_SYNC_BATCH}, {"periodic", STORE_SYNC_PERIODIC},
 	{NULL, 0}};
@@ -344,6 +346,11 @@ static const struct conf_option options[] = {
 	     .help = "error warning notice information debug subscribe unsubscribe all none"),
 	OPT("log_facility", STRING, GL, log_facility, .names = n_facility, .group = "logging",
 	    .help = "syslog facility: 0..7 for local0..local7 (default daemon)"),
+	OPT("client_events", BOOL, GL, client_events, .def = "false", .flags = RL,
+	    .group = "logging",
+	    .help = "publish $SYS/broker/clients/connected/<id> and .../disconnected/<id> events"),
+	OPT("log_format", ENUM, GL, log_format, .def = "text", .names = n_log_format, .flags = RL,
+	    .group = "logging", .help = "text, or json: one object per line with stable keys"),
 	OPT("log_timestamp", BOOL, GL, log_timestamp, .def = "true", .flags = RL,
 	    .group = "logging", .help = "prefix log lines with a timestamp"),
 	OPT("log_timestamp_format", STRING, GL, log_timestamp_format, .flags = RL,

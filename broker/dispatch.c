@@ -31,7 +31,12 @@ int client_fail(struct client *c, uint8_t reason, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	log_notice("Client %s disconnected: %s.", client_name(c), why);
+	struct log_kv kv[] = {
+		{"address", c->address, 0}, {"port", NULL, c->port}, {"client_id", c->id, 0},
+		{"username", c->username, 0}, {"reason", why, 0},
+	};
+	log_event(LOG_T_NOTICE, "protocol_error", kv, sizeof(kv) / sizeof(kv[0]),
+		  "Client %s disconnected: %s.", client_name(c), why);
 	/* MQTT 5 clients are told why, once connected [MQTT-4.13.2-1]. */
 	if (reason && c->state == CLIENT_ACTIVE)
 		(void)send_disconnect_why(c, reason, why);

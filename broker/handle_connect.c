@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "broker.h"
 #include "client.h"
+#include "client_events.h"
 #include "conf.h"
 #include "connect_state.h"
 #include "decision.h"
@@ -61,10 +62,17 @@ static int refuse(struct client *c, const struct connect_ctx *x, uint8_t v3_code
 {
 	uint8_t code = c->protocol == MQTT_PROTO_V5 ? v5_code : v3_code;
 
+	const char *id = x && x->id[0] ? x->id : NULL;
+	const char *user = x ? x->username : NULL;
+	struct log_kv kv[] = {
+		{"address", c->address, 0}, {"port", NULL, c->port}, {"client_id", id, 0},
+		{"username", user, 0},      {"reason", why, 0},      {"code", NULL, code},
+	};
+
 	(void)send_connack(c, false, code, (struct mqtt_bytes){0});
-	log_notice("Refused client %s from %s:%u (username %s): %s.",
-		   x && x->id[0] ? x->id : "<none>", c->address, c->port,
-		   x && x->username ? x->username : "<none>", why);
+	log_event(LOG_T_NOTICE, "connect_refused", kv, sizeof(kv) / sizeof(kv[0]),
+		  "Refused client %s from %s:%u (username %s): %s.", id ? id : "<none>", c->address,
+		  c->port, user ? user : "<none>", why);
 	c->username = NULL; /* it was borrowed from the CONNECT being refused */
 	client_close(c, NULL, false);
 	return DISPATCH_STOP;
@@ -233,14 +241,21 @@ static void log_connected(struct client *c, const struct connect_ctx *x)
 
 	if (!c->worker->cfg->connection_messages)
 		return;
+	struct log_kv kv[] = {
+		{"address", c->address, 0}, {"port", NULL, c->port},     {"client_id", x->id, 0},
+		{"username", c->username, 0}, {"protocol", NULL, c->protocol},
+		{"clean_start", NULL, x->pkt.clean_start}, {"keepalive", NULL, x->pkt.keepalive},
+	};
 	if (c->username)
-		log_notice("New client connected from %s:%u as %s (p%d, c%d, k%u, u'%s').", c->address,
-			   c->port, x->id, proto_number[c->protocol], x->pkt.clean_start ? 1 : 0,
-			   x->pkt.keepalive, c->username);
+		log_event(LOG_T_NOTICE, "client_connected", kv, sizeof(kv) / sizeof(kv[0]),
+			  "New client connected from %s:%u as %s (p%d, c%d, k%u, u'%s').", c->address,
+			  c->port, x->id, proto_number[c->protocol], x->pkt.clean_start ? 1 : 0,
+			  x->pkt.keepalive, c->username);
 	else
-		log_notice("New client connected from %s:%u as %s (p%d, c%d, k%u).", c->address,
-			   c->port, x->id, proto_number[c->protocol], x->pkt.clean_start ? 1 : 0,
-			   x->pkt.keepalive);
+		log_event(LOG_T_NOTICE, "client_connected", kv, sizeof(kv) / sizeof(kv[0]),
+			  "New client connected from %s:%u as %s (p%d, c%d, k%u).", c->address, c->port,
+			  x->id, proto_number[c->protocol], x->pkt.clean_start ? 1 : 0,
+			  x->pkt.keepalive);
 }
 
 /* Everything after the checks: session, CONNACK, resumption. */
@@ -314,6 +329,7 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	if (rc < 0)
 		return client_fail(c, 0, "out of memory");
 	log_connected(c, x);
+	client_event_connected(c);
 	client_arm_keepalive(c);
 	hook_connect(c, present);
 	if (present && c->state == CLIENT_ACTIVE)

@@ -57,7 +57,8 @@ libmidgecore_la_SOURCES = \
 	broker/persist_writer.c broker/persist_writer.h \
 	broker/store.c broker/store.h broker/store_int.h broker/store_record.c broker/store_restore.c \
 	broker/bridge.c broker/bridge.h broker/bridge_int.h broker/bridge_proto.c broker/bridge_topic.c \
-	broker/bridge_tls.c broker/http.c broker/http.h broker/metrics.c broker/metrics.h
+	broker/bridge_tls.c broker/http.c broker/http.h broker/metrics.c broker/metrics.h \
+	broker/client_events.c broker/client_events.h
 if HAVE_EPOLL
 libmidgecore_la_SOURCES += broker/ev_epoll.c
 endif

@@ -39,6 +39,21 @@ bool log_enabled(uint32_t type);
 void log_msg(uint32_t type, const char *fmt, ...) LOG_PRINTF(2, 3);
 void log_vmsg(uint32_t type, const char *fmt, va_list ap);
 
+/* A field of a structured log event (log_format json): a string, or a number when str is NULL. */
+struct log_kv {
+	const char *key;
+	const char *str;
+	long long num;
+};
+
+/*
+ * An event with stable fields: in text form the formatted message only; in
+ * JSON (log_format json) an object with time, level, event, msg and the fields
+ * (NULL strings are left out).
+ */
+void log_event(uint32_t type, const char *event, const struct log_kv *kv, size_t n,
+	       const char *fmt, ...) LOG_PRINTF(5, 6);
+
 #define log_err(...) log_msg(LOG_T_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_T_WARNING, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_T_NOTICE, __VA_ARGS__)
