@@ -198,7 +198,7 @@ static int check_leaf_data(struct chk *c, uint16_t flags, const uint8_t *d, uint
 	if (ovpg < 2 || ovpg > c->last || read_at(c, hdr, sizeof(hdr), ovpg * c->psize) != 0)
 		return bad(c, "an overflow page number is out of range");
 	pages = u32at(hdr + 12);
-	if (u64at(hdr) != ovpg || (u16at(hdr + 10) & 0x7) != P_OVERFLOW ||
+	if (u64at(hdr) != ovpg || u16at(hdr + 10) != P_OVERFLOW ||
 	    dsize > pages * c->psize - PAGEHDR || dsize + PAGEHDR + c->psize <= pages * c->psize)
 		return bad(c, "an overflow page is damaged");
 	if (claim(c, ovpg, pages) != 0)
@@ -234,7 +234,9 @@ static int walk(struct chk *c, uint64_t pgno, unsigned level, unsigned depth, en
 	flags = u16at(pg + 10);
 	lower = u16at(pg + 12);
 	upper = u16at(pg + 14);
-	if (u64at(pg) != pgno || (flags & 0x7f) != (level == depth ? P_LEAF : P_BRANCH) ||
+	/* Exactly the type: LMDB clears its in-memory flags (P_DIRTY...) before writing, and
+	 * would never write back a page marked P_LOOSE or P_KEEP that recovery rewrites. */
+	if (u64at(pg) != pgno || flags != (level == depth ? P_LEAF : P_BRANCH) ||
 	    lower < PAGEHDR || lower > upper || upper > c->psize || (lower - PAGEHDR) % 2 != 0) {
 		bad(c, "a page header is damaged");
 		goto out_bad;

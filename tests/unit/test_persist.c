@@ -1083,6 +1083,52 @@ START_TEST(t_damaged_files)
 }
 END_TEST
 
+/*
+ * Page flags LMDB never writes (found by tests/fuzz/fuzz_persist): a leaf page
+ * marked P_LOOSE (0x4000) passed the file check; recovery then rewrote it,
+ * LMDB skipped writing a "loose" page at commit, and the recovered store named
+ * a page never written (reads failed with MDB_CORRUPTED). Such a page is damage.
+ */
+START_TEST(t_damaged_page_flags)
+{
+	char data[300], err[512] = "";
+	struct persist *p = NULL;
+	struct census c = { 0 };
+	long ps = sysconf(_SC_PAGESIZE);
+	uint8_t hdr[16];
+	struct stat st;
+	int fd, marked = 0;
+
+	fill_small(tmpdir);
+	snprintf(data, sizeof(data), "%s/data.mdb", tmpdir);
+	fd = open(data, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	for (off_t off = 2 * ps; off + (off_t)sizeof(hdr) <= st.st_size; off += ps) {
+		uint64_t pgno;
+		ck_assert_int_eq(pread(fd, hdr, sizeof(hdr), off), (ssize_t)sizeof(hdr));
+		memcpy(&pgno, hdr, 8);
+		/* mp_flags (little-endian, offset 10) of a leaf page: P_LEAF, 0x02 */
+		if (pgno == (uint64_t)(off / ps) && hdr[10] == 0x02 && hdr[11] == 0) {
+			hdr[11] = 0x40;
+			ck_assert_int_eq(pwrite(fd, hdr, sizeof(hdr), off), (ssize_t)sizeof(hdr));
+			marked++;
+		}
+	}
+	close(fd);
+	ck_assert_int_gt(marked, 0);
+	ck_assert_int_eq(try_open(tmpdir, false, &p, err, sizeof(err)), PERSIST_EDAMAGED);
+	ck_assert_msg(strstr(err, "damaged") != NULL, "%s", err);
+	ck_assert_int_eq(try_open(tmpdir, true, &p, err, sizeof(err)), 0);
+	c.p = p;
+	ck_assert_int_ge(persist_msg_iter(p, census_msg, &c), 0);
+	ck_assert_int_ge(persist_retained_iter(p, census_ret, &c), 0);
+	ck_assert_int_ge(persist_session_iter(p, census_sess, &c), 0);
+	ck_assert_uint_gt(persist_recovered(p), 0);
+	persist_close(p);
+}
+END_TEST
+
 /* --- scale --- */
 
 static double now_s(void)
@@ -1175,6 +1221,7 @@ Suite *suite_persist(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, t_damaged_files);
+	tcase_add_test(tc, t_damaged_page_flags);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scale");
