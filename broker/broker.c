@@ -11,6 +11,7 @@
 #include "plugin.h"
 #include "bridge.h"
 #include "policy.h"
+#include "sdnotify.h"
 #include "store.h"
 #include "client.h"
 #include "conf_reload.h"
@@ -231,11 +232,15 @@ void broker_on_wake(struct broker *b)
 	if (b->sig_stop) {
 		b->sig_stop = 0;
 		log_notice("midge version %s terminating", PACKAGE_VERSION);
+		(void)sd_notify_send("STOPPING=1");
 		broker_request_stop(b);
 	}
 	if (b->sig_reload) {
 		b->sig_reload = 0;
+		/* systemd waits for READY=1 after RELOADING=1, whatever the outcome. */
+		(void)sd_notify_send("RELOADING=1");
 		reload(b);
+		(void)sd_notify_send("READY=1");
 	}
 	release_old_config(b);
 }
@@ -278,6 +283,14 @@ static void log_to_topic(uint32_t type, const char *line, void *data)
 		worker_defer_publish(w, m);
 }
 
+static void on_watchdog(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct broker *b = (struct broker *)((char *)t - offsetof(struct broker, watchdog));
+
+	(void)sd_notify_send("WATCHDOG=1");
+	ev_timer_start(loop, t, ev_now(loop) + b->watchdog_ms);
+}
+
 int broker_run(struct broker *b)
 {
 	sigset_t all, old;
@@ -304,6 +317,16 @@ int broker_run(struct broker *b)
 	if (sys_start(b, &b->workers[0]) < 0)
 		log_err("Error: out of memory starting $SYS.");
 	log_notice("midge version %s running", PACKAGE_VERSION);
+	/* systemd (Type=notify): ready now; the watchdog is fed by worker 0's loop, so a
+	 * stuck loop stops feeding it. */
+	(void)sd_notify_send("READY=1\nSTATUS=running");
+	int64_t wd = sd_watchdog_ms();
+	if (wd > 0) {
+		b->watchdog_ms = wd / 2 > 0 ? wd / 2 : 1;
+		ev_timer_init(&b->watchdog, on_watchdog);
+		ev_timer_start(b->workers[0].loop, &b->watchdog,
+			       ev_now(b->workers[0].loop) + b->watchdog_ms);
+	}
 	worker_run(&b->workers[0]);
 join:
 	for (unsigned i = 1; i < b->nworkers; i++)

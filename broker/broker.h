@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "ev.h"
 #include "listener.h"
 #include "retain.h"
 #include "subtree.h"
@@ -66,6 +67,8 @@ struct broker {
 	struct bridge *bridges;               /* bridge.h */
 	size_t nbridges;
 	struct listener bridge_listener;      /* what bridge connections count as */
+	struct ev_timer watchdog;             /* systemd's watchdog, on worker 0 */
+	int64_t watchdog_ms;
 	_Atomic bool stopping;
 	_Atomic bool running;                 /* the loops run: signals may wake worker 0 */
 

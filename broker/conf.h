@@ -13,6 +13,7 @@
 #define MIDGE_CONF_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -315,6 +316,9 @@ enum config_format { CONFIG_FORMAT_AUTO = 0, CONFIG_FORMAT_YAML, CONFIG_FORMAT_M
 /* Fills *cfg with every default (no listener: the broker adds the loopback one). */
 void config_init(struct config *cfg);
 void config_free(struct config *cfg);
+
+/* Writes cfg as midge YAML that loads back into the same configuration (midge --convert). */
+int config_emit_yaml(const struct config *cfg, FILE *f);
 
 /*
  * Loads a file into *cfg (already config_init()ed), detecting the format

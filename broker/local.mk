@@ -14,7 +14,7 @@ libmidgecore_la_SOURCES = \
 	broker/alloc.c broker/alloc.h \
 	broker/log.c broker/log.h \
 	broker/ev.c broker/ev.h broker/ev_backend.h broker/ev_poll.c \
-	broker/conf.c broker/conf.h broker/conf_schema.c broker/conf_schema.h \
+	broker/conf.c broker/conf_emit.c broker/conf.h broker/conf_schema.c broker/conf_schema.h \
 	broker/conf_yaml.c broker/conf_mosq.c broker/conf_reload.c broker/conf_reload.h \
 	broker/message.c broker/message.h \
 	broker/outq.c broker/outq.h \
@@ -58,7 +58,7 @@ libmidgecore_la_SOURCES = \
 	broker/store.c broker/store.h broker/store_int.h broker/store_record.c broker/store_restore.c \
 	broker/bridge.c broker/bridge.h broker/bridge_int.h broker/bridge_proto.c broker/bridge_topic.c \
 	broker/bridge_tls.c broker/http.c broker/http.h broker/metrics.c broker/metrics.h \
-	broker/client_events.c broker/client_events.h
+	broker/client_events.c broker/client_events.h broker/sdnotify.c broker/sdnotify.h
 if HAVE_EPOLL
 libmidgecore_la_SOURCES += broker/ev_epoll.c
 endif

@@ -20,6 +20,7 @@
 
 struct options {
 	const char *config_path;
+	const char *convert;  /* --convert FILE */
 	int port;
 	bool daemon;
 	bool test_only;
@@ -43,6 +44,8 @@ static void usage(FILE *out)
 		" -t, --test-config       check the configuration, print every error, and exit\n"
 		"                         0 when it is valid, 1 when it is not.\n"
 		" -v, --verbose           log everything (log_type all) to stderr.\n"
+		"     --convert FILE      print FILE (a mosquitto.conf, or YAML) as midge YAML: what\n"
+		"                         it configures, options at their defaults left out.\n"
 		"     --plugin-check FILE load plugin FILE, print its ABI version and events, exit.\n"
 		"     --test-auth, --test-acl  run the authentication / ACL chain offline for\n"
 		"                         one question (see midge --test-auth --help).\n"
@@ -61,6 +64,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"plugin-check", required_argument, NULL, 'P'},
+		{"convert", required_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -95,6 +99,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'P':
 			o->plugin_check = optarg;
 			break;
+		case 'C':
+			o->convert = optarg;
+			break;
 		case 'V':
 			printf("midge version %s\n", PACKAGE_VERSION);
 			exit(0);
@@ -109,6 +116,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return -1;
 	}
 	return 0;
+}
+
+/* --convert: the file as midge YAML on stdout; its problems on stderr. */
+static int convert(const char *path)
+{
+	struct config cfg;
+	struct config_diag diag = {0};
+	int rc;
+
+	config_init(&cfg);
+	rc = config_load(&cfg, path, CONFIG_FORMAT_AUTO, &diag);
+	config_diag_print(&diag, stderr);
+	config_diag_free(&diag);
+	if (rc == 0)
+		rc = config_emit_yaml(&cfg, stdout);
+	config_free(&cfg);
+	return rc == 0 ? 0 : 1;
 }
 
 /* Loads the configuration (or the defaults); prints problems; -1 on errors. */
@@ -166,6 +190,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (o.plugin_check)
 		return plugin_check_file(o.plugin_check);
+	if (o.convert)
+		return convert(o.convert);
 	cfg = mem_malloc(sizeof(*cfg));
 	if (!cfg)
 		return 1;

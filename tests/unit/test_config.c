@@ -300,7 +300,7 @@ static const struct err_case err_cases[] = {
 	 "1:10: invalid value 'verbose' for 'log_type' (accepted: debug, error, warning, notice, "
 	 "information, subscribe, unsubscribe, websockets, none, all)", 1},
 	{".conf", "listener 1883\nprotocol mqttsn\n",
-	 "2:10: invalid value 'mqttsn' for 'protocol' (accepted: mqtt, websockets)", 1},
+	 "2:10: invalid value 'mqttsn' for 'protocol' (accepted: mqtt, websockets, http)", 1},
 	{".conf", "listener 1883\nsocket_domain ipv5\n",
 	 "2:15: invalid value 'ipv5' for 'socket_domain' (accepted: ipv4, ipv6)", 1},
 	{".conf", "listener 1883\nmax_qos 3\n",
@@ -741,7 +741,7 @@ static void same_config(const struct config *a, const struct config *b)
 	same_plugins(&a->security, &b->security);
 	ck_assert_uint_eq(a->log_dest, b->log_dest);
 	ck_assert_uint_eq(a->log_type, b->log_type);
-	ck_assert_str_eq(a->log_file, b->log_file);
+	ck_assert_pstr_eq(a->log_file, b->log_file);
 	ck_assert_uint_eq(a->nlisteners, b->nlisteners);
 	for (size_t i = 0; i < a->nlisteners; i++) {
 		const struct config_listener *x = &a->listeners[i], *y = &b->listeners[i];
@@ -826,6 +826,49 @@ START_TEST(test_sync_defaults)
 	load_text(&ld, ".yaml", "sync: sometimes\n");
 	ck_assert_uint_eq(ld.diag.nerrors, 1);
 	unload(&ld);
+}
+END_TEST
+
+/* ---- midge --convert: the YAML it writes means the same ---------------------- */
+
+static void midge_yaml_path(char *buf, size_t size);
+
+static void converts_to_same(const char *path)
+{
+	struct loaded conf, yaml;
+	char out[256];
+	FILE *f;
+
+	load_path(&conf, path);
+	ck_assert_int_eq(conf.rc, 0);
+	snprintf(out, sizeof(out), "%s/midge-converted-XXXXXX.yaml",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	int fd = mkstemps(out, 5);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(config_emit_yaml(&conf.cfg, f), 0);
+	fclose(f);
+	load_path(&yaml, out);
+	ck_assert_msg(yaml.rc == 0 && yaml.diag.nerrors == 0, "%s: %s", out, all_diag(&yaml.diag));
+	same_config(&conf.cfg, &yaml.cfg);
+	unlink(out);
+	unload(&conf);
+	unload(&yaml);
+}
+
+START_TEST(test_convert_roundtrip)
+{
+	char path[256];
+
+	data_path(path, sizeof(path), "equiv.conf");
+	converts_to_same(path);
+	data_path(path, sizeof(path), "legacy.conf");
+	converts_to_same(path);
+	midge_yaml_path(path, sizeof(path));
+	converts_to_same(path);
+	if (access(DEBIAN_EXAMPLE, R_OK) == 0)
+		converts_to_same(DEBIAN_EXAMPLE);
 }
 END_TEST
 
@@ -1413,6 +1456,7 @@ Suite *suite_config(void)
 	tc = tcase_create("semantics");
 	tcase_add_test(tc, test_front_ends_equivalent);
 	tcase_add_test(tc, test_sync_defaults);
+	tcase_add_test(tc, test_convert_roundtrip);
 	tcase_add_test(tc, test_security_global);
 	tcase_add_test(tc, test_security_per_listener);
 	tcase_add_test(tc, test_per_listener_default_listener);
