@@ -65,7 +65,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_27_bench_tool.py \
 	tests/integration/test_28_persistence.py \
 	tests/integration/test_29_bridges.py \
-	tests/integration/test_30_robustness.py
+	tests/integration/test_30_robustness.py \
+	tests/integration/test_32_operations.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)
