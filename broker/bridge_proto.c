@@ -283,37 +283,13 @@ static int on_publish(struct client *c, uint8_t flags, const uint8_t *body, uint
 
 static int on_ack(struct client *c, uint8_t type, uint8_t flags, const uint8_t *body, uint32_t len)
 {
-	struct session *s = c->session;
 	struct mqtt_ack a;
 
 	if (mqtt_decode_ack(type, body, len, flags, c->protocol, &a) != MQTT_OK)
 		return fail(c, "malformed %s from the remote", packet_name(type));
 	c->bridge->last_traffic = ev_now(c->worker->loop);
-	switch (type) {
-	case MQTT_PUBACK:
-		session_on_puback(s, a.packet_id);
-		break;
-	case MQTT_PUBREC:
-		if (a.reason >= 0x80)
-			session_on_pubcomp_forced(s, a.packet_id);
-		else if (!session_on_pubrec(s, a.packet_id) &&
-			 send_ack(c, MQTT_PUBREL, a.packet_id, MQTT_RC_PACKET_ID_NOT_FOUND) < 0)
-			return fail(c, "%s", "out of memory");
-		break;
-	case MQTT_PUBREL: {
-		bool known = session_qos2_in_remove(s, a.packet_id);
-		if (known)
-			store_session_save(s);
-		store_hold(c);
-		if (send_ack(c, MQTT_PUBCOMP, a.packet_id,
-			     known ? MQTT_RC_SUCCESS : MQTT_RC_PACKET_ID_NOT_FOUND) < 0)
-			return fail(c, "%s", "out of memory");
-		break;
-	}
-	case MQTT_PUBCOMP:
-		session_on_pubcomp(s, a.packet_id);
-		break;
-	}
+	if (ack_apply(c, type, &a) < 0)
+		return fail(c, "%s", "out of memory");
 	return c->state == CLIENT_CLOSING ? DISPATCH_STOP : DISPATCH_CONTINUE;
 }
 

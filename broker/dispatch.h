@@ -35,6 +35,10 @@ int client_fail(struct client *c, uint8_t reason, const char *fmt, ...) LOG_PRIN
 int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_t len);
 int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_t len);
 int handle_ack(struct client *c, uint8_t type, uint8_t flags, const uint8_t *body, uint32_t len);
+/* A decoded PUBACK / PUBREC / PUBREL / PUBCOMP applied to c's session (also for bridges,
+ * whose remote broker sends them); -1 when out of memory. */
+struct mqtt_ack;
+int ack_apply(struct client *c, uint8_t type, const struct mqtt_ack *a);
 int handle_subscribe(struct client *c, uint8_t flags, const uint8_t *body, uint32_t len);
 int handle_unsubscribe(struct client *c, uint8_t flags, const uint8_t *body, uint32_t len);
 int handle_ping(struct client *c, uint8_t flags, const uint8_t *body, uint32_t len);

@@ -183,15 +183,10 @@ static void plugins(struct broker *b, struct textbuf *t)
 		if (p->retired)
 			continue;
 		for (int e = 1; e < MIDGE_EVT_LIMIT; e++) {
-			unsigned long long calls = 0, errors = 0, ns = 0;
+			uint64_t calls, errors, ns;
 			if (!p->handlers[e].cb)
 				continue;
-			for (unsigned k = 0; k < p->nworkers; k++) {
-				const struct plugin_stat *s = &p->stats[(size_t)k * MIDGE_EVT_LIMIT + e];
-				calls += STAT_GET(s->calls);
-				errors += STAT_GET(s->errors);
-				ns += STAT_GET(s->nanoseconds);
-			}
+			plugin_stats_sum(p, e, &calls, &errors, &ns);
 			static const char *const kinds[] = {"calls_total", "errors_total", "seconds_total"};
 			for (int k = 0; k < 3; k++) {
 				textbuf_printf(t, "midge_plugin_%s{plugin=\"", kinds[k]);
@@ -200,7 +195,8 @@ static void plugins(struct broker *b, struct textbuf *t)
 				if (k == 2)
 					textbuf_printf(t, "%.9f\n", (double)ns / 1e9);
 				else
-					textbuf_printf(t, "%llu\n", k == 0 ? calls : errors);
+					textbuf_printf(t, "%llu\n",
+						       (unsigned long long)(k == 0 ? calls : errors));
 			}
 		}
 	}

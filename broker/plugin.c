@@ -530,3 +530,15 @@ int plugin_check_file(const char *path)
 	plugin_host_free(h);
 	return 0;
 }
+
+void plugin_stats_sum(const struct midge_plugin *p, int event, uint64_t *calls, uint64_t *errors,
+		      uint64_t *nanoseconds)
+{
+	*calls = *errors = *nanoseconds = 0;
+	for (unsigned k = 0; k < p->nworkers; k++) {
+		const struct plugin_stat *s = &p->stats[(size_t)k * MIDGE_EVT_LIMIT + event];
+		*calls += atomic_load_explicit(&s->calls, memory_order_relaxed);
+		*errors += atomic_load_explicit(&s->errors, memory_order_relaxed);
+		*nanoseconds += atomic_load_explicit(&s->nanoseconds, memory_order_relaxed);
+	}
+}

@@ -134,6 +134,10 @@ int plugin_call(const struct chain_entry *e, struct worker *w, int event, void *
 /* Event name for logs, $SYS and --plugin-check ("basic_auth", ...). */
 const char *plugin_event_name(int event);
 
+/* A plugin's counters for one event, summed over the workers (any thread). */
+void plugin_stats_sum(const struct midge_plugin *p, int event, uint64_t *calls, uint64_t *errors,
+		      uint64_t *nanoseconds);
+
 /*
  * --plugin-check: loads path, initialises it without options, prints its
  * ABI version and events to stdout. Returns 0, or 1 with the reason on stderr.

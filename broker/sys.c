@@ -137,15 +137,10 @@ static void publish_plugins(struct sys_state *st)
 	for (size_t i = 0; h && i < h->nactive; i++) {
 		struct midge_plugin *p = h->active[i];
 		for (int e = 1; e < MIDGE_EVT_LIMIT; e++) {
-			uint64_t calls = 0, errors = 0, ns = 0;
+			uint64_t calls, errors, ns;
 			if (!p->handlers[e].cb)
 				continue;
-			for (unsigned k = 0; k < p->nworkers; k++) {
-				const struct plugin_stat *s = &p->stats[(size_t)k * MIDGE_EVT_LIMIT + e];
-				calls += STAT_GET(s->calls);
-				errors += STAT_GET(s->errors);
-				ns += STAT_GET(s->nanoseconds);
-			}
+			plugin_stats_sum(p, e, &calls, &errors, &ns);
 			if (!st->first && calls == p->sys_published_calls[e])
 				continue;
 			p->sys_published_calls[e] = calls;
