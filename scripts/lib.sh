@@ -7,6 +7,9 @@ MIDGE_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MIDGE_BUILD_DEPS="gcc make autoconf automake libtool pkg-config liblua5.4-dev libyaml-dev libssl-dev libargon2-dev liblmdb-dev check"
 # Packages the test suite drives the broker with.
 MIDGE_TEST_DEPS="python3 python3-paho-mqtt mosquitto mosquitto-clients openssl chromium"
+# Packages the fuzz targets (tests/fuzz/) need besides the build's: clang (ensure_fuzz_deps
+# adds the libFuzzer and sanitizer runtimes of its version, which clang only recommends).
+MIDGE_FUZZ_DEPS="clang"
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -34,6 +37,15 @@ ensure_packages() {
 	local rc=$?
 	[ $added_policy -eq 1 ] && rm -f "$policy"
 	return $rc
+}
+
+# ensure_fuzz_deps: clang, then libclang-rt-<its major version>-dev.
+ensure_fuzz_deps() {
+	local v
+	ensure_packages $MIDGE_FUZZ_DEPS || return 1
+	v=$(clang -dumpversion 2>/dev/null | cut -d. -f1)
+	[ -n "$v" ] || { say "clang does not say its version"; return 1; }
+	ensure_packages "libclang-rt-$v-dev"
 }
 
 # ensure_browser_deps: MQTT.js and playwright-core for the browser test (npm ci in
