@@ -240,4 +240,20 @@ uint32_t mqtt_size_unsubscribe(int proto, const struct mqtt_bytes *filters, uint
 void mqtt_write_unsubscribe(struct pkt_writer *w, int proto, uint16_t packet_id,
 			    const struct mqtt_bytes *filters, uint32_t n);
 
+/*
+ * The same with any v5 properties (user properties, a subscription
+ * identifier in props->subscription_ids): a client's -D options. Properties
+ * are left out for MQTT 3.x; props may be NULL.
+ */
+uint32_t mqtt_size_subscribe_props(int proto, const struct mqtt_sub_entry *e, uint32_t n,
+				   const struct mqtt_props_out *props);
+void mqtt_write_subscribe_props(struct pkt_writer *w, int proto, uint16_t packet_id,
+				const struct mqtt_sub_entry *e, uint32_t n,
+				const struct mqtt_props_out *props);
+uint32_t mqtt_size_unsubscribe_props(int proto, const struct mqtt_bytes *filters, uint32_t n,
+				     const struct mqtt_props_out *props);
+void mqtt_write_unsubscribe_props(struct pkt_writer *w, int proto, uint16_t packet_id,
+				  const struct mqtt_bytes *filters, uint32_t n,
+				  const struct mqtt_props_out *props);
+
 #endif

@@ -338,3 +338,71 @@ void mqtt_write_unsubscribe(struct pkt_writer *w, int proto, uint16_t packet_id,
 	for (uint32_t i = 0; i < n; i++)
 		pkt_write_bin(w, filters[i].data, (uint16_t)filters[i].len);
 }
+
+static uint32_t sub_props_remaining(int proto, const struct mqtt_sub_entry *e, uint32_t n,
+				    const struct mqtt_props_out *props)
+{
+	uint32_t len = 2;
+
+	if (proto == MQTT_PROTO_V5)
+		len += mqtt_props_out_size(props);
+	for (uint32_t i = 0; i < n; i++)
+		len += 2 + e[i].filter.len + 1;
+	return len;
+}
+
+uint32_t mqtt_size_subscribe_props(int proto, const struct mqtt_sub_entry *e, uint32_t n,
+				   const struct mqtt_props_out *props)
+{
+	return mqtt_packet_size(sub_props_remaining(proto, e, n, props));
+}
+
+void mqtt_write_subscribe_props(struct pkt_writer *w, int proto, uint16_t packet_id,
+				const struct mqtt_sub_entry *e, uint32_t n,
+				const struct mqtt_props_out *props)
+{
+	pkt_write_fixed_header(w, MQTT_SUBSCRIBE, 0x2, sub_props_remaining(proto, e, n, props));
+	pkt_write_u16(w, packet_id);
+	if (proto == MQTT_PROTO_V5)
+		mqtt_props_out_write(w, props);
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t o = e[i].opts.qos & 0x03;
+
+		if (proto == MQTT_PROTO_V5)
+			o |= (uint8_t)((e[i].opts.no_local ? 0x04 : 0) |
+				       (e[i].opts.retain_as_published ? 0x08 : 0) |
+				       ((e[i].opts.retain_handling & 0x03) << 4));
+		pkt_write_bin(w, e[i].filter.data, (uint16_t)e[i].filter.len);
+		pkt_write_u8(w, o);
+	}
+}
+
+static uint32_t unsub_props_remaining(int proto, const struct mqtt_bytes *filters, uint32_t n,
+				      const struct mqtt_props_out *props)
+{
+	uint32_t len = 2;
+
+	if (proto == MQTT_PROTO_V5)
+		len += mqtt_props_out_size(props);
+	for (uint32_t i = 0; i < n; i++)
+		len += 2 + filters[i].len;
+	return len;
+}
+
+uint32_t mqtt_size_unsubscribe_props(int proto, const struct mqtt_bytes *filters, uint32_t n,
+				     const struct mqtt_props_out *props)
+{
+	return mqtt_packet_size(unsub_props_remaining(proto, filters, n, props));
+}
+
+void mqtt_write_unsubscribe_props(struct pkt_writer *w, int proto, uint16_t packet_id,
+				  const struct mqtt_bytes *filters, uint32_t n,
+				  const struct mqtt_props_out *props)
+{
+	pkt_write_fixed_header(w, MQTT_UNSUBSCRIBE, 0x2, unsub_props_remaining(proto, filters, n, props));
+	pkt_write_u16(w, packet_id);
+	if (proto == MQTT_PROTO_V5)
+		mqtt_props_out_write(w, props);
+	for (uint32_t i = 0; i < n; i++)
+		pkt_write_bin(w, filters[i].data, (uint16_t)filters[i].len);
+}

@@ -523,6 +523,100 @@ START_TEST(test_unsubscribe_round_trip)
 }
 END_TEST
 
+/* SUBSCRIBE and UNSUBSCRIBE with a property block (a client's -D options). */
+START_TEST(test_sub_unsub_props_round_trip)
+{
+	static const int protos[] = PROTOS;
+	const struct mqtt_sub_entry entries[] = {
+		{mb("a/+"), {1, true, false, 2}},
+		{mb("b/#"), {2, false, true, 0}},
+	};
+	const struct mqtt_bytes filters[] = {mb("a/+"), mb("b/#")};
+	static const uint8_t user[] = {MQTT_PROP_USER_PROPERTY, 0, 1, 'k', 0, 2, 'v', 'w'};
+	static const uint32_t subid[] = {77};
+	const struct mqtt_props_out props = {.raw = {user, sizeof(user)},
+					     .subscription_ids = subid,
+					     .subscription_id_count = 1};
+	const struct mqtt_props_out uprops = {.raw = {user, sizeof(user)}};
+
+	for (size_t p = 0; p < 3; p++) {
+		for (int withprops = 0; withprops < 2; withprops++) {
+			int proto = protos[p];
+			bool v5 = proto == MQTT_PROTO_V5;
+			struct mqtt_subscribe d;
+			struct mqtt_unsubscribe u;
+			struct mqtt_bytes filter;
+			struct mqtt_sub_options o;
+			struct mqtt_prop prop;
+			struct enc e;
+			uint32_t pos = 0, n = 0;
+
+			mqtt_write_subscribe_props(enc_begin(&e, mqtt_size_subscribe_props(proto, entries,
+					2, withprops ? &props : NULL)), proto, 9, entries, 2,
+					withprops ? &props : NULL);
+			enc_end(&e, MQTT_SUBSCRIBE);
+			ck_assert_uint_eq(e.f.flags, 2);
+			ck_assert_int_eq(mqtt_decode_subscribe(e.body, e.f.remaining, e.f.flags, proto,
+							       &d), MQTT_OK);
+			ck_assert_uint_eq(d.packet_id, 9);
+			ck_assert_uint_eq(d.count, 2);
+			if (v5 && withprops) {
+				ck_assert_uint_eq(d.props.subscription_id, 77);
+				ck_assert_uint_eq(d.props.user_property_count, 1);
+				ck_assert(mqtt_props_next(&d.props, &pos, &prop));
+				ck_assert_uint_eq(prop.id, MQTT_PROP_USER_PROPERTY);
+				ck_assert(bytes_str(prop.data, "k") && bytes_str(prop.data2, "vw"));
+				pos = 0;
+			} else {
+				ck_assert_uint_eq(d.props.present, 0);
+			}
+			while (mqtt_subscribe_next(&d, proto, &pos, &filter, &o)) {
+				ck_assert_uint_lt(n, 2);
+				ck_assert(bytes_eq(filter, entries[n].filter.data, entries[n].filter.len));
+				ck_assert_uint_eq(o.qos, entries[n].opts.qos);
+				ck_assert(o.no_local == (v5 && entries[n].opts.no_local));
+				ck_assert_uint_eq(o.retain_handling, v5 ? entries[n].opts.retain_handling : 0);
+				n++;
+			}
+			ck_assert_uint_eq(n, 2);
+			enc_free(&e);
+
+			/* Without properties the bytes are mqtt_write_subscribe()'s. */
+			if (!withprops) {
+				struct enc e2;
+
+				mqtt_write_subscribe_props(enc_begin(&e, mqtt_size_subscribe_props(proto,
+						entries, 2, NULL)), proto, 9, entries, 2, NULL);
+				mqtt_write_subscribe(enc_begin(&e2, mqtt_size_subscribe(proto, entries, 2,
+						0)), proto, 9, entries, 2, 0);
+				ck_assert_uint_eq(e.size, e2.size);
+				ck_assert_mem_eq(e.buf, e2.buf, e.size);
+				enc_free(&e);
+				enc_free(&e2);
+			}
+
+			mqtt_write_unsubscribe_props(enc_begin(&e, mqtt_size_unsubscribe_props(proto,
+					filters, 2, withprops ? &uprops : NULL)), proto, 10, filters, 2,
+					withprops ? &uprops : NULL);
+			enc_end(&e, MQTT_UNSUBSCRIBE);
+			ck_assert_uint_eq(e.f.flags, 2);
+			ck_assert_int_eq(mqtt_decode_unsubscribe(e.body, e.f.remaining, e.f.flags, proto,
+								 &u), MQTT_OK);
+			ck_assert_uint_eq(u.packet_id, 10);
+			ck_assert_uint_eq(u.count, 2);
+			ck_assert_uint_eq(u.props.user_property_count, v5 && withprops ? 1 : 0);
+			pos = n = 0;
+			while (mqtt_unsubscribe_next(&u, &pos, &filter)) {
+				ck_assert(bytes_eq(filter, filters[n].data, filters[n].len));
+				n++;
+			}
+			ck_assert_uint_eq(n, 2);
+			enc_free(&e);
+		}
+	}
+}
+END_TEST
+
 /* --- PINGREQ, PINGRESP, DISCONNECT, AUTH --- */
 
 START_TEST(test_ping_disconnect_auth_round_trip)
@@ -1347,6 +1441,7 @@ Suite *suite_codec(void)
 	tcase_add_test(tc, test_subscribe_round_trip);
 	tcase_add_test(tc, test_suback_round_trip);
 	tcase_add_test(tc, test_unsubscribe_round_trip);
+	tcase_add_test(tc, test_sub_unsub_props_round_trip);
 	tcase_add_test(tc, test_ping_disconnect_auth_round_trip);
 	tcase_add_test(tc, test_required_flags);
 	suite_add_tcase(s, tc);
