@@ -8,9 +8,9 @@ repository's configuration files, password and ACL files in mosquitto's
 formats, WebSocket upgrade requests and frames. The store seeds of
 fuzz_persist come from BIN_DIR/gen_persist_seeds (built by build.sh; default
 tests/fuzz/bin), skipped when it is not there. Files this script writes are
-named seed-*, so it can be run again; regression inputs (regress-*) and what
-fuzzing added are left alone. Everything is deterministic except the salts
-of the password hashes.
+named seed-*, so it can be run again; regression inputs (regress-*) are left
+alone. Everything is deterministic except the creation time in the header
+of the store seeds.
 """
 import ctypes
 import ctypes.util
@@ -349,6 +349,37 @@ def broker_seeds():
     out("fuzz_broker", "errors", conv)
     out("fuzz_broker", "enhanced-auth", c(0, connect(5, "auth", p=prop(0x15, "s", "SCRAM-SHA-1") + prop(0x16, "s", b"n,,")))
         + c(0, reason_pkt(15, 5, 0x18, prop(0x15, "s", "SCRAM-SHA-1"))))
+    # Topic alias errors, subscription identifiers, retain handling, will delay.
+    conv = (c(0, connect(5, "alias", p=prop(0x22, "h", 2))) + c(0, subscribe(5, 1, [("al/#", 0x21)], prop(0x0B, "v", 268435455))) +
+            c(1, connect(5, "bad-alias")) + c(1, publish(5, "al/1", "x", 0, p=prop(0x23, "h", 9))) +
+            c(2, connect(5, "unknown-alias")) + c(2, publish(5, "", "x", 0, p=prop(0x23, "h", 1))))
+    out("fuzz_broker", "v5-alias-errors", conv)
+    conv = (c(0, connect(5, "rh")) + c(1, connect(5, "rp")) + c(1, publish(5, "rh/1", "kept", 1, 1, True)) +
+            c(0, subscribe(5, 1, [("rh/#", 0x11)])) + c(0, subscribe(5, 2, [("rh/#", 0x21)])) +
+            c(0, subscribe(5, 3, [("rh/+", 0x01)])) + c(1, publish(5, "rh/1", "", 0, retain=True)))
+    out("fuzz_broker", "v5-retain-handling", conv)
+    conv = (c(0, connect(5, "w")) + c(0, subscribe(5, 1, [("wd/#", 0)])) +
+            c(2, connect(5, "delayed", clean=False, will=("wd/x", "late", 0, False),
+                         will_props=prop(0x18, "i", 3600), p=prop(0x11, "i", 60))) +
+            c(2, b"", close=True) + c(1, connect(5, "delayed", clean=False)) + c(1, reason_pkt(14, 5, 0x04)))
+    out("fuzz_broker", "v5-will-delay", conv)
+    conv = (c(0, connect(4, "k", keepalive=1)) + c(0, PINGREQ) + c(0, PINGREQ + PINGREQ) +
+            c(0, subscribe(4, 1, [("#", 2), ("a/b/c/d/e/f/g/h/#", 1), ("+/+/+", 0)])) +
+            c(0, unsubscribe(4, 2, ["#", "+/+/+", "never"])) + c(0, reason_pkt(14, 4)))
+    out("fuzz_broker", "keepalive-and-unsubscribe", conv)
+    conv = (c(0, connect(4, "dup")) + c(0, subscribe(4, 1, [("d/#", 2)])) + c(1, connect(4, "src")) +
+            c(1, publish(4, "d/1", "a", 2, 7)) + c(1, publish(4, "d/1", "a", 2, 7, dup=True)) +
+            c(1, ack(6, 4, 7)) + c(1, ack(6, 4, 7)) + c(0, ack(5, 4, 1)) + c(0, ack(5, 4, 1)) +
+            c(0, ack(7, 4, 1)) + c(0, ack(4, 4, 99)))
+    out("fuzz_broker", "qos2-duplicates", conv)
+    conv = (c(0, connect(5, "self")) + c(0, subscribe(5, 1, [("me/#", 0x06), ("me/x", 0x01)])) +
+            c(0, publish(5, "me/x", "echo?", 1, 1)) + c(0, publish(5, "me/y", "again", 2, 2)) + c(0, ack(6, 5, 2)))
+    out("fuzz_broker", "no-local", conv)
+    big = publish(4, "big/x", "p" * 1000, 1, 1)
+    out("fuzz_broker", "split-packets", c(0, connect(4, "split")) + c(0, subscribe(4, 1, [("big/#", 1)])) +
+        c(1, connect(4, "writer")) + c(1, big[:3]) + c(1, big[3:200]) + c(1, big[200:]) + c(0, ack(4, 4, 1)))
+    out("fuzz_broker", "pipelined", c(0, connect(4, "fast") + subscribe(4, 1, [("p/#", 0)]) +
+        b"".join(publish(4, "p/%d" % i, "x") for i in range(10)) + PINGREQ + reason_pkt(14, 4)))
     out("fuzz_broker", "empty-client-id", c(0, connect(4, "")) + c(1, connect(5, "")) + c(2, connect(3, "")) +
         c(1, subscribe(5, 1, [("x", 0)])) + c(0, publish(4, "x", "y")))
 
@@ -468,7 +499,178 @@ listeners: {port: 1}
 unknown_option: 1
 max_inflight_messages: 3
 """)
+    out(y, "empty", "")
+    out(y, "comment-only", "# nothing here\n")
+    out(y, "not-a-mapping", "- a\n- b\n")
+    out(y, "multi-document", "workers: 1\n---\nworkers: 2\n")
+    out(y, "tabs", "listeners:\n\t- port: 1\n")
+    out(y, "logging", """log_dest: [stdout, syslog, "file /tmp/midge.log", topic]
+log_type: all
+log_facility: 3
+log_timestamp: true
+log_timestamp_format: "%Y-%m-%dT%H:%M:%S"
+log_format: json
+client_events: true
+websockets_log_level: 255
+connection_messages: true
+""")
+    out(y, "limits", """max_inflight_messages: 0
+max_inflight_bytes: 1048576
+max_queued_messages: 1000
+max_queued_bytes: 10MiB
+queue_qos0_messages: true
+message_size_limit: 268435455
+max_packet_size: 1024
+max_keepalive: 65535
+upgrade_outgoing_qos: true
+retain_expiry_interval: 3600
+check_retain_source: true
+global_max_clients: 100
+global_max_connections: -1
+packet_buffer_size: 4096
+server_moved: "elsewhere:1883"
+response_information: "resp/"
+persistent_client_expiration: 2w
+""")
+    out(y, "transports", """listeners:
+  - port: 8443
+    protocol: websockets
+    certfile: /c.pem
+    keyfile: /k.pem
+    ciphers: "HIGH:!aNULL"
+    ciphers_tls1.3: TLS_AES_256_GCM_SHA384
+    websockets_headers_size: 1024
+    http_dir: /var/www
+  - port: 8884
+    psk_hint: hint
+    psk_file: /etc/midge/psk
+    use_identity_as_username: true
+  - port: 9000
+    protocol: http
+  - port: 1885
+    enable_proxy_protocol: true
+    proxy_protocol_v2_require_tls: false
+    accept_protocol_versions: [3, 4]
+    socket_domain: ipv6
+    bind_interface: lo
+""")
+    out(y, "bridge-tls", """bridges:
+  - name: secure
+    addresses: ["remote:8883"]
+    topics: [{pattern: "#", direction: both}]
+    bridge_cafile: /etc/ssl/ca.pem
+    bridge_certfile: /c.pem
+    bridge_keyfile: /k.pem
+    bridge_insecure: true
+    bridge_tls_version: tlsv1.2
+    bridge_alpn: x-amzn-mqtt-ca
+    cleansession: false
+    local_cleansession: true
+    bridge_session_expiry_interval: 600
+    bridge_receive_maximum: 10
+    bridge_max_packet_size: 65536
+    bridge_tcp_keepalive: [60, 10, 3]
+    notifications_local_only: true
+    idle_timeout: 60
+    threshold: 10
+    bridge_reload_type: immediate
+  - name: psk
+    addresses: [remote]
+    bridge_identity: id
+    bridge_psk: 0123456789abcdef
+""")
     m = "fuzz_config_mosq"
+    out(m, "empty", "")
+    out(m, "crlf-quotes", "max_queued_messages 5\r\n# comment \r\nlistener 1886 \"127.0.0.1\"\r\nmount_point \"a b/\"\r\n")
+    out(m, "tls", """listener 8883
+cafile /etc/midge/ca.crt
+capath /etc/ssl/certs
+certfile /etc/midge/server.crt
+keyfile /etc/midge/server.key
+crlfile /etc/midge/crl.pem
+dhparamfile /etc/midge/dh.pem
+tls_version tlsv1.2
+ciphers HIGH
+ciphers_tls1.3 TLS_AES_128_GCM_SHA256
+require_certificate true
+use_subject_as_username true
+disable_client_cert_date_checks true
+listener 8884
+psk_hint hint
+psk_file /etc/midge/psk
+""")
+    out(m, "plugins", """plugin_dir /usr/lib/midge
+global_plugin /usr/lib/midge/a.so
+plugin_opt_key value with spaces
+plugin_load lua /usr/lib/midge/lua.so
+plugin_use lua
+plugin_name my-plugin
+listener 1883
+plugin /usr/lib/midge/b.so
+""")
+    out(m, "limits", """max_inflight_bytes 0
+max_queued_bytes 1000000
+message_size_limit 100
+max_packet_size 2000
+max_keepalive 10
+upgrade_outgoing_qos false
+retain_available false
+allow_zero_length_clientid false
+auto_id_prefix auto-
+global_max_clients 5
+sys_interval 10
+connect_timeout 5
+memory_limit 0
+set_tcp_nodelay true
+""")
+    out(m, "bridge-full", """connection full
+address remote:1883
+topic sensors/# both 2 a/ b/
+remote_clientid r
+local_clientid l
+remote_username u
+remote_password p
+local_username lu
+local_password lp
+cleansession false
+local_cleansession true
+keepalive_interval 5
+idle_timeout 10
+threshold 3
+start_type once
+try_private true
+bridge_attempt_unsubscribe false
+bridge_outgoing_retain false
+bridge_max_packet_size 1000
+bridge_protocol_version mqttv50
+bridge_receive_maximum 5
+bridge_session_expiry_interval 30
+bridge_max_topic_alias 3
+bridge_tcp_keepalive 30 5 2
+bridge_tcp_user_timeout 1000
+bridge_identity id
+bridge_psk abcdef
+bridge_reload_type lazy
+connection second
+address other
+topic x in
+""")
+    out(m, "persistence", """persistence true
+persistence_location /var/lib/midge/
+persistence_file store.db
+autosave_interval 60
+sync always
+persistence_recover true
+persistence_max_size 1G
+""")
+    out(m, "unix-and-interfaces", """listener 0 /run/midge.sock
+listener 1887
+bind_interface eth0
+socket_domain ipv6
+listener 1888 ::1
+enable_proxy_protocol 2
+http_dir /srv
+""")
     out(m, "listeners", """# two listeners, per-listener security
 per_listener_settings true
 listener 1884 127.0.0.1
@@ -545,7 +747,7 @@ def argon2id(pw, salt, m=8, t=1, p=1):
 
 def passwd_seeds():
     pw = b"secret"
-    salt = os.urandom(12)
+    salt = b"midge-fuzz-1"  # fixed salts: running this again changes nothing
     sha = "$6$%s$%s" % (b64(salt), b64(hashlib.sha512(pw + salt).digest()))
     pbk = "$7$10$%s$%s" % (b64(salt), b64(hashlib.pbkdf2_hmac("sha512", pw, salt, 10, 64)))
     pbk64 = "$7$3$%s$%s" % (b64(salt * 5 + salt[:4]), b64(hashlib.pbkdf2_hmac("sha512", pw, salt * 5 + salt[:4], 3, 64)))
@@ -562,6 +764,23 @@ def passwd_seeds():
     out(t, "duplicate", "alice:%s\nalice:%s\n" % (sha, pbk))
     out(t, "no-colon", "alice\n")
     out(t, "big-iterations", "x:$7$2000000000$%s$%s\n" % (b64(salt), b64(b"\0" * 64)))
+    salt64 = hashlib.sha512(b"midge-fuzz").digest()
+    out(t, "sha512-salt64", "big salt:$6$%s$%s\n" % (b64(salt64), b64(hashlib.sha512(pw + salt64).digest())))
+    out(t, "empty", "")
+    out(t, "comments", "# a comment\n   # indented\n\n\t\n")
+    out(t, "crlf", "alice:%s\r\nbob:%s\r\n" % (sha, pbk))
+    out(t, "no-final-newline", "alice:%s" % sha)
+    out(t, "many", "".join("user%d:%s\n" % (i, sha) for i in range(40)))
+    out(t, "bad-base64", "a:$6$!!!!$????\n")
+    out(t, "short-salt", "a:$6$%s$%s\n" % (b64(salt[:8]), b64(hashlib.sha512(pw + salt[:8]).digest())))
+    out(t, "zero-iterations", "a:$7$0$%s$%s\n" % (b64(salt), b64(b"\1" * 64)))
+    out(t, "argon2-v16", "a:$argon2id$v=16$m=8,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA\n")
+    out(t, "argon2-lanes", "a:$argon2id$v=19$m=64,t=2,p=4$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAA\n")
+    out(t, "argon2i", "a:$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA\n")
+    out(t, "empty-hash", "a:\n")
+    out(t, "empty-user", ":%s\n" % sha)
+    out(t, "hash-junk", "a:%s$extra\n" % sha)
+    out(t, "user-colon", "a:b:%s\n" % sha)
     out(t, "argon2-big", "y:$argon2id$v=19$m=4194305,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA\n")
     a = "fuzz_acl"
     out(a, "basic", """# anonymous
@@ -589,6 +808,29 @@ pattern read users/%u/inbox
     out(a, "spaces", "user eve smith\ntopic read a topic with spaces\n#?r eve smith a topic with spaces\n")
     out(a, "repeat-user", "user a\ntopic read x\nuser b\ntopic y\nuser a\ntopic deny x/#\n")
     out(a, "errors", "topic read\nuser\ntopic wrong a/b\n")
+    out(a, "empty", "")
+    out(a, "comments-only", "# nothing\n\n   \n#?r - c a\n")
+    out(a, "crlf", "topic read a/#\r\nuser u\r\ntopic write b\r\n#?r - c a/b\r\n#?w u c b\r\n")
+    out(a, "trailing-spaces", "topic read a/b   \nuser  spaced  \ntopic  deny  c/#\n#?r - c a/b\n")
+    out(a, "tab-keyword", "topic\tread a\n")
+    out(a, "deny-order", "topic read a/#\ntopic deny a/b/#\ntopic write a/b/c\n#?r - c a/b/c\n#?w - c a/b/c\n#?s - c a/#\n#?s - c a/b/+\n")
+    out(a, "wildcards", "topic read +/+/temp\ntopic read sensors/#\ntopic write #\n#?r - c x/y/temp\n#?s - c +/y/#\n#?s - c #\n#?w - c $SYS/x\n")
+    out(a, "pattern-mid-level", "pattern read a%cb/%u%u/#\npattern write %c\n#?r u c acb/uu/x\n#?w u c c\n#?w - c c\n#?r u a/b ab/x\n#?r u+ c ac+/x\n")
+    out(a, "many-users", "".join("user u%d\ntopic readwrite t/%d/#\n" % (i, i) for i in range(30)) +
+        "#?r u7 c t/7/x\n#?r u7 c t/8/x\n")
+    out(a, "shared", "topic read s/#\n#?s - c $share/g/s/#\n#?s - c $share/g/x\n#?s - c $share//s\n#?r - c $share/g/s/1\n")
+    out(a, "long-topic", "topic read " + "/".join(["level"] * 200) + "\n#?r - c " + "/".join(["level"] * 200) + "\n")
+    out(a, "unicode", "user ünïcode\ntopic read ☃/#\n#?r ünïcode c ☃/x\n")
+    out(a, "mosquitto-example", """# This affects access control for clients with no username.
+topic read $SYS/#
+
+# This only affects clients with username "roger".
+user roger
+topic foo/bar
+
+# This affects all clients.
+pattern write $SYS/broker/connection/%c/state
+""")
     out(a, "dollar", "topic read #\ntopic read $SYS/#\n#?r - c $SYS/load\n#?s - c #\n#?s - c $share/g/#\n")
 
 
