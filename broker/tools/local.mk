@@ -13,3 +13,18 @@ midge_passwd_LDADD = $(OPENSSL_LIBS) $(ARGON2_LIBS)
 bin_PROGRAMS += midge_bench
 midge_bench_SOURCES = broker/tools/midge_bench.c
 midge_bench_LDADD = libmidgecodec.la
+
+# midge_pub / midge_sub: mosquitto_pub and mosquitto_sub's options on the codec.
+# What both share (options, the connection over TCP, TLS or WebSockets, QoS
+# flows, keepalive) is mqttc.c / mqttc_args.c, with ws.c's Sec-WebSocket-Accept.
+noinst_LTLIBRARIES += libmidgeclient.la
+libmidgeclient_la_SOURCES = broker/tools/mqttc.c broker/tools/mqttc.h broker/tools/mqttc_args.c \
+	broker/ws.c broker/ws.h
+libmidgeclient_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+libmidgeclient_la_LIBADD = libmidgecodec.la $(OPENSSL_LIBS)
+
+bin_PROGRAMS += midge_pub midge_sub
+midge_pub_SOURCES = broker/tools/midge_pub.c
+midge_pub_LDADD = libmidgeclient.la -lm
+midge_sub_SOURCES = broker/tools/midge_sub.c
+midge_sub_LDADD = libmidgeclient.la
