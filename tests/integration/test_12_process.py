@@ -76,6 +76,9 @@ class PrivilegeDrop(BrokerTestCase):
 
     def test_runs_as_the_configured_user(self):
         nobody = pwd.getpwnam("nobody")
+        # The listeners open (and are logged) before privileges are dropped: wait until
+        # the broker says it runs.
+        self.broker.wait_log(r"midge version \S+ running")
         with open("/proc/%d/status" % self.broker.proc.pid) as f:
             uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
         self.assertEqual({int(u) for u in uids}, {nobody.pw_uid})
