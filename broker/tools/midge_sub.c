@@ -872,6 +872,52 @@ static void sub_free(struct sub *s)
 	mqttc_cfg_free(&s->cfg);
 }
 
+/* mosquitto_sub's check of -F: known conversions and escapes only. */
+static int check_format(struct sub *s)
+{
+	const char *f = s->format;
+
+	for (size_t i = 0; f[i]; i++) {
+		if (f[i] == '%') {
+			i++;
+			if (f[i] == '-')
+				i++;
+			if (f[i] == '0')
+				i++;
+			while (f[i] >= '0' && f[i] <= '9')
+				i++;
+			if (f[i] == '.') {
+				i++;
+				while (f[i] >= '0' && f[i] <= '9')
+					i++;
+			}
+			if (!f[i]) {
+				mqttc_usage_error(&s->cfg, "Incomplete format specifier.");
+				return -1;
+			}
+			if (!strchr("%ACDEFIjJlmPpqRrStUxX", f[i])) {
+				mqttc_usage_error(&s->cfg, "Invalid format specifier '%c'.", f[i]);
+				return -1;
+			}
+		} else if (f[i] == '@') {
+			if (!f[++i]) {
+				mqttc_usage_error(&s->cfg, "Incomplete format specifier.");
+				return -1;
+			}
+		} else if (f[i] == '\\') {
+			if (!f[++i]) {
+				mqttc_usage_error(&s->cfg, "Incomplete escape specifier.");
+				return -1;
+			}
+			if (!strchr("\\0aenrtv", f[i])) {
+				mqttc_usage_error(&s->cfg, "Invalid escape specifier '%c'.", f[i]);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int check_filters(struct sub *s, const char **list, size_t n, const char *what)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -940,6 +986,10 @@ int main(int argc, char **argv)
 	if (check_filters(&s, s.topics, s.ntopics, "subscription") < 0 ||
 	    check_filters(&s, s.filter_out, s.nfilter_out, "filter") < 0 ||
 	    check_filters(&s, s.unsub, s.nunsub, "unsubscribe") < 0) {
+		sub_free(&s);
+		return 1;
+	}
+	if (s.format && check_format(&s) < 0) {
 		sub_free(&s);
 		return 1;
 	}

@@ -874,6 +874,8 @@ int mqttc_open(struct mqttc *c, const struct mqttc_cfg *cfg, uint8_t *connack)
 	uint32_t size;
 	int rc, status = 0;
 
+	/* OpenSSL writes with write(2): a broker that closed must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	memset(c, 0, sizeof(*c));
 	c->cfg = cfg;
 	c->fd = -1;
