@@ -66,6 +66,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test_28_persistence.py \
 	tests/integration/test_29_bridges.py \
 	tests/integration/test_30_robustness.py \
+	tests/integration/test_31_cli_tools.py \
 	tests/integration/test_32_operations.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
