@@ -1081,11 +1081,10 @@ class WebSockets(CliHelpers, SecureTestCase):
             f.write(data)
         url = "ws://127.0.0.1:%d/mqtt" % self.ws
         t = self.topic()
-        s = self.sub([t], "-L", url, "-C", 1, "-q", 1, "-N", where=False, debug=False, wait=False)
-        time.sleep(0.5)  # no -d (binary output): give it time to subscribe
+        s = self.sub([t], "-L", url, "-C", 1, "-q", 1, "-F", "%x", where=False)
         self.pub("-L", url, "-t", t, "-f", path, "-q", 1, where=False)
         self.assertEqual(s.wait_exit(30), 0)
-        self.assertEqual(bytes(s.out), data)
+        self.assertEqual(s.messages(), [data.hex()])
 
     def test_large_message(self):
         self.big_message(200 * 1024)
