@@ -269,74 +269,44 @@ void mqtt_write_connect(struct pkt_writer *w, const struct mqtt_connect_out *c)
 		pkt_write_bin(w, c->password.data, (uint16_t)c->password.len);
 }
 
-static uint32_t subid_props_size(uint32_t subscription_id)
+/* The forms without other properties: a subscription identifier, or none. */
+static struct mqtt_props_out subid_props(const uint32_t *subscription_id)
 {
-	uint32_t body = subscription_id ? mqtt_prop_size_varint(subscription_id) : 0;
-	return mqtt_varint_size(body) + body;
-}
-
-static uint32_t subscribe_remaining(int proto, const struct mqtt_sub_entry *e, uint32_t n,
-				    uint32_t subscription_id)
-{
-	uint32_t len = 2;
-
-	if (proto == MQTT_PROTO_V5)
-		len += subid_props_size(subscription_id);
-	for (uint32_t i = 0; i < n; i++)
-		len += 2 + e[i].filter.len + 1;
-	return len;
+	return (struct mqtt_props_out){
+		.subscription_ids = subscription_id,
+		.subscription_id_count = *subscription_id ? 1 : 0,
+	};
 }
 
 uint32_t mqtt_size_subscribe(int proto, const struct mqtt_sub_entry *e, uint32_t n,
 			     uint32_t subscription_id)
 {
-	return mqtt_packet_size(subscribe_remaining(proto, e, n, subscription_id));
+	struct mqtt_props_out props = subid_props(&subscription_id);
+
+	return mqtt_size_subscribe_props(proto, e, n, &props);
 }
 
 void mqtt_write_subscribe(struct pkt_writer *w, int proto, uint16_t packet_id,
 			  const struct mqtt_sub_entry *e, uint32_t n, uint32_t subscription_id)
 {
-	pkt_write_fixed_header(w, MQTT_SUBSCRIBE, 0x2, subscribe_remaining(proto, e, n, subscription_id));
-	pkt_write_u16(w, packet_id);
-	if (proto == MQTT_PROTO_V5) {
-		pkt_write_varint(w, subscription_id ? mqtt_prop_size_varint(subscription_id) : 0);
-		if (subscription_id)
-			pkt_write_prop_varint(w, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, subscription_id);
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t o = e[i].opts.qos & 0x03;
-		if (proto == MQTT_PROTO_V5)
-			o |= (uint8_t)((e[i].opts.no_local ? 0x04 : 0) |
-				       (e[i].opts.retain_as_published ? 0x08 : 0) |
-				       ((e[i].opts.retain_handling & 0x03) << 4));
-		pkt_write_bin(w, e[i].filter.data, (uint16_t)e[i].filter.len);
-		pkt_write_u8(w, o);
-	}
-}
+	struct mqtt_props_out props = subid_props(&subscription_id);
 
-static uint32_t unsubscribe_remaining(int proto, const struct mqtt_bytes *filters, uint32_t n)
-{
-	uint32_t len = 2 + (proto == MQTT_PROTO_V5 ? 1 : 0);
-
-	for (uint32_t i = 0; i < n; i++)
-		len += 2 + filters[i].len;
-	return len;
+	mqtt_write_subscribe_props(w, proto, packet_id, e, n, &props);
 }
 
 uint32_t mqtt_size_unsubscribe(int proto, const struct mqtt_bytes *filters, uint32_t n)
 {
-	return mqtt_packet_size(unsubscribe_remaining(proto, filters, n));
+	struct mqtt_props_out none = {0};
+
+	return mqtt_size_unsubscribe_props(proto, filters, n, &none);
 }
 
 void mqtt_write_unsubscribe(struct pkt_writer *w, int proto, uint16_t packet_id,
 			    const struct mqtt_bytes *filters, uint32_t n)
 {
-	pkt_write_fixed_header(w, MQTT_UNSUBSCRIBE, 0x2, unsubscribe_remaining(proto, filters, n));
-	pkt_write_u16(w, packet_id);
-	if (proto == MQTT_PROTO_V5)
-		pkt_write_varint(w, 0);
-	for (uint32_t i = 0; i < n; i++)
-		pkt_write_bin(w, filters[i].data, (uint16_t)filters[i].len);
+	struct mqtt_props_out none = {0};
+
+	mqtt_write_unsubscribe_props(w, proto, packet_id, filters, n, &none);
 }
 
 static uint32_t sub_props_remaining(int proto, const struct mqtt_sub_entry *e, uint32_t n,
