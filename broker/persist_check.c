@@ -168,13 +168,14 @@ static int check_tree(struct chk *c, const uint8_t *db, enum tree t)
 {
 	uint16_t depth = u16at(db + 6);
 	uint64_t root = u64at(db + 40);
+	/* midge's databases use no LMDB flags (no DUPSORT...); the free list's keys are integers.
+	 * Empty ones too: LMDB writes into an empty database as its flags say. */
+	if (u16at(db + 4) != (t == T_FREE ? MDB_INTEGERKEY : 0))
+		return bad(c, "a database record has unexpected flags");
 	if (root == P_INVALID)
 		return 0;
 	if (depth < 1 || depth > MAX_DEPTH)
 		return bad(c, "a database record is damaged");
-	/* midge's databases use no LMDB flags (no DUPSORT...); the free list's keys are integers */
-	if (u16at(db + 4) != (t == T_FREE ? MDB_INTEGERKEY : 0))
-		return bad(c, "a database record has unexpected flags");
 	return walk(c, root, 1, depth, t, &(struct range){ NULL, NULL, 0, 0 });
 }
 
@@ -353,6 +354,10 @@ const char *persist_check_file(const char *path)
 		if (u32at(meta[i] + M_MAGIC) != LMDB_MAGIC || psize < 512 || psize > 65536 ||
 		    (psize & (psize - 1)) || psize != c.psize || lastpg < 1)
 			c.why = "the data file's meta pages are damaged";
+		/* LMDB writes pages of this machine's page size: a file of another size (from
+		 * another machine, or a damaged meta page) would make it overrun its buffers. */
+		else if (psize != (uint32_t)sysconf(_SC_PAGESIZE))
+			c.why = "the data file's page size is not this machine's";
 		else if (lastpg >= (uint64_t)st.st_size / psize)
 			c.why = "the data file is truncated";
 	}

@@ -1009,6 +1009,46 @@ static int child(const char *dir)
 	return err[0] ? 10 : 3;
 }
 
+/* A data file whose meta pages name another page size (damaged, or from another machine):
+ * refused before LMDB maps it (LMDB would overrun its page buffer; found by fuzzing). */
+START_TEST(t_foreign_page_size)
+{
+	static const uint32_t sizes[] = { 512, 2048, 8192 };
+	char data[300], err[512];
+	struct persist_options o = { PERSIST_SYNC_BATCH, 0, false };
+	struct persist *p;
+	uint32_t psize = (uint32_t)sysconf(_SC_PAGESIZE), v;
+
+	fill_small(tmpdir);
+	snprintf(data, sizeof(data), "%s/data.mdb", tmpdir);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		int fd = open(data, O_RDWR);
+		ck_assert_int_ge(fd, 0);
+		/* both meta pages: page header 16, magic 4, version 4, address 8, map size 8,
+		 * then the free database, whose first 4 bytes hold the page size */
+		for (int m = 0; m < 2; m++) {
+			off_t off = (off_t)m * psize + 40;
+			ck_assert_int_eq(pread(fd, &v, 4, off), 4);
+			if (m == 0 && i == 0)
+				ck_assert_uint_eq(v, psize);
+			v = sizes[i];
+			ck_assert_int_eq(pwrite(fd, &v, 4, off), 4);
+		}
+		close(fd);
+		ck_assert_int_eq(persist_open(tmpdir, &o, &p, err, sizeof(err)), PERSIST_EDAMAGED);
+		ck_assert_ptr_null(p);
+		ck_assert_msg(strstr(err, "page size") != NULL, "%s", err);
+		/* back to this machine's size: opens again */
+		fd = open(data, O_RDWR);
+		for (int m = 0; m < 2; m++)
+			ck_assert_int_eq(pwrite(fd, &psize, 4, (off_t)m * psize + 40), 4);
+		close(fd);
+		ck_assert_int_eq(persist_open(tmpdir, &o, &p, err, sizeof(err)), 0);
+		persist_close(p);
+	}
+}
+END_TEST
+
 START_TEST(t_damaged_files)
 {
 	char pristine[300], data[300], lock[300], clean[1000];
@@ -1129,6 +1169,40 @@ START_TEST(t_damaged_page_flags)
 }
 END_TEST
 
+/*
+ * Database flags of an empty tree (found by tests/fuzz/fuzz_persist): the free
+ * list's record in the meta page said DUPFIXED, REVERSEKEY... with no tree to
+ * check, and LMDB read out of bounds writing its free list at the next commit.
+ */
+START_TEST(t_damaged_db_flags)
+{
+	char data[300], err[512] = "";
+	struct persist *p = NULL;
+	long ps = sysconf(_SC_PAGESIZE);
+	uint8_t flags[2] = { 0xF9, 0x00 };
+	uint64_t root;
+	int fd;
+
+	p = open_store(tmpdir, false);
+	persist_close(p);
+	snprintf(data, sizeof(data), "%s/data.mdb", tmpdir);
+	fd = open(data, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	for (int m = 0; m < 2; m++) {
+		/* meta page m: page header (16), magic, version, address, map size (24), then the
+		 * free list's MDB_db: pad (4), flags (2), depth (2), ..., root (8) at 40 */
+		ck_assert_int_eq(pread(fd, &root, 8, m * ps + 40 + 40), 8);
+		ck_assert_msg(root == UINT64_MAX, "a fresh store's free list is empty");
+		ck_assert_int_eq(pwrite(fd, flags, 2, m * ps + 40 + 4), 2);
+	}
+	close(fd);
+	ck_assert_int_eq(try_open(tmpdir, false, &p, err, sizeof(err)), PERSIST_EDAMAGED);
+	ck_assert_int_eq(try_open(tmpdir, true, &p, err, sizeof(err)), 0);
+	ck_assert_uint_gt(persist_recovered(p), 0);
+	persist_close(p);
+}
+END_TEST
+
 /* --- scale --- */
 
 static double now_s(void)
@@ -1221,7 +1295,9 @@ Suite *suite_persist(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, t_damaged_files);
+	tcase_add_test(tc, t_foreign_page_size);
 	tcase_add_test(tc, t_damaged_page_flags);
+	tcase_add_test(tc, t_damaged_db_flags);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scale");
