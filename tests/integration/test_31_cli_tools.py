@@ -156,13 +156,17 @@ class Proc:
             raise AssertionError("%s did not print /%s/ in %.0fs; stdout:\n%s\nstderr:\n%s"
                                  % (" ".join(self.cmd), pattern, timeout, self.text, self.errtext))
         if not rx.search(self.text):
+            # It exited: its last output may still be in the pipe, for the reader threads.
             self.wait_exit()
+        if not rx.search(self.text):
             raise AssertionError("%s exited with %s before printing /%s/; stdout:\n%s\nstderr:\n%s"
                                  % (" ".join(self.cmd), self.rc, pattern, self.text, self.errtext))
 
     def wait_messages(self, n, timeout=TIMEOUT):
         wait_for(lambda: len(self.messages()) >= n or self.proc.poll() is not None,
                  timeout=timeout, what="%d messages from %s" % (n, self.cmd[0]))
+        if len(self.messages()) < n:
+            self.wait_exit()  # exited: the rest of its output may still be in the pipe
         return self.messages()
 
     def wait_exit(self, timeout=TIMEOUT):
