@@ -106,9 +106,9 @@ class Http(_Helpers, unittest.TestCase):
         time.sleep(0.2)
         pub.send(publish("drop/x", "lost"))
         pub.ping()
-        later = self.metrics()
-        self.assertEqual(later['midge_messages_dropped_total{reason="offline_qos0"}'] -
-                         after['midge_messages_dropped_total{reason="offline_qos0"}'], 1)
+        key = 'midge_messages_dropped_total{reason="offline_qos0"}'
+        wait_for(lambda: self.metrics()[key] - after[key] == 1, timeout=10,
+                 what="one offline QoS 0 drop counted")
 
     def test_queue_depth_gauge(self):
         """Messages queued for an offline session show in midge_queued_messages."""
@@ -122,10 +122,12 @@ class Http(_Helpers, unittest.TestCase):
         for i in range(7):
             pub.send(publish("q/x", "m", qos=1, mid=i + 1))
             pub.read_packet()
-        self.assertEqual(self.metrics()["midge_queued_messages"], base + 7)
+        # The session's worker queues them when its inbox is read: soon, not at once.
+        wait_for(lambda: self.metrics()["midge_queued_messages"] == base + 7, timeout=10,
+                 what="7 queued messages in the gauge")
         connected_client(self.port, "q-sess", clean=True).close()
-        time.sleep(0.3)
-        self.assertEqual(self.metrics()["midge_queued_messages"], base)
+        wait_for(lambda: self.metrics()["midge_queued_messages"] == base, timeout=10,
+                 what="the gauge back to %d" % base)
 
     def test_health_ready_and_errors(self):
         """/health and /ready answer 200; other paths 404, other methods 405; HEAD has no
