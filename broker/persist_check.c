@@ -172,8 +172,9 @@ static int check_tree(struct chk *c, const uint8_t *db, enum tree t)
 	 * Empty ones too: LMDB writes into an empty database as its flags say. */
 	if (u16at(db + 4) != (t == T_FREE ? MDB_INTEGERKEY : 0))
 		return bad(c, "a database record has unexpected flags");
+	/* An empty tree has depth 0: LMDB would build on a wrong one (a leaf root at depth 2). */
 	if (root == P_INVALID)
-		return 0;
+		return depth == 0 ? 0 : bad(c, "a database record is damaged");
 	if (depth < 1 || depth > MAX_DEPTH)
 		return bad(c, "a database record is damaged");
 	return walk(c, root, 1, depth, t, &(struct range){ NULL, NULL, 0, 0 });

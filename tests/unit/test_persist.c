@@ -1203,6 +1203,42 @@ START_TEST(t_damaged_db_flags)
 }
 END_TEST
 
+/*
+ * An empty tree with a depth (found by tests/fuzz/fuzz_persist): the main
+ * database of the newest meta page had no root but depth 1; recovery created
+ * its databases on it, LMDB made a leaf root at depth 2, and the recovered
+ * store could not be opened again.
+ */
+START_TEST(t_damaged_empty_tree)
+{
+	char data[300], err[512] = "";
+	struct persist *p = NULL;
+	long ps = sysconf(_SC_PAGESIZE);
+	uint64_t txn[2], none = UINT64_MAX;
+	uint16_t depth;
+	int fd, m;
+
+	p = open_store(tmpdir, false);
+	persist_close(p);
+	snprintf(data, sizeof(data), "%s/data.mdb", tmpdir);
+	fd = open(data, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	/* the newest meta page (txnid at 16 + 128); its main database's MDB_db is at 16 + 72:
+	 * pad (4), flags (2), depth (2), ..., root (8) at 40 */
+	for (m = 0; m < 2; m++)
+		ck_assert_int_eq(pread(fd, &txn[m], 8, m * ps + 144), 8);
+	m = txn[1] > txn[0];
+	ck_assert_int_eq(pread(fd, &depth, 2, m * ps + 88 + 6), 2);
+	ck_assert_uint_eq(depth, 1);
+	ck_assert_int_eq(pwrite(fd, &none, 8, m * ps + 88 + 40), 8);
+	close(fd);
+	ck_assert_int_eq(try_open(tmpdir, true, &p, err, sizeof(err)), 0);
+	persist_close(p);
+	ck_assert_int_eq(try_open(tmpdir, false, &p, err, sizeof(err)), 0);
+	persist_close(p);
+}
+END_TEST
+
 /* --- scale --- */
 
 static double now_s(void)
@@ -1298,6 +1334,7 @@ Suite *suite_persist(void)
 	tcase_add_test(tc, t_foreign_page_size);
 	tcase_add_test(tc, t_damaged_page_flags);
 	tcase_add_test(tc, t_damaged_db_flags);
+	tcase_add_test(tc, t_damaged_empty_tree);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scale");
