@@ -56,7 +56,7 @@ stale() {
 	return 1
 }
 
-todo=()
+outdated=()
 objs=()
 # Every object depends on the ignore list too.
 if [ "$here/ignorelist.txt" -nt "$obj/libmidge-fuzz.a" ]; then
@@ -70,7 +70,7 @@ for s in "$src"/broker/*.c; do
 	fi
 	o=$obj/$name.o
 	objs+=("$o")
-	if stale "$o" "$s"; then todo+=("$s"); fi
+	if stale "$o" "$s"; then outdated+=("$s"); fi
 done
 
 compile_one() {
@@ -82,12 +82,12 @@ compile_one() {
 		-fsanitize-ignorelist="$FUZZ_HERE/ignorelist.txt" \
 		-MMD -MF "${o%.o}.d" -c "$s" -o "$o"
 }
-if [ ${#todo[@]} -gt 0 ]; then
-	echo "build.sh: compiling ${#todo[@]} broker sources with $cc ..." >&2
+if [ ${#outdated[@]} -gt 0 ]; then
+	echo "build.sh: compiling ${#outdated[@]} broker sources with $cc ..." >&2
 	# (The flags travel as one string: paths with blanks are not supported.)
 	export -f compile_one
 	export FUZZ_HERE=$here FUZZ_OBJ=$obj FUZZ_CC=$cc FUZZ_SAN=$san FUZZ_CFLAGS="${common[*]}"
-	printf '%s\n' "${todo[@]}" | xargs -P "$jobs" -n 1 bash -c 'compile_one "$0"'
+	printf '%s\n' "${outdated[@]}" | xargs -P "$jobs" -n 1 bash -c 'compile_one "$0"'
 	rm -f "$obj/libmidge-fuzz.a"
 fi
 if [ ! -f "$obj/libmidge-fuzz.a" ]; then
