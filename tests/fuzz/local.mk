@@ -11,4 +11,4 @@ EXTRA_DIST += tests/fuzz/build.sh tests/fuzz/run.sh tests/fuzz/seeds.py \
 	tests/fuzz/fuzz_codec.c tests/fuzz/fuzz_config_yaml.c tests/fuzz/fuzz_config_mosq.c \
 	tests/fuzz/fuzz_passwd.c tests/fuzz/fuzz_acl.c tests/fuzz/fuzz_ws.c \
 	tests/fuzz/fuzz_persist.c tests/fuzz/fuzz_broker.c tests/fuzz/gen_persist_seeds.c \
-	tests/fuzz/corpus tests/fuzz/pending
+	tests/fuzz/corpus
