@@ -363,8 +363,11 @@ const char *persist_check_file(const char *path)
 			c.why = "the data file is truncated";
 	}
 	if (!c.why) {
-		/* LMDB uses the meta page of the newer transaction */
-		newest = u64at(meta[1] + M_TXNID) > u64at(meta[0] + M_TXNID) ? 1 : 0;
+		/* LMDB uses the meta page of the newer transaction: its transactions take the
+		 * largest id and read meta page (id & 1), whichever page holds that id (a
+		 * damaged file may name the same id twice). */
+		uint64_t t0 = u64at(meta[0] + M_TXNID), t1 = u64at(meta[1] + M_TXNID);
+		newest = (int)((t0 > t1 ? t0 : t1) & 1);
 		c.last = u64at(meta[newest] + M_LASTPG);
 		if (!(c.seen = mem_calloc((size_t)(c.last / 8 + 1), 1)))
 			c.why = "out of memory checking the data file";

@@ -1239,6 +1239,44 @@ START_TEST(t_damaged_empty_tree)
 }
 END_TEST
 
+/*
+ * Both meta pages naming the same transaction (found by tests/fuzz/fuzz_persist):
+ * the file check walked the first page's (empty) trees, LMDB read the second
+ * page's (meta page id & 1) with a damaged page in them, and recovery wrote
+ * past a page buffer inside LMDB.
+ */
+START_TEST(t_damaged_meta_txnid)
+{
+	char data[300], err[512] = "";
+	struct persist *p = NULL;
+	long ps = sysconf(_SC_PAGESIZE);
+	uint64_t txn[2], root;
+	uint8_t flags = 0x40; /* high byte of mp_flags: P_LOOSE */
+	int fd;
+
+	p = open_store(tmpdir, false);
+	persist_close(p);
+	snprintf(data, sizeof(data), "%s/data.mdb", tmpdir);
+	fd = open(data, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	for (int m = 0; m < 2; m++)
+		ck_assert_int_eq(pread(fd, &txn[m], 8, m * ps + 144), 8);
+	/* a fresh store: transaction 1 in meta page 1, meta page 0 still the empty one */
+	ck_assert_msg(txn[0] == 0 && txn[1] == 1, "txnids %llu %llu", (unsigned long long)txn[0],
+		      (unsigned long long)txn[1]);
+	ck_assert_int_eq(pwrite(fd, &txn[1], 8, 144), 8);
+	/* the main database's root (meta page 1: MDB_db at 88, root at + 40), damaged */
+	ck_assert_int_eq(pread(fd, &root, 8, ps + 88 + 40), 8);
+	ck_assert_int_eq(pwrite(fd, &flags, 1, (off_t)root * ps + 11), 1);
+	close(fd);
+	ck_assert_int_eq(try_open(tmpdir, false, &p, err, sizeof(err)), PERSIST_EDAMAGED);
+	ck_assert_int_eq(try_open(tmpdir, true, &p, err, sizeof(err)), 0);
+	persist_close(p);
+	ck_assert_int_eq(try_open(tmpdir, false, &p, err, sizeof(err)), 0);
+	persist_close(p);
+}
+END_TEST
+
 /* --- scale --- */
 
 static double now_s(void)
@@ -1335,6 +1373,7 @@ Suite *suite_persist(void)
 	tcase_add_test(tc, t_damaged_page_flags);
 	tcase_add_test(tc, t_damaged_db_flags);
 	tcase_add_test(tc, t_damaged_empty_tree);
+	tcase_add_test(tc, t_damaged_meta_txnid);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scale");
