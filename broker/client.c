@@ -131,7 +131,7 @@ struct client *client_new(struct worker *w, struct listener *l, int fd,
 	outq_init(&c->out);
 	format_address(c, addr);
 	/* Writes are batched per loop turn, so Nagle would only add latency. */
-	if (addr->sa_family != AF_UNIX)
+	if (addr->sa_family != AF_UNIX && !l->nodelay_inherited)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_io_init(&c->io, fd, on_io);
 	ev_timer_init(&c->timer, on_timer);
@@ -634,7 +634,8 @@ void client_close(struct client *c, const char *reason, bool send_will)
 	if (!outq_empty(&c->out))
 		(void)client_flush(c);
 	store_client_gone(c);
-	ev_io_stop(w->loop, &c->io);
+	/* conn_close() below closes the fd (every transport does). */
+	ev_io_stop_closing(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
 	/* The transport says goodbye its own way (TLS close_notify, WebSocket close). */
 	conn_close(&c->conn);

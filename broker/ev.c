@@ -141,6 +141,14 @@ void ev_io_stop(struct ev_loop *loop, struct ev_io *io)
 		(void)ev_io_set(loop, io, 0);
 }
 
+void ev_io_stop_closing(struct ev_loop *loop, struct ev_io *io)
+{
+	if (loop->backend->close_unregisters)
+		io->mask = 0;
+	else
+		ev_io_stop(loop, io);
+}
+
 /* --- timers: a binary min-heap on `when` --- */
 
 static void heap_place(struct ev_loop *loop, uint32_t i, struct ev_timer *t)

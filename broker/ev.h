@@ -76,6 +76,11 @@ void ev_io_init(struct ev_io *io, int fd, ev_io_cb cb);
 int ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t mask);
 /* Stops watching; safe to call on a watcher that is not started. */
 void ev_io_stop(struct ev_loop *loop, struct ev_io *io);
+/*
+ * Stops watching an fd the caller closes right after (and has not duplicated):
+ * with epoll the close itself removes it, so no system call is spent here.
+ */
+void ev_io_stop_closing(struct ev_loop *loop, struct ev_io *io);
 
 void ev_timer_init(struct ev_timer *t, ev_timer_cb cb);
 /* (Re)arms the timer at absolute time `when`. */

@@ -17,6 +17,8 @@ struct ev_backend {
 	int (*set)(void *state, struct ev_io *io, uint32_t old_mask, uint32_t new_mask);
 	/* Waits up to timeout_ms (-1 forever) and calls fire for each ready watcher. */
 	int (*wait)(void *state, int timeout_ms, struct ev_loop *loop, ev_fire_fn fire);
+	/* Closing the fd unregisters it (epoll): stopping before a close needs no call. */
+	bool close_unregisters;
 };
 
 extern const struct ev_backend ev_backend_poll;

@@ -101,4 +101,5 @@ const struct ev_backend ev_backend_epoll = {
 	.destroy = epoll_destroy_state,
 	.set = epoll_set,
 	.wait = epoll_wait_events,
+	.close_unregisters = true,
 };

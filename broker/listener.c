@@ -17,6 +17,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -95,6 +96,12 @@ static int open_socket(struct listener *l, const struct config_listener *lc,
 		return -1;
 	}
 	l->port = (uint16_t)bound_port(fd);
+#ifdef __linux__
+	/* Linux copies TCP_NODELAY to accepted sockets: one call here instead of
+	 * one per connection. */
+	bool nodelay = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
+	l->nodelay_inherited = (l->nfds == 0 || l->nodelay_inherited) && nodelay;
+#endif
 	/* mosquitto's wording, which tools parse: websockets listeners name no family. */
 	log_notice("Opening %s listen socket on port %u.",
 		   l->websockets ? "websockets" : ai->ai_family == AF_INET6 ? "ipv6" : "ipv4", l->port);

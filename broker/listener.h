@@ -28,6 +28,7 @@ struct listener {
 	bool http;                      /* protocol http (http.h) */
 	struct ws_options ws;           /* its strings are the listener's own copies */
 	_Atomic int connections;        /* open connections, for max_connections */
+	bool nodelay_inherited;         /* accepted sockets come with TCP_NODELAY set */
 };
 
 /* Opens every configured listener; logs each socket. Returns 0 or -1 (logged). */

@@ -88,10 +88,11 @@ int log_configure(const struct config *cfg, bool verbose)
 			rc = -1;
 	}
 	pthread_mutex_lock(&logger.lock);
-	atomic_store(&logger.types, verbose ? LOG_T_ALL : cfg->log_type);
 	logger.dest = cfg->log_dest;
 	if (verbose && !(logger.dest & (LOG_DEST_STDOUT | LOG_DEST_STDERR)))
 		logger.dest |= LOG_DEST_STDERR;
+	/* With nowhere to write, no type is enabled: callers then skip formatting. */
+	atomic_store(&logger.types, logger.dest == 0 ? 0 : verbose ? LOG_T_ALL : cfg->log_type);
 	logger.timestamp = cfg->log_timestamp;
 	logger.json = cfg->log_format == LOG_FORMAT_JSON;
 	logger.timestamp_format[0] = '\0';
