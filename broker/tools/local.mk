@@ -8,10 +8,13 @@ midge_passwd_SOURCES = broker/tools/midge_passwd.c broker/passwd.c broker/passwd
 midge_passwd_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(ARGON2_CFLAGS)
 midge_passwd_LDADD = $(OPENSSL_LIBS) $(ARGON2_LIBS)
 
-# midge_bench: a load generator (connect and publish rates, broker CPU time)
-# on the broker's own codec; scripts/bench and scripts/bench-lua drive it.
+# midge_bench: an epoll load generator (fan-in, fan-out, pairs, connect storm,
+# idle connections; broker CPU time and memory) on the broker's own codec;
+# scripts/bench*, tests/bench/compare.sh and tests/bench/callgrind.sh drive it.
 bin_PROGRAMS += midge_bench
-midge_bench_SOURCES = broker/tools/midge_bench.c
+midge_bench_SOURCES = broker/tools/midge_bench.c broker/tools/bench.h \
+	broker/tools/bench_util.c broker/tools/bench_net.c broker/tools/bench_flow.c \
+	broker/tools/bench_conn.c
 midge_bench_LDADD = libmidgecodec.la
 
 # midge_pub / midge_sub: mosquitto_pub and mosquitto_sub's options on the codec.
