@@ -80,6 +80,10 @@ EXTRA_DIST += tests/integration/midgetest.py $(INTEGRATION_TESTS) \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/page.html \
 	tests/browser/run.mjs
 
+# Benchmarks against mosquitto (not run by make check): scenario medians and
+# callgrind instruction counts, both driving midge_bench.
+EXTRA_DIST += tests/bench/lib.sh tests/bench/compare.sh tests/bench/callgrind.sh
+
 # The example Lua scripts (etc/lua/, documented in plugins/lua/README.md):
 # test_23_lua.py runs each of them as shipped.
 EXTRA_DIST += etc/lua/auth.lua etc/lua/acl.lua etc/lua/rewrite_json.lua \
