@@ -8,6 +8,7 @@
 #include "client.h"
 
 #include "alloc.h"
+#include "throttle.h"
 #include "bridge.h"
 #include "client_events.h"
 #include "http.h"
@@ -245,7 +246,8 @@ static void update_interest(struct client *c)
 
 	if (c->state == CLIENT_CLOSING)
 		return;
-	if (!(c->flags & (CLIENT_F_READ_PAUSED | CLIENT_F_HELD)) && c->state != CLIENT_PARKED)
+	if (!(c->flags & (CLIENT_F_READ_PAUSED | CLIENT_F_HELD | CLIENT_F_THROTTLED)) &&
+	    c->state != CLIENT_PARKED)
 		mask |= EV_READ;
 	if (c->flags & CLIENT_F_WANT_WRITE)
 		mask |= EV_WRITE;
@@ -322,7 +324,7 @@ static size_t process(struct client *c, const uint8_t *buf, size_t len)
 	if (c->listener->http)
 		return http_process(c, buf, len);
 	while (pos < len && c->state != CLIENT_CLOSING && c->state != CLIENT_PARKED &&
-	       !(c->flags & CLIENT_F_HELD)) {
+	       !(c->flags & (CLIENT_F_HELD | CLIENT_F_THROTTLED))) {
 		struct mqtt_frame f;
 		int rc;
 
@@ -442,7 +444,8 @@ static bool client_read(struct client *c)
 	struct worker *w = c->worker;
 
 	for (int i = 0; i < READS_PER_EVENT && c->state != CLIENT_CLOSING &&
-			c->state != CLIENT_PARKED && !(c->flags & CLIENT_F_HELD); i++) {
+			c->state != CLIENT_PARKED &&
+			!(c->flags & (CLIENT_F_HELD | CLIENT_F_THROTTLED)); i++) {
 		ssize_t n = conn_read(&c->conn, w->rbuf, w->rbuf_size);
 
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -527,6 +530,18 @@ void client_resume_input(struct client *c)
 	if (c->state != CLIENT_CLOSING && conn_pending(&c->conn) > 0)
 		worker_schedule_read(c->worker, c);
 	update_interest(c);
+}
+
+void client_throttle_input(struct client *c, bool on)
+{
+	if (on) {
+		c->flags |= CLIENT_F_THROTTLED;
+		update_interest(c);
+		return;
+	}
+	c->flags &= ~CLIENT_F_THROTTLED;
+	/* What was read past the message that made it wait is handled now. */
+	client_resume_input(c);
 }
 
 void client_hold_input(struct client *c, bool hold)
@@ -634,6 +649,7 @@ void client_close(struct client *c, const char *reason, bool send_will)
 	if (!outq_empty(&c->out))
 		(void)client_flush(c);
 	store_client_gone(c);
+	throttle_client_gone(w, c);
 	/* conn_close() below closes the fd (every transport does). */
 	ev_io_stop_closing(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);

@@ -43,6 +43,7 @@ enum {
 	CLIENT_F_OUT_HELD = 1u << 5,     /* output waits for the store (store.h) */
 	CLIENT_F_BRIDGE_PEER = 1u << 6,  /* another broker's bridge: no echo, retain as published */
 	CLIENT_F_CLOSE_AFTER_FLUSH = 1u << 7, /* an HTTP answer: close once it is written */
+	CLIENT_F_THROTTLED = 1u << 8,    /* input stopped until a subscriber drains (throttle.h) */
 };
 
 #define CLIENT_MAX_HOLDS 4
@@ -142,6 +143,8 @@ void client_resume_input(struct client *c);
 
 /* Stops (true) or restarts (false) reading c's input while a plugin decides. */
 void client_hold_input(struct client *c, bool hold);
+/* Stops (true) or restarts (false) c's input for publisher flow control (throttle.h). */
+void client_throttle_input(struct client *c, bool on);
 
 /* Per-plugin data (api->client_data / client_set_data). */
 struct client_plugin_data {

@@ -251,6 +251,8 @@ struct config {
 	int max_queued_messages;        /* 0 = unlimited */
 	uint64_t max_queued_bytes;      /* 0 = unlimited */
 	bool queue_qos0_messages;
+	bool backpressure;              /* slow publishers down for full queues (throttle.h) */
+	int backpressure_timeout;       /* seconds a publisher waits for a subscriber */
 	uint32_t message_size_limit;    /* payload bytes, 0 = unlimited */
 	uint32_t max_packet_size;       /* 0 = unlimited (up to the protocol's 268435455 + 5) */
 	int max_keepalive;              /* 0..65535 */

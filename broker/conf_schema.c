@@ -254,6 +254,13 @@ static const struct conf_option options[] = {
 	OPT("max_queued_bytes", SIZE, GL, max_queued_bytes, .def = "0", RANGE(0, INT64_MAX),
 	    .flags = RL | CLAMP, .group = "limits",
 	    .help = "bytes queued per client beyond those in flight (0 = no limit)"),
+	OPT("backpressure", BOOL, GL, backpressure, .def = "true", .flags = RL, .group = "limits",
+	    .help = "a QoS 1/2 message for an online client whose queue is full is kept and its "
+		    "publisher is read no more until the queue drains (false: it is dropped)"),
+	OPT("backpressure_timeout", INT, GL, backpressure_timeout, .def = "2", RANGE(1, 3600),
+	    .flags = RL, .group = "limits",
+	    .help = "seconds a publisher waits for a client that takes nothing; then that "
+		    "client's queue limits drop messages again until it drains"),
 	OPT("queue_qos0_messages", BOOL, GL, queue_qos0_messages, .def = "false", .flags = RL,
 	    .group = "limits", .help = "queue QoS 0 messages for disconnected persistent clients"),
 	OPT("message_size_limit", UINT32, GL, message_size_limit, .def = "0", RANGE(0, 268435455),

@@ -16,6 +16,7 @@
 #include "send.h"
 #include "session.h"
 #include "store.h"
+#include "throttle.h"
 #include "worker.h"
 
 #include <midge/mqtt.h>
@@ -240,9 +241,9 @@ static void pump(struct session *s)
 		struct session_msg *head = &s->queue[s->q_head];
 
 		if (head->qos > 0 && !inflight_room(s, head->msg))
-			return;
+			break;
 		if (head->qos == 0 && !qos0_room(s))
-			return; /* resumed when the connection has written its output */
+			break; /* resumed when the connection has written its output */
 		struct session_msg sm = queue_pop(s);
 		if (expired(sm.msg) || oversized(s, sm.msg, sm.qos, sm.subid)) {
 			if (expired(sm.msg))
@@ -259,6 +260,7 @@ static void pump(struct session *s)
 			start_flight(s, sm);
 		}
 	}
+	throttle_queue_changed(s);
 }
 
 /*
@@ -301,12 +303,15 @@ static void enqueue(struct session *s, struct message *m, uint8_t qos, uint8_t r
 
 	if (!queue_room(s))
 		queue_drop_expired(s);
-	if (!queue_room(s) || queue_push(s, &sm) < 0) {
+	/* Past the limits, an online client's QoS 1/2 messages are still kept
+	 * while their publishers wait for it to drain (throttle.h). */
+	if ((!queue_room(s) && !throttle_may_overfill(s, qos)) || queue_push(s, &sm) < 0) {
 		store_delivery_forget(s, seq);
 		dropped(s, DROP_QUEUE_FULL);
 		return;
 	}
 	message_ref(m);
+	throttle_queue_changed(s);
 }
 
 static void deliver_checked(struct session *s, struct message *m, uint8_t qos, uint8_t retain,

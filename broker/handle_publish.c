@@ -20,6 +20,7 @@
 #include "send.h"
 #include "session.h"
 #include "store.h"
+#include "throttle.h"
 #include "topic_alias.h"
 #include "worker.h"
 
@@ -170,9 +171,16 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	if (retopic && (reason = auth_publish_refusal(c, m)) != 0)
 		return denied(c, &p, m, reason);
 	m->origin = c->session->id;
-	route_publish(w, m, c->session);
+	struct session *wait_for = NULL;
+	route_publish_waiting(w, m, c->session, &wait_for);
 	message_unref(m);
-	if (c->state == CLIENT_CLOSING)
+	if (c->state == CLIENT_CLOSING) {
+		if (wait_for)
+			session_unref(wait_for);
 		return DISPATCH_STOP;
+	}
+	/* Acknowledged, but nothing more is read from it until that subscriber drains. */
+	if (wait_for)
+		throttle_publisher(w, c, wait_for);
 	return ack_only(c, &p, MQTT_RC_SUCCESS);
 }

@@ -25,6 +25,7 @@ libmidgecore_la_SOURCES = \
 	broker/will.c broker/will.h \
 	broker/deliver.c broker/deliver.h \
 	broker/route.c broker/route.h \
+	broker/throttle.c broker/throttle.h \
 	broker/conn.h broker/conn_tcp.c \
 	broker/ws.c broker/ws.h broker/conn_ws.c broker/conn_ws.h \
 	broker/listener.c broker/listener.h \

@@ -13,6 +13,7 @@
 #include "session.h"
 #include "store.h"
 #include "subtree.h"
+#include "throttle.h"
 #include "worker.h"
 
 #include <stdlib.h>
@@ -95,6 +96,25 @@ static void keep_retained(struct worker *w, struct message *m)
 
 void route_publish(struct worker *w, struct message *m, const struct session *origin)
 {
+	route_publish_waiting(w, m, origin, NULL);
+}
+
+/* The first subscriber of deliveries d[0..n) a publisher should wait for, referenced. */
+static struct session *congested_subscriber(const struct inbox_item *d, size_t n,
+					    const struct session *origin)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (d[i].qos > 0 && d[i].session != origin && throttle_should_wait(d[i].session)) {
+			session_ref(d[i].session);
+			return d[i].session;
+		}
+	}
+	return NULL;
+}
+
+void route_publish_waiting(struct worker *w, struct message *m, const struct session *origin,
+			   struct session **wait_for)
+{
 	struct broker *b = w->broker;
 	struct item_vec *v = &w->route_buf;
 	size_t n = 0;
@@ -138,6 +158,9 @@ void route_publish(struct worker *w, struct message *m, const struct session *or
 
 	if (w->match.nodes_matched > 1 && n > 1)
 		n = merge_duplicates(w, v->items, n);
+	/* Looked at before delivering: a delivery may end a local session. */
+	if (wait_for)
+		*wait_for = w->cfg->backpressure ? congested_subscriber(v->items, n, origin) : NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct inbox_item *d = &v->items[i];
 		if (d->session->worker == w) {

@@ -20,6 +20,14 @@ struct worker;
 /* Routes m (borrowed) from worker w; origin is the publishing session or NULL. */
 void route_publish(struct worker *w, struct message *m, const struct session *origin);
 
+/*
+ * route_publish(), and when a QoS 1/2 copy went to an online subscriber whose
+ * queue is full, *wait_for is that session (referenced) for the publisher to
+ * wait on (throttle.h); NULL otherwise.
+ */
+void route_publish_waiting(struct worker *w, struct message *m, const struct session *origin,
+			   struct session **wait_for);
+
 /* Sends the retained messages matching filter to s (on s's own worker). */
 void route_retained(struct worker *w, struct session *s, const char *filter, size_t len,
 		    uint8_t granted_qos, uint32_t subid);

@@ -64,6 +64,8 @@ struct session {
 	struct bridge *bridge;       /* the bridge whose local session this is, or NULL */
 	int64_t disconnected_at;     /* wall clock, seconds, while offline */
 	_Atomic bool online;         /* read by other workers for shared subscriptions */
+	_Atomic bool congested;      /* online with its queue at its limits (throttle.h) */
+	_Atomic bool stalled;        /* publishers gave up waiting for it (throttle.h) */
 	uint8_t protocol;
 	uint16_t last_mid;
 	uint16_t listener;           /* index of the listener it last connected on (for its ACL) */

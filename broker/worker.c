@@ -484,6 +484,7 @@ int worker_init(struct worker *w, struct broker *b, unsigned index)
 		return -1;
 	session_table_init(&w->sessions);
 	ev_timer_init(&w->accept_retry, accept_resume);
+	throttle_init(w);
 	for (unsigned i = 0; i < b->nlisteners; i++)
 		w->nlisten_io += (size_t)b->listeners[i].nfds;
 	w->listen_io = mem_calloc(w->nlisten_io ? w->nlisten_io : 1, sizeof(*w->listen_io));
@@ -546,6 +547,7 @@ void worker_fini(struct worker *w)
 {
 	if (!w->loop)
 		return;
+	throttle_fini(w);
 	destroy_sessions(w);
 	session_table_free(&w->sessions);
 	for (size_t i = 0; i < w->nlisten_io; i++)

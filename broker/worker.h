@@ -21,6 +21,7 @@
 #include "session.h"
 #include "store.h"
 #include "subtree.h"
+#include "throttle.h"
 
 struct broker;
 struct client;
@@ -139,6 +140,7 @@ struct worker {
 	size_t deferred_cap;
 
 	struct worker_stats stats;
+	struct throttle_list throttle; /* publishers waiting for subscribers to drain */
 	uint64_t next_session_seq;
 	struct worker_store store;
 

@@ -99,7 +99,7 @@ def to_yaml(options, listeners):
 def to_mosquitto_conf(options, listeners):
     lines = []
     for key, value in options.items():
-        if key in ("workers", "connect_timeout"):
+        if key in ("workers", "connect_timeout", "backpressure", "backpressure_timeout"):
             continue  # midge-only options
         if isinstance(value, (list, tuple)):
             lines.extend("%s %s" % (key, _mosq_scalar(x)) for x in value)
