@@ -53,7 +53,10 @@ static struct worker *worker_of_loop(struct ev_loop *loop)
 
 struct worker *worker_for_hash(struct broker *b, uint32_t hash)
 {
-	return &b->workers[hash % b->nworkers];
+	/* FNV-1a's low bits follow the parity of the id's bytes ("pub-1" and
+	 * "sub-1" always differ), so the mixed high bits pick the worker. */
+	uint32_t mixed = hash * 0x9E3779B1u;
+	return &b->workers[((uint64_t)mixed * b->nworkers) >> 32];
 }
 
 /* --- client lists --- */
