@@ -88,8 +88,12 @@ void hist_add(struct hist *h, uint64_t ns);
 /* The value at percentile p (0..100) in microseconds; -1 when empty. */
 double hist_percentile_us(const struct hist *h, double p);
 
-/* utime + stime of a process in clock ticks, from /proc/PID/stat. */
-bool read_cpu_ticks(long pid, unsigned long long *ticks);
+/*
+ * CPU time of a process in nanoseconds: the sum of its threads' run time
+ * from /proc/PID/task/ * /schedstat (exact), else utime + stime from
+ * /proc/PID/stat (in clock ticks, 10 ms: too coarse for short runs).
+ */
+bool read_cpu_ns(long pid, unsigned long long *ns);
 /* VmRSS of a process in bytes, from /proc/PID/status. */
 bool read_rss(long pid, uint64_t *bytes);
 /* CPU seconds this process used so far (user + system). */

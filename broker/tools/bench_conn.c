@@ -196,9 +196,9 @@ static void storm_free(struct storm *s)
 		snprintf(s->res->err, sizeof(s->res->err), "%s", s->net.err);
 }
 
-static bool cpu_sample(const struct opts *o, unsigned long long *ticks)
+static bool cpu_sample(const struct opts *o, unsigned long long *ns)
 {
-	return o->pid == 0 || read_cpu_ticks(o->pid, ticks);
+	return o->pid == 0 || read_cpu_ns(o->pid, ns);
 }
 
 /* ---- connect ---- */
@@ -213,7 +213,7 @@ void run_connect(const struct opts *o, struct result *res)
 
 	if (!storm_init(&s, o, res, slots) || !cpu_sample(o, &cpu0)) {
 		if (!s.net.failed)
-			net_fail(&s.net, "cannot read /proc/%ld/stat", o->pid);
+			net_fail(&s.net, "cannot read the CPU time of process %ld", o->pid);
 		storm_free(&s);
 		return;
 	}
@@ -255,7 +255,7 @@ void run_connect(const struct opts *o, struct result *res)
 	res->wall_s = secs(now_ns() - t0);
 	res->bench_cpu_s = self_cpu_s() - self0;
 	if (o->pid && cpu_sample(o, &cpu1))
-		res->broker_cpu_s = (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK);
+		res->broker_cpu_s = (double)(cpu1 - cpu0) / 1e9;
 	if (!s.net.failed && res->failed)
 		net_fail(&s.net, "%" PRIu64 " connections closed by the broker before a CONNACK",
 			 res->failed);

@@ -6,11 +6,13 @@
 
 #include "bench.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t now_ns(void)
 {
@@ -157,7 +159,7 @@ double hist_percentile_us(const struct hist *h, double p)
 
 /* ---- /proc ---- */
 
-bool read_cpu_ticks(long pid, unsigned long long *ticks)
+static bool read_cpu_ticks(long pid, unsigned long long *ticks)
 {
 	char path[64], line[4096];
 	unsigned long long v[2] = { 0, 0 };
@@ -195,6 +197,53 @@ bool read_cpu_ticks(long pid, unsigned long long *ticks)
 		}
 	}
 	*ticks = v[0] + v[1];
+	return true;
+}
+
+/* The sum of the first field (time on a CPU, ns) of every thread's schedstat. */
+static bool read_schedstat_ns(long pid, unsigned long long *ns)
+{
+	char path[64];
+	unsigned long long sum = 0;
+	struct dirent *e;
+	DIR *d;
+	bool any = false;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while ((e = readdir(d)) != NULL) {
+		char file[320];
+		unsigned long long run;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof(file), "/proc/%ld/task/%s/schedstat", pid, e->d_name);
+		f = fopen(file, "r");
+		if (!f)
+			continue; /* the thread ended meanwhile */
+		if (fscanf(f, "%llu", &run) == 1) {
+			sum += run;
+			any = true;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	*ns = sum;
+	return any && sum > 0;
+}
+
+bool read_cpu_ns(long pid, unsigned long long *ns)
+{
+	unsigned long long ticks;
+
+	if (read_schedstat_ns(pid, ns))
+		return true;
+	if (!read_cpu_ticks(pid, &ticks))
+		return false;
+	*ns = ticks * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK));
 	return true;
 }
 

@@ -360,8 +360,8 @@ static void report_json(const struct opts *o, const struct result *r)
 	else
 		json_str(r->err);
 	json_num("wall_s", r->wall_s, 6, true);
-	json_num("broker_cpu_s", r->broker_cpu_s, 2, cpu);
-	json_num("bench_cpu_s", r->bench_cpu_s, 2, o->scenario != SC_IDLE);
+	json_num("broker_cpu_s", r->broker_cpu_s, 4, cpu);
+	json_num("bench_cpu_s", r->bench_cpu_s, 4, o->scenario != SC_IDLE);
 	if (is_flow(o)) {
 		json_num("qos", o->qos, 0, true);
 		json_num("size", o->size, 0, true);
@@ -457,7 +457,7 @@ static void report_text(const struct opts *o, const struct result *r)
 			       (double)r->connections);
 	}
 	if (cpu && o->scenario != SC_IDLE)
-		printf("  broker CPU   %.2f s: %.0f %s per broker CPU-second\n", r->broker_cpu_s,
+		printf("  broker CPU   %.3f s: %.0f %s per broker CPU-second\n", r->broker_cpu_s,
 		       r->broker_cpu_s > 0 ? count / r->broker_cpu_s : 0,
 		       is_flow(o) ? "deliveries" : "connections");
 	if (o->scenario != SC_IDLE)

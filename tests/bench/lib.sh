@@ -68,16 +68,13 @@ user_line() {
 }
 
 # midge_conf FILE PORT [persist]: one worker, no persistence (or sync: batch),
-# no logging, unlimited queues: a QoS 1/2 run must not lose messages to a
-# queue limit (the default 1000 drops what one subscriber cannot take at
-# once). max_inflight_messages stays at its default of 20, like mosquitto's.
+# no logging, and otherwise the defaults: max_queued_messages 1000 (a full
+# queue slows QoS 1/2 publishers down: backpressure) and max_inflight_messages 20.
 midge_conf() {
 	{
 		echo "listeners: [{port: $2, bind_address: 127.0.0.1}]"
 		echo "allow_anonymous: true"
 		echo "workers: 1"
-		echo "max_queued_messages: 0"
-		echo "max_inflight_messages: 20"
 		echo "log_dest: none"
 		echo "connection_messages: false"
 		if [ "${3:-}" = persist ]; then
@@ -93,18 +90,15 @@ midge_conf() {
 	} > "$1"
 }
 
-# mosquitto_conf FILE PORT [persist]: the same for mosquitto 2.0 (single-threaded).
-# max_queued_messages 0: no queue limit. max_inflight_messages 20 is its
-# default: with it QoS 1/2 are lossless here, and a per-subscriber in-flight
-# list of 20 is cheaper for mosquitto than an unlimited one (0 made its fan-in
-# QoS 1 about 30 % slower per CPU-second). mosquitto closes a publisher with
-# more QoS 2 messages in flight than that, so QoS 2 runs use --window 20.
+# mosquitto_conf FILE PORT [persist]: the same for mosquitto 2.0 (single-threaded),
+# with its default limits too: max_queued_messages 1000 (past it, it drops
+# messages for that subscriber, QoS 1/2 included) and max_inflight_messages 20
+# (it closes a publisher with more QoS 2 messages in flight: QoS 2 runs use
+# --window 20).
 mosquitto_conf() {
 	{
 		echo "listener $2 127.0.0.1"
 		echo "allow_anonymous true"
-		echo "max_queued_messages 0"
-		echo "max_inflight_messages 20"
 		echo "log_dest none"
 		echo "connection_messages false"
 		if [ "${3:-}" = persist ]; then
