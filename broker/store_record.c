@@ -86,7 +86,7 @@ void store_session_save(struct session *s)
 		return;
 	if (s->client && s->client->will) {
 		will = s->client->will;
-		will_delay = s->client->will_delay;
+		will_delay = client_will_delay(s->client);
 	} else if (!s->client && s->will) {
 		will = s->will;
 		will_delay = s->will_delay;
