@@ -664,10 +664,11 @@ static bool publish_will(struct client *c)
 		message_unref(will);
 		return false;
 	}
-	if (client_will_delay(c) > 0 && c->session)
-		will_delay_start(c->session, will, client_will_delay(c));
-	else
-		will_publish(c->worker, will);
+	if (client_will_delay(c) > 0 && c->session &&
+	    will_delay_start(c->session, will, client_will_delay(c)) == 0)
+		return true;
+	/* Without a delay, or without memory to wait (then sooner rather than never). */
+	will_publish(c->worker, will);
 	return true;
 }
 

@@ -283,8 +283,7 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	if (!s)
 		return refuse(c, x, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
 			      "out of memory");
-	ev_timer_stop(w->loop, &s->expiry_timer);
-	will_cancel(s); /* taken over before the will's delay ran out [MQTT-3.1.3-9] */
+	session_take_over(s); /* expiry stopped, a waiting will dropped [MQTT-3.1.3-9] */
 	s->protocol = c->protocol;
 	s->expiry_interval = session_expiry(w->cfg, &x->pkt);
 	s->client = c;

@@ -90,8 +90,11 @@ static void table_remove(struct session_table *t, struct session *s)
 
 static void on_expiry(struct ev_loop *loop, struct ev_timer *t)
 {
-	struct session *s = (struct session *)((char *)t - offsetof(struct session, expiry_timer));
+	struct session_offline *off =
+		(struct session_offline *)((char *)t - offsetof(struct session_offline, expiry_timer));
+	struct session *s = off->session;
 
+	(void)loop;
 	if (s->client)
 		return;
 	log_notice("Expiring client %s due to timeout.", s->client_id);
@@ -107,20 +110,14 @@ struct session *session_new(struct worker *w, const char *client_id)
 
 	if ((t->count + 1 > t->nbuckets) && table_grow(t) < 0)
 		return NULL;
-	s = mem_calloc(1, sizeof(*s));
+	s = mem_calloc(1, offsetof(struct session, client_id) + len + 1);
 	if (!s)
 		return NULL;
-	s->client_id = mem_strndup(client_id, len);
-	if (!s->client_id) {
-		mem_free(s);
-		return NULL;
-	}
+	memcpy(s->client_id, client_id, len + 1);
 	atomic_init(&s->refs, 1);
 	s->worker = w;
 	s->hash = session_id_hash(client_id, len);
 	s->id = atomic_fetch_add(&w->broker->next_session_id, 1) + 1;
-	ev_timer_init(&s->expiry_timer, on_expiry);
-	will_init(s);
 	s->hnext = t->buckets[s->hash & (t->nbuckets - 1)];
 	t->buckets[s->hash & (t->nbuckets - 1)] = s;
 	t->count++;
@@ -133,7 +130,7 @@ void session_unref(struct session *s)
 	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	mem_free(s->username);
-	mem_free(s->client_id);
+	mem_free(s->off); /* its timers were stopped when the session ended */
 	mem_free(s);
 }
 
@@ -179,7 +176,11 @@ void session_destroy(struct session *s)
 	s->subs = NULL;
 	s->nsubs = s->subs_cap = 0;
 	release_msgs(s);
-	ev_timer_stop(s->worker->loop, &s->expiry_timer);
+	if (s->off) {
+		ev_timer_stop(s->worker->loop, &s->off->expiry_timer);
+		mem_free(s->off);
+		s->off = NULL;
+	}
 	table_remove(&s->worker->sessions, s);
 	STAT_SUB(s->worker->stats.sessions, 1);
 	s->dead = true;
@@ -191,20 +192,52 @@ bool session_is_online(const struct session *s)
 	return atomic_load_explicit(&s->online, memory_order_relaxed);
 }
 
+struct session_offline *session_offline(struct session *s)
+{
+	struct session_offline *off = s->off;
+
+	if (off)
+		return off;
+	if (!(off = mem_calloc(1, sizeof(*off))))
+		return NULL;
+	off->session = s;
+	ev_timer_init(&off->expiry_timer, on_expiry);
+	will_init(off);
+	s->off = off;
+	return off;
+}
+
+void session_take_over(struct session *s)
+{
+	if (!s->off)
+		return;
+	ev_timer_stop(s->worker->loop, &s->off->expiry_timer);
+	will_cancel(s); /* taken over before the will's delay ran out [MQTT-3.1.3-9] */
+	mem_free(s->off);
+	s->off = NULL;
+}
+
 void session_detach(struct session *s)
 {
 	struct worker *w = s->worker;
+	struct session_offline *off;
 
 	s->client = NULL;
 	atomic_store_explicit(&s->online, false, memory_order_relaxed);
-	s->disconnected_at = (int64_t)time(NULL);
 	if (s->expiry_interval == 0) {
 		session_destroy(s);
 		return;
 	}
+	if (!(off = session_offline(s))) {
+		log_err("Error: out of memory keeping the session of client %s: it ends now.",
+			s->client_id);
+		session_destroy(s);
+		return;
+	}
+	off->disconnected_at = (int64_t)time(NULL);
 	store_session_save(s);
 	if (s->expiry_interval != SESSION_EXPIRY_NEVER)
-		ev_timer_start(w->loop, &s->expiry_timer,
+		ev_timer_start(w->loop, &off->expiry_timer,
 			       ev_now(w->loop) + (int64_t)s->expiry_interval * 1000);
 }
 
