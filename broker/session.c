@@ -22,6 +22,18 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * The session's small arrays keep no capacity: it is at least the smallest
+ * power of two >= max(n, min), because they grow (doubling, from min) only
+ * when n is 0 or such a power of two; shrinking n leaves the memory. So an
+ * array is full (maybe) exactly then, and regrowing to 2n (or min) never
+ * loses an element.
+ */
+static bool array_full(uint32_t n, uint32_t min)
+{
+	return n == 0 || (n >= min && (n & (n - 1)) == 0);
+}
+
 uint32_t session_id_hash(const char *client_id, size_t len)
 {
 	return tnode_hash(client_id, len);
@@ -108,7 +120,8 @@ struct session *session_new(struct worker *w, const char *client_id)
 	struct session *s;
 	size_t len = strlen(client_id);
 
-	if ((t->count + 1 > t->nbuckets) && table_grow(t) < 0)
+	/* Up to two sessions a bucket: lookups happen at CONNECT, the table is per session. */
+	if ((t->count + 1 > 2 * t->nbuckets) && table_grow(t) < 0)
 		return NULL;
 	s = mem_calloc(1, offsetof(struct session, client_id) + len + 1);
 	if (!s)
@@ -152,7 +165,7 @@ static void release_msgs(struct session *s)
 	s->queued_bytes = 0;
 	mem_free(s->qos2_in);
 	s->qos2_in = NULL;
-	s->nqos2_in = s->qos2_in_cap = 0;
+	s->nqos2_in = 0;
 }
 
 void session_destroy(struct session *s)
@@ -174,7 +187,7 @@ void session_destroy(struct session *s)
 		mem_free(s->subs[i].filter);
 	mem_free(s->subs);
 	s->subs = NULL;
-	s->nsubs = s->subs_cap = 0;
+	s->nsubs = 0;
 	release_msgs(s);
 	if (s->off) {
 		ev_timer_stop(s->worker->loop, &s->off->expiry_timer);
@@ -283,13 +296,12 @@ int session_sub_put(struct session *s, const char *filter, size_t len, uint8_t q
 			return 0;
 		}
 	}
-	if (s->nsubs == s->subs_cap) {
-		uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 2;
+	if (array_full(s->nsubs, 2)) {
+		uint32_t cap = s->nsubs ? s->nsubs * 2 : 2;
 		struct session_sub *subs = mem_realloc(s->subs, cap * sizeof(*subs));
 		if (!subs)
 			return -1;
 		s->subs = subs;
-		s->subs_cap = cap;
 	}
 	sub = &s->subs[s->nsubs];
 	sub->filter = mem_strndup(filter, len);
@@ -327,13 +339,12 @@ int session_qos2_in_add(struct session *s, uint16_t mid)
 {
 	if (session_qos2_in_has(s, mid))
 		return 0;
-	if (s->nqos2_in == s->qos2_in_cap) {
-		uint32_t cap = s->qos2_in_cap ? s->qos2_in_cap * 2 : 4;
+	if (array_full(s->nqos2_in, 4)) {
+		uint32_t cap = s->nqos2_in ? s->nqos2_in * 2 : 4;
 		uint16_t *ids = mem_realloc(s->qos2_in, cap * sizeof(*ids));
 		if (!ids)
 			return -1;
 		s->qos2_in = ids;
-		s->qos2_in_cap = cap;
 	}
 	s->qos2_in[s->nqos2_in++] = mid;
 	return 0;
@@ -347,7 +358,6 @@ bool session_qos2_in_remove(struct session *s, uint16_t mid)
 			if (s->nqos2_in == 0) {
 				mem_free(s->qos2_in);
 				s->qos2_in = NULL;
-				s->qos2_in_cap = 0;
 			}
 			return true;
 		}

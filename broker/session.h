@@ -86,15 +86,13 @@ struct session {
 	_Atomic uint32_t refs;
 	uint32_t hash;
 	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
-	uint32_t nsubs;
-	uint32_t subs_cap;
+	uint32_t nsubs;              /* capacity implied (session.c: array_full()) */
 	uint32_t ninflight;
 	uint32_t inflight_cap;
 	uint32_t q_head;
 	uint32_t q_len;
 	uint32_t q_cap;
-	uint32_t nqos2_in;
-	uint32_t qos2_in_cap;
+	uint32_t nqos2_in;           /* capacity implied (session.c: array_full()) */
 	uint16_t last_mid;
 	uint16_t listener;           /* index of the listener it last connected on (for its ACL) */
 	uint16_t receive_max;        /* the client's Receive Maximum (65535 without one) */
