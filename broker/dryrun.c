@@ -278,8 +278,10 @@ out:
 		plugin_host_free(host);
 	}
 	if (c) {
-		if (c->ext)
+		if (c->ext) {
 			mem_free(c->ext->pdata);
+			mem_free(c->ext->address); /* a plugin asked for client_address */
+		}
 		mem_free(c->ext);
 		mem_free(c);
 	}
