@@ -69,21 +69,55 @@ const char *client_name(const struct client *c)
 	return c->id ? c->id : "<unknown>";
 }
 
-static void format_address(struct client *c, const struct sockaddr *addr)
+struct client_ext *client_ext(struct client *c)
 {
-	c->address[0] = '\0';
+	if (!c->ext)
+		c->ext = mem_calloc(1, sizeof(*c->ext));
+	return c->ext;
+}
+
+/* Keeps the peer address in binary: text is made when something asks for it. */
+static void set_address(struct client *c, const struct sockaddr *addr)
+{
+	_Static_assert(sizeof(c->addr) >= sizeof(struct in6_addr), "room for an IPv6 address");
 	c->port = 0;
 	if (addr->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
-		inet_ntop(AF_INET, &in->sin_addr, c->address, sizeof(c->address));
+		memcpy(c->addr, &in->sin_addr, sizeof(in->sin_addr));
 		c->port = ntohs(in->sin_port);
+		c->flags |= CLIENT_F_ADDR_INET;
 	} else if (addr->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
-		inet_ntop(AF_INET6, &in6->sin6_addr, c->address, sizeof(c->address));
+		memcpy(c->addr, &in6->sin6_addr, sizeof(in6->sin6_addr));
 		c->port = ntohs(in6->sin6_port);
+		c->flags |= CLIENT_F_ADDR_INET6;
 	} else if (addr->sa_family == AF_UNIX) {
-		snprintf(c->address, sizeof(c->address), "unix");
+		c->flags |= CLIENT_F_ADDR_UNIX;
 	}
+}
+
+const char *client_format_address(const struct client *c, char buf[CLIENT_ADDRSTRLEN])
+{
+	buf[0] = '\0';
+	if (c->flags & CLIENT_F_ADDR_INET)
+		inet_ntop(AF_INET, c->addr, buf, CLIENT_ADDRSTRLEN);
+	else if (c->flags & CLIENT_F_ADDR_INET6)
+		inet_ntop(AF_INET6, c->addr, buf, CLIENT_ADDRSTRLEN);
+	else if (c->flags & CLIENT_F_ADDR_UNIX)
+		snprintf(buf, CLIENT_ADDRSTRLEN, "unix");
+	return buf;
+}
+
+const char *client_address(struct client *c)
+{
+	char buf[CLIENT_ADDRSTRLEN];
+
+	if (c->ext && c->ext->address)
+		return c->ext->address;
+	if (!client_ext(c))
+		return NULL;
+	c->ext->address = mem_strdup(client_format_address(c, buf));
+	return c->ext->address;
 }
 
 /*
@@ -130,7 +164,7 @@ struct client *client_new(struct worker *w, struct listener *l, int fd,
 		return NULL;
 	}
 	outq_init(&c->out);
-	format_address(c, addr);
+	set_address(c, addr);
 	/* Writes are batched per loop turn, so Nagle would only add latency. */
 	if (addr->sa_family != AF_UNIX && !l->nodelay_inherited)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -144,8 +178,11 @@ struct client *client_new(struct worker *w, struct listener *l, int fd,
 	c->last_rx = ev_now(w->loop);
 	ev_timer_start(w->loop, &c->timer, c->last_rx + (int64_t)w->cfg->connect_timeout * 1000);
 	worker_link_client(w, c);
-	if (w->cfg->connection_messages)
-		log_notice("New connection from %s:%u on port %u.", c->address, c->port, l->port);
+	if (w->cfg->connection_messages) {
+		char a[CLIENT_ADDRSTRLEN];
+		log_notice("New connection from %s:%u on port %u.", client_format_address(c, a),
+			   c->port, l->port);
+	}
 	return c;
 }
 
@@ -163,7 +200,7 @@ struct client *client_new_bridge(struct worker *w, struct listener *l, struct co
 	c->bridge = br;
 	c->conn = *conn;
 	outq_init(&c->out);
-	format_address(c, addr);
+	set_address(c, addr);
 	ev_io_init(&c->io, conn->fd, on_io);
 	ev_timer_init(&c->timer, on_timer);
 	/* Writable once connected: the CONNECT queued meanwhile goes then. */
@@ -259,8 +296,15 @@ int client_flush(struct client *c)
 {
 	struct iovec iov[64];
 	/* Acknowledgements waiting for the store stay queued, with what follows them. */
-	size_t allowed = store_writable(c);
+	size_t allowed;
 
+	if (c->flags & CLIENT_F_HOLD_FAILED) {
+		/* What it holds must not go out before the store has it (store_hold()). */
+		outq_clear(&c->out);
+		client_close(c, "was disconnected: out of memory holding output for the store.", true);
+		return 0;
+	}
+	allowed = store_writable(c);
 	while (!outq_empty(&c->out) && allowed > 0) {
 		int n = outq_iov_limit(&c->out, iov, 64, allowed);
 		ssize_t w = conn_writev(&c->conn, iov, n);
@@ -331,7 +375,7 @@ static size_t process(struct client *c, const uint8_t *buf, size_t len)
 		/* Anything but CONNECT first is refused at its first byte (an HTTP
 		 * request, say, would otherwise wait for a length it never sends). */
 		if (c->state == CLIENT_NEW && !c->bridge && (buf[pos] >> 4) != MQTT_CONNECT &&
-		    !(c->xauth && (buf[pos] >> 4) == MQTT_AUTH)) {
+		    !(client_xauth(c) && (buf[pos] >> 4) == MQTT_AUTH)) {
 			client_fail(c, 0, "%s before CONNECT", packet_name(buf[pos] >> 4));
 			break;
 		}
@@ -366,19 +410,22 @@ static size_t process(struct client *c, const uint8_t *buf, size_t len)
 	return pos;
 }
 
-/* Makes room for `need` bytes in the partial-packet buffer. */
+/* Makes room for `need` bytes in the partial-packet buffer (a power of two, at least 256). */
 static int inbuf_reserve(struct client *c, size_t need)
 {
-	if (need <= c->incap)
+	unsigned log2 = c->inbuf_log2 ? c->inbuf_log2 : 8;
+
+	if (c->inbuf_log2 && need <= (size_t)1 << c->inbuf_log2)
 		return 0;
-	size_t cap = c->incap ? c->incap : 256;
-	while (cap < need)
-		cap *= 2;
-	uint8_t *p = mem_realloc(c->inbuf, cap);
+	while (((size_t)1 << log2) < need)
+		log2++;
+	if (log2 > 32)
+		return -1; /* inlen is 32 bits (a packet is at most 256 MB anyway) */
+	uint8_t *p = mem_realloc(c->inbuf, (size_t)1 << log2);
 	if (!p)
 		return -1;
 	c->inbuf = p;
-	c->incap = (uint32_t)cap;
+	c->inbuf_log2 = (uint8_t)log2;
 	return 0;
 }
 
@@ -386,7 +433,8 @@ static void inbuf_release(struct client *c)
 {
 	mem_free(c->inbuf);
 	c->inbuf = NULL;
-	c->inlen = c->incap = 0;
+	c->inlen = 0;
+	c->inbuf_log2 = 0;
 }
 
 /* Processes c->inbuf; keeps the unprocessed tail. Returns -1 when closed or parked. */
@@ -456,8 +504,9 @@ static bool client_read(struct client *c)
 		}
 		if (n < 0 && errno == EPROTO) {
 			const char *why = conn_error(&c->conn);
+			char a[CLIENT_ADDRSTRLEN];
 			client_fail(c, 0, "%s (from %s:%u)", why ? why : "transport protocol error",
-				    c->address, c->port);
+				    client_format_address(c, a), c->port);
 			return true;
 		}
 		if (n <= 0) {
@@ -555,35 +604,43 @@ void client_hold_input(struct client *c, bool hold)
 
 void *client_plugin_data(const struct client *c, unsigned index)
 {
-	return index < c->npdata ? c->pdata[index].data : NULL;
+	const struct client_ext *x = c->ext;
+
+	return x && index < x->npdata ? x->pdata[index].data : NULL;
 }
 
 int client_set_plugin_data(struct client *c, unsigned index, void *data,
 			   void (*free_fn)(void *data))
 {
-	if (index >= c->npdata) {
-		struct client_plugin_data *grown = mem_realloc(c->pdata, (index + 1) * sizeof(*grown));
+	struct client_ext *x;
+
+	if (!data && !client_plugin_data(c, index))
+		return 0; /* nothing to clear: no memory taken for it */
+	if (!(x = client_ext(c)))
+		return -1;
+	if (index >= x->npdata) {
+		struct client_plugin_data *grown = mem_realloc(x->pdata, (index + 1) * sizeof(*grown));
 		if (!grown)
 			return -1;
-		memset(grown + c->npdata, 0, (index + 1 - c->npdata) * sizeof(*grown));
-		c->pdata = grown;
-		c->npdata = index + 1;
+		memset(grown + x->npdata, 0, (index + 1 - x->npdata) * sizeof(*grown));
+		x->pdata = grown;
+		x->npdata = index + 1;
 	}
-	struct client_plugin_data old = c->pdata[index];
-	c->pdata[index] = (struct client_plugin_data){data, free_fn};
+	struct client_plugin_data old = x->pdata[index];
+	x->pdata[index] = (struct client_plugin_data){data, free_fn};
 	if (old.free_fn && old.data && old.data != data)
 		old.free_fn(old.data);
 	return 0;
 }
 
-static void free_plugin_data(struct client *c)
+static void free_plugin_data(struct client_ext *x)
 {
-	for (uint32_t i = 0; i < c->npdata; i++)
-		if (c->pdata[i].free_fn && c->pdata[i].data)
-			c->pdata[i].free_fn(c->pdata[i].data);
-	mem_free(c->pdata);
-	c->pdata = NULL;
-	c->npdata = 0;
+	for (uint32_t i = 0; i < x->npdata; i++)
+		if (x->pdata[i].free_fn && x->pdata[i].data)
+			x->pdata[i].free_fn(x->pdata[i].data);
+	mem_free(x->pdata);
+	x->pdata = NULL;
+	x->npdata = 0;
 }
 
 static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
@@ -622,10 +679,11 @@ static bool publish_will(struct client *c)
 		message_unref(will);
 		return false;
 	}
-	if (c->will_delay > 0 && c->session)
-		will_delay_start(c->session, will, c->will_delay);
-	else
-		will_publish(c->worker, will);
+	if (client_will_delay(c) > 0 && c->session &&
+	    will_delay_start(c->session, will, client_will_delay(c)) == 0)
+		return true;
+	/* Without a delay, or without memory to wait (then sooner rather than never). */
+	will_publish(c->worker, will);
 	return true;
 }
 
@@ -635,9 +693,12 @@ void client_close(struct client *c, const char *reason, bool send_will)
 
 	if (c->state == CLIENT_CLOSING)
 		return;
+	if (c->state == CLIENT_PARKED)
+		c->handover = NULL; /* shares its place with the session, which it has none of */
 	if (reason && w->cfg->connection_messages) {
+		char a[CLIENT_ADDRSTRLEN];
 		struct log_kv kv[] = {
-			{"address", c->address, 0}, {"port", NULL, c->port}, {"client_id", c->id, 0},
+			{"address", client_format_address(c, a), 0}, {"port", NULL, c->port}, {"client_id", c->id, 0},
 			{"username", c->username, 0}, {"reason", reason, 0},
 		};
 		log_event(LOG_T_NOTICE, "client_disconnected", kv, sizeof(kv) / sizeof(kv[0]),
@@ -682,10 +743,15 @@ void client_close(struct client *c, const char *reason, bool send_will)
 
 void client_free(struct client *c)
 {
-	free_plugin_data(c);
-	ext_auth_free(c->xauth);
-	preauth_free(c->preauth);
-	topic_alias_free(c);
+	if (c->ext) {
+		free_plugin_data(c->ext);
+		ext_auth_free(c->ext->xauth);
+		preauth_free(c->ext->preauth);
+		topic_alias_free(c);
+		mem_free(c->ext->address);
+		mem_free(c->ext);
+		c->ext = NULL;
+	}
 	outq_clear(&c->out);
 	message_unref(c->will);
 	inbuf_release(c);

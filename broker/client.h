@@ -43,57 +43,108 @@ enum {
 	CLIENT_F_OUT_HELD = 1u << 5,     /* output waits for the store (store.h) */
 	CLIENT_F_BRIDGE_PEER = 1u << 6,  /* another broker's bridge: no echo, retain as published */
 	CLIENT_F_CLOSE_AFTER_FLUSH = 1u << 7, /* an HTTP answer: close once it is written */
-	CLIENT_F_THROTTLED = 1u << 8,    /* input stopped until a subscriber drains (throttle.h) */
+	CLIENT_F_HOLD_FAILED = 1u << 8,  /* no memory to hold output for the store: close, write nothing */
+	/* The family of the peer address (none of them: unknown). */
+	CLIENT_F_ADDR_INET = 1u << 9,
+	CLIENT_F_ADDR_INET6 = 1u << 10,
+	CLIENT_F_ADDR_UNIX = 1u << 11,
+	CLIENT_F_THROTTLED = 1u << 12,   /* input stopped until a subscriber drains (throttle.h) */
 };
 
 #define CLIENT_MAX_HOLDS 4
 
+/*
+ * What few connections need, allocated the first time one of them does
+ * (client_ext()) and freed with the client: an idle connection carries
+ * only struct client.
+ */
+struct client_ext {
+	/* Output from out.appended == mark on waits for the worker's batch seq (store.h). */
+	struct { uint64_t seq, mark; } hold[CLIENT_MAX_HOLDS];
+	struct decision_wait *wait;     /* a plugin decision this client's packet waits for */
+	struct client_plugin_data *pdata; /* per plugin, indexed by the plugin's index */
+	struct ext_auth *xauth;         /* MQTT 5 extended authentication in progress / method */
+	struct preauth *preauth;        /* CONNECT decided on another worker (renamed client id) */
+	/* MQTT 5 topic aliases of this network connection (topic_alias.c). */
+	struct topic_alias_in *alias_in;   /* client -> broker, NULL until first set */
+	struct topic_alias_out *alias_out; /* broker -> client, NULL until first used */
+	char *address;                  /* the peer address as text, once asked for (client_address()) */
+	uint32_t npdata;
+	uint32_t will_delay;            /* MQTT 5 Will Delay Interval, seconds (will.h) */
+	uint8_t nhold;
+};
+
+/* Members ordered by size: no padding. */
 struct client {
 	struct ev_io io;
 	struct conn conn;
 	struct ev_timer timer;          /* CONNECT timeout, then keepalive */
 	struct worker *worker;
 	struct listener *listener;
-	struct session *session;
-	struct worker *handover;        /* PARKED: the worker that will adopt it */
+	union {
+		struct session *session;
+		/* PARKED (which has no session yet): the worker that will adopt it. */
+		struct worker *handover;
+	};
 	struct client *prev;            /* worker's client list */
 	struct client *next;
 	struct client *flush_next;      /* worker's flush list */
 	struct client *reread_next;     /* worker's re-read list */
-	uint8_t state;
-	uint8_t protocol;               /* 3, 4, 5; 0 before CONNECT */
-	uint16_t keepalive;             /* seconds, 0 = none */
-	uint16_t port;                  /* peer port */
-	bool clean_start;               /* as the CONNECT asked */
-	bool problem_info;              /* MQTT 5: reason strings may go on acks (default yes) */
-	uint32_t max_packet_out;        /* MQTT 5: the largest packet it takes, 0 = no limit */
-	uint32_t flags;
-	uint32_t qos0_unsent;           /* QoS 0 messages queued since the output was last empty */
+	struct outq out;
 	uint64_t qos0_unsent_bytes;
 	int64_t last_rx;                /* loop time of the last packet in */
 	uint8_t *inbuf;                 /* bytes of an incomplete packet */
-	uint32_t inlen;
-	uint32_t incap;
-	struct outq out;
-	/* Output from out.appended == mark on waits for the worker's batch seq (store.h). */
-	struct { uint64_t seq, mark; } hold[CLIENT_MAX_HOLDS];
-	uint8_t nhold;
 	struct message *will;
-	uint32_t will_delay;            /* MQTT 5 Will Delay Interval, seconds (will.h) */
 	char *username;
 	char *id;                       /* client id once known (borrowed from the session when attached) */
-	struct decision_wait *wait;     /* a plugin decision this client's packet waits for */
-	struct client_plugin_data *pdata; /* per plugin, indexed by the plugin's index */
-	uint32_t npdata;
-	struct ext_auth *xauth;         /* MQTT 5 extended authentication in progress / method */
-	struct preauth *preauth;        /* CONNECT decided on another worker (renamed client id) */
 	struct bridge *bridge;          /* a bridge's connection to another broker (bridge.h) */
-	char address[INET6_ADDRSTRLEN];
-	/* MQTT 5 topic aliases of this network connection (topic_alias.c). */
-	uint16_t topic_alias_max_out;   /* Topic Alias Maximum of the CONNECT, 0 = none */
-	struct topic_alias_in *alias_in;   /* client -> broker, NULL until first set */
-	struct topic_alias_out *alias_out; /* broker -> client, NULL until first used */
+	struct client_ext *ext;         /* NULL until needed */
+	uint32_t inlen;
+	uint32_t max_packet_out;        /* MQTT 5: the largest packet it takes, 0 = no limit */
+	uint32_t flags;
+	uint32_t qos0_unsent;           /* QoS 0 messages queued since the output was last empty */
+	uint16_t keepalive;             /* seconds, 0 = none */
+	uint16_t port;                  /* peer port */
+	uint16_t topic_alias_max_out;   /* MQTT 5 Topic Alias Maximum of the CONNECT, 0 = none */
+	uint8_t state;
+	uint8_t protocol;               /* 3, 4, 5; 0 before CONNECT */
+	uint8_t inbuf_log2;             /* inbuf holds 1 << inbuf_log2 bytes; 0 = no inbuf */
+	bool clean_start;               /* as the CONNECT asked */
+	bool problem_info;              /* MQTT 5: reason strings may go on acks (default yes) */
+	uint8_t addr[16];               /* peer address, binary (its family in flags) */
 };
+
+/* Room for client_format_address(). */
+#define CLIENT_ADDRSTRLEN INET6_ADDRSTRLEN
+
+/* The peer address as text into buf ("unix" for a unix socket, "" when unknown); returns buf. */
+const char *client_format_address(const struct client *c, char buf[CLIENT_ADDRSTRLEN]);
+
+/* The same, kept with the client while it lives (plugins); NULL when out of memory. */
+const char *client_address(struct client *c);
+
+/* The extension, allocated on first use; NULL when out of memory. */
+struct client_ext *client_ext(struct client *c);
+
+static inline struct ext_auth *client_xauth(const struct client *c)
+{
+	return c->ext ? c->ext->xauth : NULL;
+}
+
+static inline struct preauth *client_preauth(const struct client *c)
+{
+	return c->ext ? c->ext->preauth : NULL;
+}
+
+static inline struct decision_wait *client_wait(const struct client *c)
+{
+	return c->ext ? c->ext->wait : NULL;
+}
+
+static inline uint32_t client_will_delay(const struct client *c)
+{
+	return c->ext ? c->ext->will_delay : 0;
+}
 
 /* Creates a client for an accepted descriptor and starts reading (owner thread).
  * Takes fd: on failure it is closed. */

@@ -53,7 +53,8 @@ static void common(struct textbuf *t, const struct client *c)
 	textbuf_printf(t, "{\"client_id\":");
 	json_string(t, c->id);
 	textbuf_printf(t, ",\"address\":");
-	json_string(t, c->address);
+	char a[CLIENT_ADDRSTRLEN];
+	json_string(t, client_format_address(c, a));
 	textbuf_printf(t, ",\"port\":%u,\"username\":", c->port);
 	if (c->username)
 		json_string(t, c->username);

@@ -81,10 +81,10 @@ void decision_packet_begin(struct client *c)
 
 void decision_packet_end(struct client *c)
 {
-	struct decision_wait *dw = c->wait;
+	struct decision_wait *dw = client_wait(c);
 
 	if (dw && !dw->pending) {
-		c->wait = NULL;
+		c->ext->wait = NULL;
 		wait_free(dw);
 	}
 }
@@ -110,7 +110,7 @@ static int copy_decision(struct decision *out, const struct decision *d)
 
 bool decision_replay(struct client *c, struct decision *out)
 {
-	struct decision_wait *dw = c->wait;
+	struct decision_wait *dw = client_wait(c);
 
 	if (!dw || dw->pending || dw->cursor >= dw->len)
 		return false;
@@ -139,7 +139,7 @@ static int push(struct decision **v, uint32_t *len, uint32_t *cap, struct decisi
 void decision_record(struct client *c, const struct decision *d)
 {
 	struct decision_table *t = &c->worker->decisions;
-	struct decision_wait *dw = c->wait;
+	struct decision_wait *dw = client_wait(c);
 	struct decision copy;
 
 	/* Without a copy a replay asks the plugins again: still correct, just slower. */
@@ -172,8 +172,12 @@ int decision_park(struct client *c, uint64_t id, struct midge_plugin *p)
 {
 	struct worker *w = c->worker;
 	struct decision_table *t = &w->decisions;
-	struct decision_wait *dw = c->wait;
+	struct client_ext *x = client_ext(c);
+	struct decision_wait *dw;
 
+	if (!x)
+		return -1;
+	dw = x->wait;
 	if (!dw) {
 		dw = mem_calloc(1, sizeof(*dw));
 		if (!dw)
@@ -185,7 +189,7 @@ int decision_park(struct client *c, uint64_t id, struct midge_plugin *p)
 		t->scratch = NULL;
 		t->scratch_len = t->scratch_cap = 0;
 		dw->client = c;
-		c->wait = dw;
+		x->wait = dw;
 	}
 	dw->id = id;
 	dw->plugin = p;
@@ -230,11 +234,11 @@ void decision_answer(struct worker *w, uint64_t id, struct decision *d)
 
 void decision_client_gone(struct client *c)
 {
-	struct decision_wait *dw = c->wait;
+	struct decision_wait *dw = client_wait(c);
 
 	if (!dw)
 		return;
-	c->wait = NULL;
+	c->ext->wait = NULL;
 	if (dw->pending) {
 		unlink_wait(&c->worker->decisions, dw);
 		ev_timer_stop(c->worker->loop, &dw->timer);

@@ -31,8 +31,9 @@ int client_fail(struct client *c, uint8_t reason, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	char a[CLIENT_ADDRSTRLEN];
 	struct log_kv kv[] = {
-		{"address", c->address, 0}, {"port", NULL, c->port}, {"client_id", c->id, 0},
+		{"address", client_format_address(c, a), 0}, {"port", NULL, c->port}, {"client_id", c->id, 0},
 		{"username", c->username, 0}, {"reason", why, 0},
 	};
 	log_event(LOG_T_NOTICE, "protocol_error", kv, sizeof(kv) / sizeof(kv[0]),
@@ -49,7 +50,7 @@ int dispatch_packet(struct client *c, uint8_t first_byte, const uint8_t *body, u
 	uint8_t type = first_byte >> 4;
 	uint8_t flags = first_byte & 0x0F;
 
-	if (c->state == CLIENT_NEW && type != MQTT_CONNECT && !(c->xauth && type == MQTT_AUTH))
+	if (c->state == CLIENT_NEW && type != MQTT_CONNECT && !(client_xauth(c) && type == MQTT_AUTH))
 		return client_fail(c, 0, "%s before CONNECT", packet_name(type));
 	switch (type) {
 	case MQTT_CONNECT:

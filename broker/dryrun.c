@@ -253,7 +253,9 @@ static int run(const struct dry_args *a, struct config *cfg, struct policy *poli
 	c->protocol = MQTT_PROTO_V311;
 	c->clean_start = true;
 	c->keepalive = 60;
-	snprintf(c->address, sizeof(c->address), "127.0.0.1");
+	c->addr[0] = 127; /* 127.0.0.1 */
+	c->addr[3] = 1;
+	c->flags |= CLIENT_F_ADDR_INET;
 	hooks_explain_enable(true);
 	rc = a->acl ? ask_acl(c, a) : ask_auth(c, a, &cfg->listeners[li]);
 	hooks_explain_enable(false);
@@ -276,7 +278,11 @@ out:
 		plugin_host_free(host);
 	}
 	if (c) {
-		mem_free(c->pdata);
+		if (c->ext) {
+			mem_free(c->ext->pdata);
+			mem_free(c->ext->address); /* a plugin asked for client_address */
+		}
+		mem_free(c->ext);
 		mem_free(c);
 	}
 	return rc;

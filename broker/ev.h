@@ -28,10 +28,11 @@ typedef void (*ev_io_cb)(struct ev_loop *loop, struct ev_io *io, uint32_t events
 
 /* A file descriptor watcher. `mask` is what the loop currently watches. */
 struct ev_io {
-	int fd;
-	uint32_t mask;
-	int backend_slot; /* private to the backend */
 	ev_io_cb cb;
+	int fd;
+	uint32_t mask : 3;
+	/* private to the backend (-1 = none); bits shared with mask keep a watcher at 16 bytes */
+	int32_t backend_slot : 29;
 };
 
 struct ev_timer;

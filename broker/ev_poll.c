@@ -42,10 +42,13 @@ static void poll_destroy_state(void *state)
 static int grow(struct poll_state *s)
 {
 	int cap = s->cap ? s->cap * 2 : 64;
-	struct pollfd *fds = realloc(s->fds, (size_t)cap * sizeof(*fds));
+	struct pollfd *fds;
 	struct ev_io **ios;
 	struct ready *ready;
 
+	if (cap > (1 << 28)) /* slots must fit ev_io.backend_slot (29 bits, signed) */
+		return -1;
+	fds = realloc(s->fds, (size_t)cap * sizeof(*fds));
 	if (!fds)
 		return -1;
 	s->fds = fds;

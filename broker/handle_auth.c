@@ -41,7 +41,7 @@ static bool same_method(const struct ext_auth *xa, const struct mqtt_reason_pack
 /* A round during CONNECT: success replays the kept CONNECT. */
 static int connect_round(struct client *c, const struct mqtt_reason_packet *a)
 {
-	struct ext_auth *xa = c->xauth;
+	struct ext_auth *xa = client_xauth(c);
 	struct hook_auth_names names = {.client = c, .username = &xa->username};
 	const void *data = mqtt_props_has(&a->props, MQTT_PROP_AUTHENTICATION_DATA)
 				   ? a->props.auth_data.data
@@ -86,7 +86,9 @@ static int connect_round(struct client *c, const struct mqtt_reason_packet *a)
 	default: {
 		uint8_t reason = d.reason >= 0x80 ? d.reason : MQTT_RC_NOT_AUTHORIZED;
 		(void)send_connack(c, false, reason, (struct mqtt_bytes){0});
-		log_notice("Refused client from %s:%u: extended authentication failed.", c->address,
+		char addr[CLIENT_ADDRSTRLEN];
+		log_notice("Refused client from %s:%u: extended authentication failed.",
+			   client_format_address(c, addr),
 			   c->port);
 		client_close(c, NULL, false);
 		rc = DISPATCH_STOP;
@@ -100,7 +102,7 @@ static int connect_round(struct client *c, const struct mqtt_reason_packet *a)
 /* Re-authentication of a connected client (starts with reason 0x19). */
 static int reauth_round(struct client *c, const struct mqtt_reason_packet *a)
 {
-	struct ext_auth *xa = c->xauth;
+	struct ext_auth *xa = client_xauth(c);
 	const void *data = mqtt_props_has(&a->props, MQTT_PROP_AUTHENTICATION_DATA)
 				   ? a->props.auth_data.data
 				   : NULL;
@@ -151,12 +153,12 @@ int handle_auth(struct client *c, uint8_t flags, const uint8_t *body, uint32_t l
 
 	if (mqtt_decode_auth(body, len, flags, c->protocol, &a) != MQTT_OK)
 		return client_fail(c, MQTT_RC_MALFORMED_PACKET, "malformed AUTH");
-	if (!c->xauth)
+	if (!client_xauth(c))
 		return client_fail(c, MQTT_RC_PROTOCOL_ERROR, "AUTH without an authentication method");
-	if (!same_method(c->xauth, &a))
+	if (!same_method(c->ext->xauth, &a))
 		return client_fail(c, MQTT_RC_PROTOCOL_ERROR, "AUTH with another authentication method");
 	if (c->state == CLIENT_NEW) {
-		if (!c->xauth->in_progress)
+		if (!c->ext->xauth->in_progress)
 			return client_fail(c, MQTT_RC_PROTOCOL_ERROR, "AUTH out of turn");
 		return connect_round(c, &a);
 	}

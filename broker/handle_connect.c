@@ -64,14 +64,15 @@ static int refuse(struct client *c, const struct connect_ctx *x, uint8_t v3_code
 
 	const char *id = x && x->id[0] ? x->id : NULL;
 	const char *user = x ? x->username : NULL;
+	char a[CLIENT_ADDRSTRLEN];
 	struct log_kv kv[] = {
-		{"address", c->address, 0}, {"port", NULL, c->port}, {"client_id", id, 0},
+		{"address", client_format_address(c, a), 0}, {"port", NULL, c->port}, {"client_id", id, 0},
 		{"username", user, 0},      {"reason", why, 0},      {"code", NULL, code},
 	};
 
 	(void)send_connack(c, false, code, (struct mqtt_bytes){0});
 	log_event(LOG_T_NOTICE, "connect_refused", kv, sizeof(kv) / sizeof(kv[0]),
-		  "Refused client %s from %s:%u (username %s): %s.", id ? id : "<none>", c->address,
+		  "Refused client %s from %s:%u (username %s): %s.", id ? id : "<none>", a,
 		  c->port, user ? user : "<none>", why);
 	c->username = NULL; /* it was borrowed from the CONNECT being refused */
 	client_close(c, NULL, false);
@@ -241,19 +242,20 @@ static void log_connected(struct client *c, const struct connect_ctx *x)
 
 	if (!c->worker->cfg->connection_messages)
 		return;
+	char a[CLIENT_ADDRSTRLEN];
 	struct log_kv kv[] = {
-		{"address", c->address, 0}, {"port", NULL, c->port},     {"client_id", x->id, 0},
+		{"address", client_format_address(c, a), 0}, {"port", NULL, c->port},     {"client_id", x->id, 0},
 		{"username", c->username, 0}, {"protocol", NULL, c->protocol},
 		{"clean_start", NULL, x->pkt.clean_start}, {"keepalive", NULL, x->pkt.keepalive},
 	};
 	if (c->username)
 		log_event(LOG_T_NOTICE, "client_connected", kv, sizeof(kv) / sizeof(kv[0]),
-			  "New client connected from %s:%u as %s (p%d, c%d, k%u, u'%s').", c->address,
+			  "New client connected from %s:%u as %s (p%d, c%d, k%u, u'%s').", a,
 			  c->port, x->id, proto_number[c->protocol], x->pkt.clean_start ? 1 : 0,
 			  x->pkt.keepalive, c->username);
 	else
 		log_event(LOG_T_NOTICE, "client_connected", kv, sizeof(kv) / sizeof(kv[0]),
-			  "New client connected from %s:%u as %s (p%d, c%d, k%u).", c->address, c->port,
+			  "New client connected from %s:%u as %s (p%d, c%d, k%u).", a, c->port,
 			  x->id, proto_number[c->protocol], x->pkt.clean_start ? 1 : 0,
 			  x->pkt.keepalive);
 }
@@ -281,8 +283,7 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	if (!s)
 		return refuse(c, x, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
 			      "out of memory");
-	ev_timer_stop(w->loop, &s->expiry_timer);
-	will_cancel(s); /* taken over before the will's delay ran out [MQTT-3.1.3-9] */
+	session_take_over(s); /* expiry stopped, a waiting will dropped [MQTT-3.1.3-9] */
 	s->protocol = c->protocol;
 	s->expiry_interval = session_expiry(w->cfg, &x->pkt);
 	s->client = c;
@@ -312,7 +313,13 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 		c->will = make_will(&x->pkt);
 		if (!c->will)
 			return client_fail(c, MQTT_RC_SERVER_UNAVAILABLE, "out of memory storing the will");
-		c->will_delay = x->pkt.will.props.will_delay; /* 0 when absent (and before MQTT 5) */
+		/* 0 when absent (and before MQTT 5) */
+		if (x->pkt.will.props.will_delay) {
+			if (!client_ext(c))
+				return client_fail(c, MQTT_RC_SERVER_UNAVAILABLE,
+						   "out of memory storing the will");
+			c->ext->will_delay = x->pkt.will.props.will_delay;
+		}
 	}
 	store_session_save(s);
 	STAT_ADD(w->stats.clients_connected, 1);
@@ -400,7 +407,7 @@ static int apply_username(struct connect_ctx *x, const char *name)
 static int extended_auth(struct client *c, struct connect_ctx *x, struct hook_auth_names *names)
 {
 	const struct mqtt_props *props = &x->pkt.props;
-	struct ext_auth *xa = c->xauth;
+	struct ext_auth *xa = client_xauth(c);
 	struct decision d;
 	char *method;
 	int v;
@@ -429,13 +436,13 @@ static int extended_auth(struct client *c, struct connect_ctx *x, struct hook_au
 	case HOOK_ALLOW:
 	case HOOK_CONTINUE:
 		xa = mem_calloc(1, sizeof(*xa));
-		if (!xa || apply_username(x, d.username) < 0) {
+		if (!xa || !client_ext(c) || apply_username(x, d.username) < 0) {
 			mem_free(xa);
 			rc = refuse_reason(c, x, MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
 			break;
 		}
-		ext_auth_free(c->xauth);
-		c->xauth = xa;
+		ext_auth_free(c->ext->xauth);
+		c->ext->xauth = xa;
 		xa->method = method;
 		method = NULL;
 		xa->plugin = d.plugin;
@@ -561,14 +568,14 @@ static int move_renamed(struct client *c, struct connect_ctx *x, struct worker *
 {
 	struct preauth *pa = mem_calloc(1, sizeof(*pa));
 
-	if (!pa || !(pa->client_id = mem_strdup(x->id)) ||
+	if (!pa || !client_ext(c) || !(pa->client_id = mem_strdup(x->id)) ||
 	    (x->username && !(pa->username = mem_strdup(x->username)))) {
 		preauth_free(pa);
 		return refuse_reason(c, x, MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
 	}
 	pa->has_username = x->username != NULL;
-	preauth_free(c->preauth);
-	c->preauth = pa;
+	preauth_free(c->ext->preauth);
+	c->ext->preauth = pa;
 	c->username = NULL;
 	c->state = CLIENT_PARKED;
 	c->handover = owner;
@@ -578,18 +585,18 @@ static int move_renamed(struct client *c, struct connect_ctx *x, struct worker *
 /* The CONNECT arrives decided from another worker: take the id and user it was given. */
 static int take_preauth(struct client *c, struct connect_ctx *x)
 {
-	struct preauth *pa = c->preauth;
+	struct preauth *pa = c->ext->preauth;
 	size_t len = strlen(pa->client_id);
 
-	c->preauth = NULL;
+	c->ext->preauth = NULL;
 	memcpy(x->id, pa->client_id, len + 1);
 	x->username = pa->username;
 	pa->username = NULL;
 	c->username = x->username;
-	if (c->xauth && c->xauth->out_data) {
-		x->auth_method = c->xauth->method;
-		x->auth_data = c->xauth->out_data;
-		x->auth_data_len = c->xauth->out_len;
+	if (client_xauth(c) && c->ext->xauth->out_data) {
+		x->auth_method = c->ext->xauth->method;
+		x->auth_data = c->ext->xauth->out_data;
+		x->auth_data_len = c->ext->xauth->out_len;
 	}
 	preauth_free(pa);
 	return DISPATCH_CONTINUE;
@@ -609,7 +616,9 @@ static int redirect(struct client *c, struct connect_ctx *x, const struct config
 	pkt_writer_init(&w, buf, sizeof(buf));
 	pkt_write_prop_bin(&w, MQTT_PROP_SERVER_REFERENCE, to, (uint16_t)len);
 	(void)send_connack(c, false, code, (struct mqtt_bytes){buf, w.pos});
-	log_notice("Refused client %s from %s:%u: the server is at %s now.", x->id, c->address,
+	char a[CLIENT_ADDRSTRLEN];
+	log_notice("Refused client %s from %s:%u: the server is at %s now.", x->id,
+		   client_format_address(c, a),
 		   c->port, to);
 	client_close(c, NULL, false);
 	return DISPATCH_STOP;
@@ -621,7 +630,7 @@ static int check_and_accept(struct client *c, struct connect_ctx *x)
 	const struct mqtt_connect *p = &x->pkt;
 	int rc;
 
-	if (c->preauth) {
+	if (client_preauth(c)) {
 		rc = take_preauth(c, x);
 		goto checked;
 	}
@@ -707,8 +716,8 @@ int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	rc = check_and_accept(c, x);
 	if (rc == CONNECT_AUTHENTICATING)
 		rc = DISPATCH_CONTINUE; /* AUTH packets follow */
-	else if (c->xauth && c->state == CLIENT_ACTIVE)
-		c->xauth->done = false; /* kept: its method is the one re-authentication must use */
+	else if (client_xauth(c) && c->state == CLIENT_ACTIVE)
+		c->ext->xauth->done = false; /* kept: its method is the one re-authentication must use */
 out:
 	/* The client borrowed the user name unless it was accepted (which takes it). */
 	if (c->username == x->username)

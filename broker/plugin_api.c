@@ -80,8 +80,8 @@ static const char *api_client_id(const midge_client *c)
 	/* During authentication the id is the one the CONNECT is deciding on. */
 	if (c && !C(c)->id && n && n->client == C(c) && n->id)
 		return n->id;
-	if (c && !C(c)->id && C(c)->xauth && C(c)->xauth->client_id)
-		return C(c)->xauth->client_id;
+	if (c && !C(c)->id && client_xauth(C(c)) && C(c)->ext->xauth->client_id)
+		return C(c)->ext->xauth->client_id;
 	return c ? C(c)->id : NULL;
 }
 
@@ -92,7 +92,7 @@ static const char *api_client_username(const midge_client *c)
 
 static const char *api_client_address(const midge_client *c)
 {
-	return c ? C(c)->address : NULL;
+	return c ? client_address(C(c)) : NULL;
 }
 
 static int api_client_port(const midge_client *c)

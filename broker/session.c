@@ -22,6 +22,18 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * The session's small arrays keep no capacity: it is at least the smallest
+ * power of two >= max(n, min), because they grow (doubling, from min) only
+ * when n is 0 or such a power of two; shrinking n leaves the memory. So an
+ * array is full (maybe) exactly then, and regrowing to 2n (or min) never
+ * loses an element.
+ */
+static bool array_full(uint32_t n, uint32_t min)
+{
+	return n == 0 || (n >= min && (n & (n - 1)) == 0);
+}
+
 uint32_t session_id_hash(const char *client_id, size_t len)
 {
 	return tnode_hash(client_id, len);
@@ -90,8 +102,11 @@ static void table_remove(struct session_table *t, struct session *s)
 
 static void on_expiry(struct ev_loop *loop, struct ev_timer *t)
 {
-	struct session *s = (struct session *)((char *)t - offsetof(struct session, expiry_timer));
+	struct session_offline *off =
+		(struct session_offline *)((char *)t - offsetof(struct session_offline, expiry_timer));
+	struct session *s = off->session;
 
+	(void)loop;
 	if (s->client)
 		return;
 	log_notice("Expiring client %s due to timeout.", s->client_id);
@@ -105,22 +120,17 @@ struct session *session_new(struct worker *w, const char *client_id)
 	struct session *s;
 	size_t len = strlen(client_id);
 
-	if ((t->count + 1 > t->nbuckets) && table_grow(t) < 0)
+	/* Up to two sessions a bucket: lookups happen at CONNECT, the table is per session. */
+	if ((t->count + 1 > 2 * t->nbuckets) && table_grow(t) < 0)
 		return NULL;
-	s = mem_calloc(1, sizeof(*s));
+	s = mem_calloc(1, offsetof(struct session, client_id) + len + 1);
 	if (!s)
 		return NULL;
-	s->client_id = mem_strndup(client_id, len);
-	if (!s->client_id) {
-		mem_free(s);
-		return NULL;
-	}
+	memcpy(s->client_id, client_id, len + 1);
 	atomic_init(&s->refs, 1);
 	s->worker = w;
 	s->hash = session_id_hash(client_id, len);
 	s->id = atomic_fetch_add(&w->broker->next_session_id, 1) + 1;
-	ev_timer_init(&s->expiry_timer, on_expiry);
-	will_init(s);
 	s->hnext = t->buckets[s->hash & (t->nbuckets - 1)];
 	t->buckets[s->hash & (t->nbuckets - 1)] = s;
 	t->count++;
@@ -133,7 +143,7 @@ void session_unref(struct session *s)
 	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	mem_free(s->username);
-	mem_free(s->client_id);
+	mem_free(s->off); /* its timers were stopped when the session ended */
 	mem_free(s);
 }
 
@@ -155,7 +165,7 @@ static void release_msgs(struct session *s)
 	s->queued_bytes = 0;
 	mem_free(s->qos2_in);
 	s->qos2_in = NULL;
-	s->nqos2_in = s->qos2_in_cap = 0;
+	s->nqos2_in = 0;
 }
 
 void session_destroy(struct session *s)
@@ -177,9 +187,13 @@ void session_destroy(struct session *s)
 		mem_free(s->subs[i].filter);
 	mem_free(s->subs);
 	s->subs = NULL;
-	s->nsubs = s->subs_cap = 0;
+	s->nsubs = 0;
 	release_msgs(s);
-	ev_timer_stop(s->worker->loop, &s->expiry_timer);
+	if (s->off) {
+		ev_timer_stop(s->worker->loop, &s->off->expiry_timer);
+		mem_free(s->off);
+		s->off = NULL;
+	}
 	table_remove(&s->worker->sessions, s);
 	STAT_SUB(s->worker->stats.sessions, 1);
 	s->dead = true;
@@ -191,20 +205,52 @@ bool session_is_online(const struct session *s)
 	return atomic_load_explicit(&s->online, memory_order_relaxed);
 }
 
+struct session_offline *session_offline(struct session *s)
+{
+	struct session_offline *off = s->off;
+
+	if (off)
+		return off;
+	if (!(off = mem_calloc(1, sizeof(*off))))
+		return NULL;
+	off->session = s;
+	ev_timer_init(&off->expiry_timer, on_expiry);
+	will_init(off);
+	s->off = off;
+	return off;
+}
+
+void session_take_over(struct session *s)
+{
+	if (!s->off)
+		return;
+	ev_timer_stop(s->worker->loop, &s->off->expiry_timer);
+	will_cancel(s); /* taken over before the will's delay ran out [MQTT-3.1.3-9] */
+	mem_free(s->off);
+	s->off = NULL;
+}
+
 void session_detach(struct session *s)
 {
 	struct worker *w = s->worker;
+	struct session_offline *off;
 
 	s->client = NULL;
 	atomic_store_explicit(&s->online, false, memory_order_relaxed);
-	s->disconnected_at = (int64_t)time(NULL);
 	if (s->expiry_interval == 0) {
 		session_destroy(s);
 		return;
 	}
+	if (!(off = session_offline(s))) {
+		log_err("Error: out of memory keeping the session of client %s: it ends now.",
+			s->client_id);
+		session_destroy(s);
+		return;
+	}
+	off->disconnected_at = (int64_t)time(NULL);
 	store_session_save(s);
 	if (s->expiry_interval != SESSION_EXPIRY_NEVER)
-		ev_timer_start(w->loop, &s->expiry_timer,
+		ev_timer_start(w->loop, &off->expiry_timer,
 			       ev_now(w->loop) + (int64_t)s->expiry_interval * 1000);
 }
 
@@ -250,13 +296,12 @@ int session_sub_put(struct session *s, const char *filter, size_t len, uint8_t q
 			return 0;
 		}
 	}
-	if (s->nsubs == s->subs_cap) {
-		uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 2;
+	if (array_full(s->nsubs, 2)) {
+		uint32_t cap = s->nsubs ? s->nsubs * 2 : 2;
 		struct session_sub *subs = mem_realloc(s->subs, cap * sizeof(*subs));
 		if (!subs)
 			return -1;
 		s->subs = subs;
-		s->subs_cap = cap;
 	}
 	sub = &s->subs[s->nsubs];
 	sub->filter = mem_strndup(filter, len);
@@ -294,13 +339,12 @@ int session_qos2_in_add(struct session *s, uint16_t mid)
 {
 	if (session_qos2_in_has(s, mid))
 		return 0;
-	if (s->nqos2_in == s->qos2_in_cap) {
-		uint32_t cap = s->qos2_in_cap ? s->qos2_in_cap * 2 : 4;
+	if (array_full(s->nqos2_in, 4)) {
+		uint32_t cap = s->nqos2_in ? s->nqos2_in * 2 : 4;
 		uint16_t *ids = mem_realloc(s->qos2_in, cap * sizeof(*ids));
 		if (!ids)
 			return -1;
 		s->qos2_in = ids;
-		s->qos2_in_cap = cap;
 	}
 	s->qos2_in[s->nqos2_in++] = mid;
 	return 0;
@@ -314,7 +358,6 @@ bool session_qos2_in_remove(struct session *s, uint16_t mid)
 			if (s->nqos2_in == 0) {
 				mem_free(s->qos2_in);
 				s->qos2_in = NULL;
-				s->qos2_in_cap = 0;
 			}
 			return true;
 		}

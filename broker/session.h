@@ -53,51 +53,57 @@ struct session_sub {
 /* Never expires (MQTT 5 session expiry 0xFFFFFFFF). */
 #define SESSION_EXPIRY_NEVER UINT32_MAX
 
+/*
+ * What only a session without its connection needs (and a will waiting for
+ * its delay, which starts just before the connection lets go): allocated by
+ * session_offline(), freed when a connection takes the session over or the
+ * session ends.
+ */
+struct session_offline {
+	struct session *session;
+	int64_t disconnected_at;     /* wall clock, seconds */
+	struct ev_timer expiry_timer;
+	struct ev_timer will_timer;
+	struct message *will;        /* a will waiting for its delay (will.h) */
+	uint32_t will_delay;         /* its delay, seconds from disconnected_at */
+};
+
+/* Members ordered by size: no padding. */
 struct session {
 	struct session *hnext;       /* worker's session table chain */
 	struct worker *worker;
 	struct client *client;       /* NULL while offline */
+	struct bridge *bridge;       /* the bridge whose local session this is, or NULL */
+	char *username;              /* as authenticated at the last CONNECT, NULL for none */
+	struct session_offline *off; /* NULL until the connection goes (session_offline()) */
+	uint64_t id;                 /* unique in the process (no-local origin) */
+	struct session_sub *subs;
+	struct session_msg *inflight;   /* in send order */
+	size_t inflight_bytes;
+	struct session_msg *queue;      /* ring buffer */
+	size_t queued_bytes;
+	uint16_t *qos2_in;              /* incoming QoS 2 ids awaiting PUBREL */
 	_Atomic uint32_t refs;
+	uint32_t hash;
+	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
+	uint32_t nsubs;              /* capacity implied (session.c: array_full()) */
+	uint32_t ninflight;
+	uint32_t inflight_cap;
+	uint32_t q_head;
+	uint32_t q_len;
+	uint32_t q_cap;
+	uint32_t nqos2_in;           /* capacity implied (session.c: array_full()) */
+	uint16_t last_mid;
+	uint16_t listener;           /* index of the listener it last connected on (for its ACL) */
+	uint16_t receive_max;        /* the client's Receive Maximum (65535 without one) */
 	bool dead;                   /* removed; deliveries still in flight are dropped */
 	_Atomic bool persisted;      /* has a record in the durable store (store.h) */
 	bool queue_qos0;             /* offline, QoS 0 is queued too (a lazy bridge's session) */
-	struct bridge *bridge;       /* the bridge whose local session this is, or NULL */
-	int64_t disconnected_at;     /* wall clock, seconds, while offline */
 	_Atomic bool online;         /* read by other workers for shared subscriptions */
 	_Atomic bool congested;      /* online with its queue at its limits (throttle.h) */
 	_Atomic bool stalled;        /* publishers gave up waiting for it (throttle.h) */
 	uint8_t protocol;
-	uint16_t last_mid;
-	uint16_t listener;           /* index of the listener it last connected on (for its ACL) */
-	uint32_t hash;
-	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
-	uint64_t id;                 /* unique in the process (no-local origin) */
-	char *client_id;
-	char *username;              /* as authenticated at the last CONNECT, NULL for none */
-	struct ev_timer expiry_timer;
-	struct message *will;        /* offline: a will waiting for its delay (will.h) */
-	uint32_t will_delay;         /* its delay, seconds from disconnected_at */
-	struct ev_timer will_timer;
-
-	struct session_sub *subs;
-	uint32_t nsubs;
-	uint32_t subs_cap;
-
-	struct session_msg *inflight;   /* in send order */
-	uint32_t ninflight;
-	uint16_t receive_max;        /* the client's Receive Maximum (65535 without one) */
-	uint32_t inflight_cap;
-	size_t inflight_bytes;
-
-	struct session_msg *queue;      /* ring buffer */
-	uint32_t q_head;
-	uint32_t q_len;
-	uint32_t q_cap;
-	size_t queued_bytes;
-
-	uint16_t *qos2_in;              /* incoming QoS 2 ids awaiting PUBREL */
-	uint32_t nqos2_in;
-	uint32_t qos2_in_cap;
+	char client_id[];            /* allocated with the session */
 };
 
 /* Worker-owned table of sessions by client id. */
@@ -132,6 +138,19 @@ void session_destroy(struct session *s);
 
 /* The session's connection went away: start its expiry, or end it now. */
 void session_detach(struct session *s);
+
+/* The offline part, allocated on first use (owner thread); NULL when out of memory. */
+struct session_offline *session_offline(struct session *s);
+
+/* A connection takes the session over: its expiry stops and a waiting will is
+ * dropped [MQTT-3.1.3-9]; the offline part is freed. */
+void session_take_over(struct session *s);
+
+/* When the offline session's connection went, wall clock seconds (0 while online). */
+static inline int64_t session_disconnected_at(const struct session *s)
+{
+	return s->off ? s->off->disconnected_at : 0;
+}
 
 /* After a reload: drops the subscriptions the new ACL no longer allows; returns how many. */
 size_t session_recheck_subscriptions(struct session *s);

@@ -253,9 +253,9 @@ static void fail_current(struct worker *w)
 	for (size_t i = ws->nheld; i-- > 0;) {
 		if (i >= ws->nheld)
 			continue;
-		struct client *c = ws->held[i];
-		if (c->nhold && c->hold[c->nhold - 1].seq > ws->submitted)
-			fail_client(c);
+		struct client_ext *x = ws->held[i]->ext;
+		if (x && x->nhold && x->hold[x->nhold - 1].seq > ws->submitted)
+			fail_client(ws->held[i]);
 	}
 }
 
@@ -304,6 +304,7 @@ void store_hold(struct client *c)
 	struct worker *w = c->worker;
 	struct worker_store *ws = &w->store;
 	struct store *st = store_of(w->broker);
+	struct client_ext *x;
 	uint64_t seq;
 
 	if (!st || !st->hold)
@@ -311,14 +312,21 @@ void store_hold(struct client *c)
 	seq = ws->batch && persist_batch_count(ws->batch) > 0 ? ws->submitted + 1 : ws->submitted;
 	if (seq <= ws->released)
 		return;
-	if (c->nhold > 0 && c->hold[c->nhold - 1].seq >= seq)
+	if (!(x = client_ext(c))) {
+		/* Nothing may go out before the store has it, and nothing can wait:
+		 * the next flush drops the output and closes the connection. */
+		c->flags |= CLIENT_F_HOLD_FAILED;
+		worker_schedule_flush(w, c);
 		return;
-	if (c->nhold == CLIENT_MAX_HOLDS) {
-		c->hold[CLIENT_MAX_HOLDS - 1].seq = seq; /* waits a little longer, never less */
+	}
+	if (x->nhold > 0 && x->hold[x->nhold - 1].seq >= seq)
+		return;
+	if (x->nhold == CLIENT_MAX_HOLDS) {
+		x->hold[CLIENT_MAX_HOLDS - 1].seq = seq; /* waits a little longer, never less */
 	} else {
-		c->hold[c->nhold].seq = seq;
-		c->hold[c->nhold].mark = c->out.appended;
-		c->nhold++;
+		x->hold[x->nhold].seq = seq;
+		x->hold[x->nhold].mark = c->out.appended;
+		x->nhold++;
 	}
 	held_add(ws, c);
 }
@@ -326,25 +334,29 @@ void store_hold(struct client *c)
 size_t store_writable(struct client *c)
 {
 	const struct worker_store *ws = &c->worker->store;
+	struct client_ext *x = c->ext;
 	uint64_t written = c->out.appended - c->out.bytes;
 	uint8_t done = 0;
 
-	while (done < c->nhold && c->hold[done].seq <= ws->released)
+	if (!x || x->nhold == 0)
+		return SIZE_MAX;
+	while (done < x->nhold && x->hold[done].seq <= ws->released)
 		done++;
 	if (done) {
-		memmove(c->hold, c->hold + done, (size_t)(c->nhold - done) * sizeof(c->hold[0]));
-		c->nhold = (uint8_t)(c->nhold - done);
+		memmove(x->hold, x->hold + done, (size_t)(x->nhold - done) * sizeof(x->hold[0]));
+		x->nhold = (uint8_t)(x->nhold - done);
 	}
-	if (c->nhold == 0)
+	if (x->nhold == 0)
 		return SIZE_MAX;
-	return c->hold[0].mark > written ? (size_t)(c->hold[0].mark - written) : 0;
+	return x->hold[0].mark > written ? (size_t)(x->hold[0].mark - written) : 0;
 }
 
 void store_client_gone(struct client *c)
 {
 	struct worker_store *ws = &c->worker->store;
 
-	c->nhold = 0;
+	if (c->ext)
+		c->ext->nhold = 0;
 	if (!(c->flags & CLIENT_F_OUT_HELD))
 		return;
 	c->flags &= ~CLIENT_F_OUT_HELD;
@@ -371,14 +383,15 @@ void store_on_wake(struct worker *w)
 		if (i >= ws->nheld)
 			continue;
 		struct client *c = ws->held[i];
-		if (c->nhold == 0 || c->hold[0].seq > durable)
+		struct client_ext *x = c->ext;
+		if (!x || x->nhold == 0 || x->hold[0].seq > durable)
 			continue;
-		if (failures && c->hold[0].seq <= failed) {
+		if (failures && x->hold[0].seq <= failed) {
 			fail_client(c);
 			continue;
 		}
 		(void)store_writable(c); /* drops the holds now released */
-		if (c->nhold == 0) {
+		if (x->nhold == 0) {
 			c->flags &= ~CLIENT_F_OUT_HELD;
 			ws->held[i] = ws->held[--ws->nheld];
 		}

@@ -86,10 +86,10 @@ void store_session_save(struct session *s)
 		return;
 	if (s->client && s->client->will) {
 		will = s->client->will;
-		will_delay = s->client->will_delay;
-	} else if (!s->client && s->will) {
-		will = s->will;
-		will_delay = s->will_delay;
+		will_delay = client_will_delay(s->client);
+	} else if (!s->client && s->off && s->off->will) {
+		will = s->off->will;
+		will_delay = s->off->will_delay;
 	}
 	if (s->nqos2_in * 2 > sizeof(ids_small) && !(ids = mem_malloc(s->nqos2_in * 2))) {
 		recorded(w, PERSIST_ENOMEM, "storing a session");
@@ -101,7 +101,7 @@ void store_session_save(struct session *s)
 	}
 	struct persist_session ps = {
 		.expiry_interval = s->expiry_interval,
-		.disconnect_time = s->client ? 0 : s->disconnected_at,
+		.disconnect_time = s->client ? 0 : session_disconnected_at(s),
 		.protocol = s->protocol >= 3 && s->protocol <= 5 ? s->protocol : 4,
 		.username = s->username,
 		.username_len = s->username ? strlen(s->username) : 0,

@@ -248,8 +248,12 @@ static void restore_will(struct restore *r, struct session *s, const struct pers
 	}
 	will->expires = m->expires;
 	left = since + (int64_t)ps->will_delay - r->now;
-	will_delay_start(s, will, left > 0 ? (uint32_t)left : 0);
-	s->will_delay = ps->will_delay; /* counted from disconnected_at */
+	if (will_delay_start(s, will, left > 0 ? (uint32_t)left : 0) < 0) {
+		message_unref(will);
+		r->failed = true;
+		return;
+	}
+	s->off->will_delay = ps->will_delay; /* counted from disconnected_at */
 }
 
 static void on_session(const uint8_t *cid, size_t len, const struct persist_session *ps, void *arg)
@@ -284,7 +288,11 @@ static void on_session(const uint8_t *cid, size_t len, const struct persist_sess
 	}
 	atomic_store(&s->persisted, true);
 	s->expiry_interval = ps->expiry_interval;
-	s->disconnected_at = since;
+	if (!session_offline(s)) {
+		r->failed = true;
+		return;
+	}
+	s->off->disconnected_at = since;
 	s->protocol = ps->protocol;
 	s->listener = ps->listener < b->nlisteners ? ps->listener : 0;
 	s->receive_max = 65535;
@@ -296,7 +304,7 @@ static void on_session(const uint8_t *cid, size_t len, const struct persist_sess
 	if (ps->will_id)
 		restore_will(r, s, ps, since);
 	if (ps->expiry_interval != PERSIST_NO_EXPIRY)
-		ev_timer_start(w->loop, &s->expiry_timer,
+		ev_timer_start(w->loop, &s->off->expiry_timer,
 			       ev_now(w->loop) + (since + (int64_t)ps->expiry_interval - r->now) * 1000);
 	r->s = s;
 	if (persist_sub_iter(r->st->p, cid, len, on_sub, r) < 0 ||

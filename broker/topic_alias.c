@@ -35,13 +35,17 @@ struct topic_alias_in {
 /* Makes room for alias (<= max); the array grows with the aliases in use. */
 static struct topic_alias_in *in_table(struct client *c, uint16_t max, uint16_t alias)
 {
-	struct topic_alias_in *t = c->alias_in;
+	struct client_ext *x = client_ext(c);
+	struct topic_alias_in *t;
 
+	if (!x)
+		return NULL;
+	t = x->alias_in;
 	if (!t) {
 		t = mem_calloc(1, sizeof(*t));
 		if (!t)
 			return NULL;
-		c->alias_in = t;
+		x->alias_in = t;
 	}
 	if (alias > t->cap) {
 		uint32_t cap = t->cap ? t->cap * 2 : 8;
@@ -70,7 +74,7 @@ enum topic_alias_result topic_alias_inbound(struct client *c, uint16_t max, uint
 		return TOPIC_ALIAS_INVALID;
 	if (topic->len == 0) {
 		/* Using a mapping: the connection must have set it before. */
-		t = c->alias_in;
+		t = c->ext ? c->ext->alias_in : NULL;
 		if (!t || alias > t->cap || !t->e[alias - 1].topic)
 			return TOPIC_ALIAS_UNKNOWN;
 		e = &t->e[alias - 1];
@@ -160,13 +164,13 @@ static uint32_t out_max(const struct client *c)
 
 static struct topic_alias_out *out_table(struct client *c)
 {
-	struct topic_alias_out *t = c->alias_out;
+	struct topic_alias_out *t = c->ext ? c->ext->alias_out : NULL;
 	uint32_t max, nb = 4;
 
 	if (t)
 		return t;
 	max = out_max(c);
-	if (max == 0)
+	if (max == 0 || !client_ext(c))
 		return NULL;
 	while (nb < max && nb < OUT_MAX_BUCKETS)
 		nb *= 2;
@@ -180,7 +184,7 @@ static struct topic_alias_out *out_table(struct client *c)
 	}
 	t->max = max;
 	t->mask = nb - 1;
-	c->alias_out = t;
+	c->ext->alias_out = t;
 	return t;
 }
 
@@ -276,7 +280,7 @@ void topic_alias_pick(struct client *c, const char *topic, uint16_t len,
 
 void topic_alias_commit(struct client *c, struct topic_alias_pick *pick)
 {
-	struct topic_alias_out *t = c->alias_out;
+	struct topic_alias_out *t = c->ext ? c->ext->alias_out : NULL;
 	struct alias_out_entry *x;
 	uint16_t a = pick->alias;
 
@@ -328,8 +332,10 @@ static void out_free(struct topic_alias_out *t)
 
 void topic_alias_free(struct client *c)
 {
-	in_free(c->alias_in);
-	c->alias_in = NULL;
-	out_free(c->alias_out);
-	c->alias_out = NULL;
+	if (!c->ext)
+		return;
+	in_free(c->ext->alias_in);
+	c->ext->alias_in = NULL;
+	out_free(c->ext->alias_out);
+	c->ext->alias_out = NULL;
 }

@@ -34,48 +34,59 @@ void will_publish(struct worker *w, struct message *will)
 
 static void on_will_timer(struct ev_loop *loop, struct ev_timer *t)
 {
-	struct session *s = (struct session *)((char *)t - offsetof(struct session, will_timer));
-	struct message *will = s->will;
+	struct session_offline *off =
+		(struct session_offline *)((char *)t - offsetof(struct session_offline, will_timer));
+	struct session *s = off->session;
+	struct message *will = off->will;
 
 	(void)loop;
-	s->will = NULL;
+	off->will = NULL;
 	if (will) {
 		will_publish(s->worker, will);
 		store_session_save(s);
 	}
 }
 
-void will_init(struct session *s)
+void will_init(struct session_offline *off)
 {
-	s->will = NULL;
-	ev_timer_init(&s->will_timer, on_will_timer);
+	off->will = NULL;
+	ev_timer_init(&off->will_timer, on_will_timer);
 }
 
 void will_cancel(struct session *s)
 {
-	ev_timer_stop(s->worker->loop, &s->will_timer);
-	message_unref(s->will);
-	s->will = NULL;
+	if (!s->off)
+		return;
+	ev_timer_stop(s->worker->loop, &s->off->will_timer);
+	message_unref(s->off->will);
+	s->off->will = NULL;
 }
 
-void will_delay_start(struct session *s, struct message *will, uint32_t delay)
+int will_delay_start(struct session *s, struct message *will, uint32_t delay)
 {
 	struct ev_loop *loop = s->worker->loop;
+	struct session_offline *off = session_offline(s);
 
+	if (!off)
+		return -1;
 	/* Only one connection at a time: whatever waited was cancelled when this
 	 * one took the session over. */
 	will_cancel(s);
-	s->will = will;
-	s->will_delay = delay;
-	ev_timer_start(loop, &s->will_timer, ev_now(loop) + (int64_t)delay * 1000);
+	off->will = will;
+	off->will_delay = delay;
+	ev_timer_start(loop, &off->will_timer, ev_now(loop) + (int64_t)delay * 1000);
+	return 0;
 }
 
 void will_session_end(struct session *s)
 {
-	struct message *will = s->will;
+	struct message *will;
 
-	ev_timer_stop(s->worker->loop, &s->will_timer);
-	s->will = NULL;
+	if (!s->off)
+		return;
+	will = s->off->will;
+	ev_timer_stop(s->worker->loop, &s->off->will_timer);
+	s->off->will = NULL;
 	if (will)
 		will_publish(s->worker, will);
 }

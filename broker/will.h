@@ -14,10 +14,11 @@
 
 struct message;
 struct session;
+struct session_offline;
 struct worker;
 
-/* Prepares the session's will timer (session_new). */
-void will_init(struct session *s);
+/* Prepares the will timer of a session's offline part (session_offline()). */
+void will_init(struct session_offline *off);
 
 /* Routes a will now: its expiry counts from here (takes over the reference). */
 void will_publish(struct worker *w, struct message *will);
@@ -26,8 +27,9 @@ void will_publish(struct worker *w, struct message *will);
  * Keeps will (taking over the reference) on the offline session s and
  * publishes it after `delay` seconds, unless the session ends first (then
  * at once) or a new connection takes the session over (then never).
+ * Returns -1, will not taken, when out of memory for the offline part.
  */
-void will_delay_start(struct session *s, struct message *will, uint32_t delay);
+int will_delay_start(struct session *s, struct message *will, uint32_t delay);
 
 /* A new connection took the session over: a waiting will is dropped. */
 void will_cancel(struct session *s);
