@@ -232,6 +232,10 @@ class Broker:
                 self.log_lines.append(line)
 
     def log(self):
+        # Once the broker has exited, its last lines may still be in the pipe:
+        # the reader thread ends when it has read them all.
+        if self.proc is not None and self.proc.poll() is not None:
+            self._reader.join(timeout=5)
         with self._log_lock:
             return "\n".join(self.log_lines)
 
