@@ -246,6 +246,12 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 	}
 	if (c->state != CLIENT_ACTIVE || c->keepalive == 0)
 		return;
+	/* Not read by our choice (backpressure): its silence proves nothing. */
+	if (c->flags & CLIENT_F_THROTTLED) {
+		c->last_rx = ev_now(loop);
+		client_arm_keepalive(c);
+		return;
+	}
 	if (ev_now(loop) >= c->last_rx + (int64_t)c->keepalive * 1500) {
 		/* MQTT 5 clients are told why [MQTT-3.1.2-22, 4.13.2]. */
 		(void)send_disconnect(c, MQTT_RC_KEEP_ALIVE_TIMEOUT);

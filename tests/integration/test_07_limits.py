@@ -177,7 +177,8 @@ class Backpressure(_Backpressure):
         self.midge_only("mosquitto drops what exceeds max_queued_messages at once")
         t = self.topic()
         stuck = self.client().subscribe_ok([(t, 1)])
-        pub = self.client()
+        # Keepalive 1 s, held for 3: a publisher we do not read is not timed out.
+        pub = self.client(keepalive=1)
         with self.witness().around():
             acked = self.pipeline(pub, t, 20)
             self.assertLess(acked, 20, "the publisher was never held back")
