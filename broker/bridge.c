@@ -632,7 +632,7 @@ static void on_bridge_timer(struct ev_loop *loop, struct ev_timer *t)
 		return;
 	if (br->start_type == BRIDGE_START_LAZY) {
 		struct session *s = local_session(br);
-		if (!s || s->q_len + s->ninflight < (uint32_t)br->threshold) {
+		if (!s || session_queued(s) + session_inflight(s) < (uint32_t)br->threshold) {
 			schedule(br, LAZY_CHECK_MS);
 			return;
 		}

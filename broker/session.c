@@ -147,25 +147,30 @@ void session_unref(struct session *s)
 	mem_free(s);
 }
 
+struct session_msgs *session_msgs(struct session *s)
+{
+	if (!s->msgs)
+		s->msgs = mem_calloc(1, sizeof(*s->msgs));
+	return s->msgs;
+}
+
 static void release_msgs(struct session *s)
 {
-	STAT_SUB(s->worker->stats.inflight, s->ninflight);
-	STAT_SUB(s->worker->stats.queued, s->q_len);
-	for (uint32_t i = 0; i < s->ninflight; i++)
-		message_unref(s->inflight[i].msg);
-	mem_free(s->inflight);
-	s->inflight = NULL;
-	s->ninflight = s->inflight_cap = 0;
-	s->inflight_bytes = 0;
-	for (uint32_t i = 0; i < s->q_len; i++)
-		message_unref(s->queue[(s->q_head + i) % s->q_cap].msg);
-	mem_free(s->queue);
-	s->queue = NULL;
-	s->q_head = s->q_len = s->q_cap = 0;
-	s->queued_bytes = 0;
-	mem_free(s->qos2_in);
-	s->qos2_in = NULL;
-	s->nqos2_in = 0;
+	struct session_msgs *q = s->msgs;
+
+	if (!q)
+		return;
+	STAT_SUB(s->worker->stats.inflight, q->ninflight);
+	STAT_SUB(s->worker->stats.queued, q->q_len);
+	for (uint32_t i = 0; i < q->ninflight; i++)
+		message_unref(q->inflight[i].msg);
+	mem_free(q->inflight);
+	for (uint32_t i = 0; i < q->q_len; i++)
+		message_unref(q->queue[(q->q_head + i) % q->q_cap].msg);
+	mem_free(q->queue);
+	mem_free(q->qos2_in);
+	mem_free(q);
+	s->msgs = NULL;
 }
 
 void session_destroy(struct session *s)
@@ -329,35 +334,43 @@ bool session_sub_remove(struct session *s, const char *filter, size_t len)
 
 bool session_qos2_in_has(const struct session *s, uint16_t mid)
 {
-	for (uint32_t i = 0; i < s->nqos2_in; i++)
-		if (s->qos2_in[i] == mid)
+	const struct session_msgs *q = s->msgs;
+
+	for (uint32_t i = 0; q && i < q->nqos2_in; i++)
+		if (q->qos2_in[i] == mid)
 			return true;
 	return false;
 }
 
 int session_qos2_in_add(struct session *s, uint16_t mid)
 {
+	struct session_msgs *q;
+
 	if (session_qos2_in_has(s, mid))
 		return 0;
-	if (array_full(s->nqos2_in, 4)) {
-		uint32_t cap = s->nqos2_in ? s->nqos2_in * 2 : 4;
-		uint16_t *ids = mem_realloc(s->qos2_in, cap * sizeof(*ids));
+	if (!(q = session_msgs(s)))
+		return -1;
+	if (array_full(q->nqos2_in, 4)) {
+		uint32_t cap = q->nqos2_in ? q->nqos2_in * 2 : 4;
+		uint16_t *ids = mem_realloc(q->qos2_in, cap * sizeof(*ids));
 		if (!ids)
 			return -1;
-		s->qos2_in = ids;
+		q->qos2_in = ids;
 	}
-	s->qos2_in[s->nqos2_in++] = mid;
+	q->qos2_in[q->nqos2_in++] = mid;
 	return 0;
 }
 
 bool session_qos2_in_remove(struct session *s, uint16_t mid)
 {
-	for (uint32_t i = 0; i < s->nqos2_in; i++) {
-		if (s->qos2_in[i] == mid) {
-			s->qos2_in[i] = s->qos2_in[--s->nqos2_in];
-			if (s->nqos2_in == 0) {
-				mem_free(s->qos2_in);
-				s->qos2_in = NULL;
+	struct session_msgs *q = s->msgs;
+
+	for (uint32_t i = 0; q && i < q->nqos2_in; i++) {
+		if (q->qos2_in[i] == mid) {
+			q->qos2_in[i] = q->qos2_in[--q->nqos2_in];
+			if (q->nqos2_in == 0) {
+				mem_free(q->qos2_in);
+				q->qos2_in = NULL;
 			}
 			return true;
 		}
