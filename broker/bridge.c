@@ -185,20 +185,19 @@ static void subscribe_locally(struct bridge *br, struct session *s)
 	uint8_t flags = SUBOPT_NO_LOCAL | (br->outgoing_retain ? SUBOPT_RETAIN_AS_PUBLISHED : 0);
 
 	/* Subscriptions a stored session kept from an older configuration go. */
-	for (uint32_t i = 0; i < s->nsubs;) {
+	for (struct session_sub *sub = s->subs, *next; sub; sub = next) {
 		bool wanted = false;
+		next = sub->next; /* sub may go */
 		for (size_t k = 0; k < br->ntopics && !wanted; k++)
 			wanted = br->topics[k].direction != BRIDGE_IN &&
-				 strcmp(br->topics[k].local_filter, s->subs[i].filter) == 0;
-		if (wanted) {
-			i++;
+				 strcmp(br->topics[k].local_filter, sub->filter) == 0;
+		if (wanted)
 			continue;
-		}
 		pthread_rwlock_wrlock(&b->sub_lock);
-		subtree_remove_any(&b->subs, s->subs[i].filter, s->subs[i].len, s);
+		subtree_remove_any(&b->subs, sub->filter, sub->len, s);
 		pthread_rwlock_unlock(&b->sub_lock);
-		store_sub_forget(s, s->subs[i].filter, s->subs[i].len);
-		session_sub_remove(s, s->subs[i].filter, s->subs[i].len);
+		store_sub_forget(s, sub->filter, sub->len);
+		session_sub_remove(s, sub->filter, sub->len);
 	}
 	for (size_t k = 0; k < br->ntopics; k++) {
 		const struct bridge_topic *t = &br->topics[k];

@@ -42,12 +42,14 @@ struct session_msg {
 	uint8_t state;    /* enum inflight_state, in flight only */
 };
 
+/* One subscription, its filter in the same block: a session's list is short. */
 struct session_sub {
-	char *filter;
+	struct session_sub *next;
 	uint32_t subid;
 	uint16_t len;
 	uint8_t qos;
 	uint8_t flags;
+	char filter[];               /* len bytes and a NUL */
 };
 
 /* Never expires (MQTT 5 session expiry 0xFFFFFFFF). */
@@ -96,12 +98,11 @@ struct session {
 	char *username;              /* as authenticated at the last CONNECT, NULL for none */
 	struct session_offline *off; /* NULL until the connection goes (session_offline()) */
 	uint64_t id;                 /* unique in the process (no-local origin) */
-	struct session_sub *subs;
+	struct session_sub *subs;    /* in the order they were made */
 	struct session_msgs *msgs;   /* NULL until the first QoS 1/2 message */
 	_Atomic uint32_t refs;
 	uint32_t hash;
 	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
-	uint32_t nsubs;              /* capacity implied (session.c: array_full()) */
 	uint16_t last_mid;
 	uint16_t listener;           /* index of the listener it last connected on (for its ACL) */
 	uint16_t receive_max;        /* the client's Receive Maximum (65535 without one) */
