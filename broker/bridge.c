@@ -577,21 +577,22 @@ void bridge_on_timer(struct client *c)
 	struct bridge *br = c->bridge;
 	struct ev_loop *loop = c->worker->loop;
 	int64_t now = ev_now(loop);
+	int64_t last_rx = client_last_rx(c, now);
 
 	if (br->state != BRIDGE_UP) {
 		/* No CONNACK within the keepalive (10 s at least). */
 		int64_t limit = (br->keepalive > 10 ? br->keepalive : 10) * 1000;
-		if (now >= c->last_rx + limit) {
+		if (now >= last_rx + limit) {
 			client_close(c, "(bridge): the remote did not answer CONNECT.", false);
 			return;
 		}
-		ev_timer_start(loop, &c->timer, c->last_rx + limit);
+		ev_timer_start(loop, &c->timer, last_rx + limit);
 		return;
 	}
 	if (br->keepalive == 0)
 		return;
 	/* A PINGREQ every keepalive; nothing heard for 1.5 keepalives ends the connection. */
-	if (now >= c->last_rx + (int64_t)br->keepalive * 1500) {
+	if (now >= last_rx + (int64_t)br->keepalive * 1500) {
 		client_close(c, "(bridge): the remote stopped answering.", false);
 		return;
 	}

@@ -240,9 +240,11 @@ static bool fits_client(const struct session *s, const struct message *m, uint8_
 		.props = &props,
 	};
 
-	if (!c || !c->max_packet_out || c->protocol != MQTT_PROTO_V5)
+	uint32_t max;
+
+	if (!c || c->protocol != MQTT_PROTO_V5 || !(max = client_max_packet_out(c)))
 		return true;
-	return mqtt_size_publish(&p, c->protocol) <= c->max_packet_out;
+	return mqtt_size_publish(&p, c->protocol) <= max;
 }
 
 /* Too large for this client: discarded as if it had been sent [MQTT-3.1.2-25]. */
