@@ -185,20 +185,19 @@ static void subscribe_locally(struct bridge *br, struct session *s)
 	uint8_t flags = SUBOPT_NO_LOCAL | (br->outgoing_retain ? SUBOPT_RETAIN_AS_PUBLISHED : 0);
 
 	/* Subscriptions a stored session kept from an older configuration go. */
-	for (uint32_t i = 0; i < s->nsubs;) {
+	for (struct session_sub *sub = s->subs, *next; sub; sub = next) {
 		bool wanted = false;
+		next = sub->next; /* sub may go */
 		for (size_t k = 0; k < br->ntopics && !wanted; k++)
 			wanted = br->topics[k].direction != BRIDGE_IN &&
-				 strcmp(br->topics[k].local_filter, s->subs[i].filter) == 0;
-		if (wanted) {
-			i++;
+				 strcmp(br->topics[k].local_filter, sub->filter) == 0;
+		if (wanted)
 			continue;
-		}
 		pthread_rwlock_wrlock(&b->sub_lock);
-		subtree_remove_any(&b->subs, s->subs[i].filter, s->subs[i].len, s);
+		subtree_remove_any(&b->subs, sub->filter, sub->len, s);
 		pthread_rwlock_unlock(&b->sub_lock);
-		store_sub_forget(s, s->subs[i].filter, s->subs[i].len);
-		session_sub_remove(s, s->subs[i].filter, s->subs[i].len);
+		store_sub_forget(s, sub->filter, sub->len);
+		session_sub_remove(s, sub->filter, sub->len);
 	}
 	for (size_t k = 0; k < br->ntopics; k++) {
 		const struct bridge_topic *t = &br->topics[k];
@@ -578,21 +577,22 @@ void bridge_on_timer(struct client *c)
 	struct bridge *br = c->bridge;
 	struct ev_loop *loop = c->worker->loop;
 	int64_t now = ev_now(loop);
+	int64_t last_rx = client_last_rx(c, now);
 
 	if (br->state != BRIDGE_UP) {
 		/* No CONNACK within the keepalive (10 s at least). */
 		int64_t limit = (br->keepalive > 10 ? br->keepalive : 10) * 1000;
-		if (now >= c->last_rx + limit) {
+		if (now >= last_rx + limit) {
 			client_close(c, "(bridge): the remote did not answer CONNECT.", false);
 			return;
 		}
-		ev_timer_start(loop, &c->timer, c->last_rx + limit);
+		ev_timer_start(loop, &c->timer, last_rx + limit);
 		return;
 	}
 	if (br->keepalive == 0)
 		return;
 	/* A PINGREQ every keepalive; nothing heard for 1.5 keepalives ends the connection. */
-	if (now >= c->last_rx + (int64_t)br->keepalive * 1500) {
+	if (now >= last_rx + (int64_t)br->keepalive * 1500) {
 		client_close(c, "(bridge): the remote stopped answering.", false);
 		return;
 	}
@@ -632,7 +632,7 @@ static void on_bridge_timer(struct ev_loop *loop, struct ev_timer *t)
 		return;
 	if (br->start_type == BRIDGE_START_LAZY) {
 		struct session *s = local_session(br);
-		if (!s || s->q_len + s->ninflight < (uint32_t)br->threshold) {
+		if (!s || session_queued(s) + session_inflight(s) < (uint32_t)br->threshold) {
 			schedule(br, LAZY_CHECK_MS);
 			return;
 		}

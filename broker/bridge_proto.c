@@ -182,6 +182,7 @@ static int on_connack(struct client *c, uint8_t flags, const uint8_t *body, uint
 {
 	struct bridge *br = c->bridge;
 	struct mqtt_connack ca;
+	uint32_t max_packet = 0;
 
 	if (mqtt_decode_connack(body, len, flags, br->protocol, &ca) != MQTT_OK)
 		return fail(c, "malformed %s", "CONNACK");
@@ -192,12 +193,17 @@ static int on_connack(struct client *c, uint8_t flags, const uint8_t *body, uint
 	}
 	if (br->protocol == MQTT_PROTO_V5) {
 		if (mqtt_props_has(&ca.props, MQTT_PROP_MAXIMUM_PACKET_SIZE))
-			c->max_packet_out = ca.props.max_packet_size;
+			max_packet = ca.props.max_packet_size;
 		if (br->session && mqtt_props_has(&ca.props, MQTT_PROP_RECEIVE_MAXIMUM))
 			br->session->receive_max = ca.props.receive_maximum;
 	}
-	if (br->max_packet_size && (!c->max_packet_out || br->max_packet_size < c->max_packet_out))
-		c->max_packet_out = br->max_packet_size;
+	if (br->max_packet_size && (!max_packet || br->max_packet_size < max_packet))
+		max_packet = br->max_packet_size;
+	if (max_packet) {
+		if (!client_ext(c))
+			return fail(c, "%s", "out of memory");
+		c->ext->max_packet_out = max_packet;
+	}
 	bridge_up(br);
 	return c->state == CLIENT_CLOSING ? DISPATCH_STOP : DISPATCH_CONTINUE;
 }

@@ -175,8 +175,8 @@ struct client *client_new(struct worker *w, struct listener *l, int fd,
 		mem_free(c);
 		return NULL;
 	}
-	c->last_rx = ev_now(w->loop);
-	ev_timer_start(w->loop, &c->timer, c->last_rx + (int64_t)w->cfg->connect_timeout * 1000);
+	client_set_last_rx(c, ev_now(w->loop));
+	ev_timer_start(w->loop, &c->timer, ev_now(w->loop) + (int64_t)w->cfg->connect_timeout * 1000);
 	worker_link_client(w, c);
 	if (w->cfg->connection_messages) {
 		char a[CLIENT_ADDRSTRLEN];
@@ -210,8 +210,8 @@ struct client *client_new_bridge(struct worker *w, struct listener *l, struct co
 		return NULL;
 	}
 	c->flags |= CLIENT_F_WANT_WRITE;
-	c->last_rx = ev_now(w->loop);
-	ev_timer_start(w->loop, &c->timer, c->last_rx + 10000);
+	client_set_last_rx(c, ev_now(w->loop));
+	ev_timer_start(w->loop, &c->timer, ev_now(w->loop) + 10000);
 	atomic_fetch_add(&l->connections, 1);
 	atomic_fetch_add(&w->broker->connections, 1);
 	worker_link_client(w, c);
@@ -227,7 +227,8 @@ void client_arm_keepalive(struct client *c)
 		return;
 	}
 	/* 1.5 times the keepalive, in milliseconds [MQTT-3.1.2-24]. */
-	ev_timer_start(loop, &c->timer, c->last_rx + (int64_t)c->keepalive * 1500);
+	ev_timer_start(loop, &c->timer,
+		       client_last_rx(c, ev_now(loop)) + (int64_t)c->keepalive * 1500);
 }
 
 static void on_timer(struct ev_loop *loop, struct ev_timer *t)
@@ -248,11 +249,11 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 		return;
 	/* Not read by our choice (backpressure): its silence proves nothing. */
 	if (c->flags & CLIENT_F_THROTTLED) {
-		c->last_rx = ev_now(loop);
+		client_set_last_rx(c, ev_now(loop));
 		client_arm_keepalive(c);
 		return;
 	}
-	if (ev_now(loop) >= c->last_rx + (int64_t)c->keepalive * 1500) {
+	if (ev_now(loop) >= client_last_rx(c, ev_now(loop)) + (int64_t)c->keepalive * 1500) {
 		/* MQTT 5 clients are told why [MQTT-3.1.2-22, 4.13.2]. */
 		(void)send_disconnect(c, MQTT_RC_KEEP_ALIVE_TIMEOUT);
 		client_close(c, "has exceeded timeout, disconnecting.", true);
@@ -400,7 +401,7 @@ static size_t process(struct client *c, const uint8_t *buf, size_t len)
 		}
 		if (len - pos < (size_t)f.header_len + f.remaining)
 			break;
-		c->last_rx = ev_now(c->worker->loop);
+		client_set_last_rx(c, ev_now(c->worker->loop));
 		STAT_ADD(c->worker->stats.msgs_received, 1);
 		decision_packet_begin(c);
 		if (c->bridge)

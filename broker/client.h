@@ -49,6 +49,8 @@ enum {
 	CLIENT_F_ADDR_INET6 = 1u << 10,
 	CLIENT_F_ADDR_UNIX = 1u << 11,
 	CLIENT_F_THROTTLED = 1u << 12,   /* input stopped until a subscriber drains (throttle.h) */
+	CLIENT_F_CLEAN_START = 1u << 13, /* as the CONNECT asked */
+	CLIENT_F_PROBLEM_INFO = 1u << 14, /* MQTT 5: reason strings may go on acks */
 };
 
 #define CLIENT_MAX_HOLDS 4
@@ -71,6 +73,8 @@ struct client_ext {
 	char *address;                  /* the peer address as text, once asked for (client_address()) */
 	uint32_t npdata;
 	uint32_t will_delay;            /* MQTT 5 Will Delay Interval, seconds (will.h) */
+	uint32_t max_packet_out;        /* MQTT 5: the largest packet it takes, 0 = no limit */
+	uint16_t topic_alias_max_out;   /* MQTT 5 Topic Alias Maximum of the CONNECT, 0 = none */
 	uint8_t nhold;
 };
 
@@ -92,7 +96,6 @@ struct client {
 	struct client *reread_next;     /* worker's re-read list */
 	struct outq out;
 	uint64_t qos0_unsent_bytes;
-	int64_t last_rx;                /* loop time of the last packet in */
 	uint8_t *inbuf;                 /* bytes of an incomplete packet */
 	struct message *will;
 	char *username;
@@ -100,19 +103,36 @@ struct client {
 	struct bridge *bridge;          /* a bridge's connection to another broker (bridge.h) */
 	struct client_ext *ext;         /* NULL until needed */
 	uint32_t inlen;
-	uint32_t max_packet_out;        /* MQTT 5: the largest packet it takes, 0 = no limit */
 	uint32_t flags;
 	uint32_t qos0_unsent;           /* QoS 0 messages queued since the output was last empty */
+	uint32_t last_rx;               /* loop time of the last packet in, low 32 bits (client_last_rx()) */
 	uint16_t keepalive;             /* seconds, 0 = none */
 	uint16_t port;                  /* peer port */
-	uint16_t topic_alias_max_out;   /* MQTT 5 Topic Alias Maximum of the CONNECT, 0 = none */
 	uint8_t state;
 	uint8_t protocol;               /* 3, 4, 5; 0 before CONNECT */
 	uint8_t inbuf_log2;             /* inbuf holds 1 << inbuf_log2 bytes; 0 = no inbuf */
-	bool clean_start;               /* as the CONNECT asked */
-	bool problem_info;              /* MQTT 5: reason strings may go on acks (default yes) */
 	uint8_t addr[16];               /* peer address, binary (its family in flags) */
 };
+
+/*
+ * The loop time (ms) of the last packet in, given the loop's now. Only the
+ * low 32 bits are kept: exact while less than 49 days old, and it is only
+ * compared with deadlines 1.5 keepalives (at most 27 hours) away.
+ */
+static inline int64_t client_last_rx(const struct client *c, int64_t now)
+{
+	return now - (int64_t)(uint32_t)((uint32_t)now - c->last_rx);
+}
+
+static inline void client_set_last_rx(struct client *c, int64_t now)
+{
+	c->last_rx = (uint32_t)now;
+}
+
+static inline bool client_clean_start(const struct client *c)
+{
+	return c->flags & CLIENT_F_CLEAN_START;
+}
 
 /* Room for client_format_address(). */
 #define CLIENT_ADDRSTRLEN INET6_ADDRSTRLEN
@@ -144,6 +164,18 @@ static inline struct decision_wait *client_wait(const struct client *c)
 static inline uint32_t client_will_delay(const struct client *c)
 {
 	return c->ext ? c->ext->will_delay : 0;
+}
+
+/* MQTT 5: the largest packet the client takes, 0 = no limit. */
+static inline uint32_t client_max_packet_out(const struct client *c)
+{
+	return c->ext ? c->ext->max_packet_out : 0;
+}
+
+/* MQTT 5: the Topic Alias Maximum of its CONNECT, 0 = none. */
+static inline uint16_t client_topic_alias_max_out(const struct client *c)
+{
+	return c->ext ? c->ext->topic_alias_max_out : 0;
 }
 
 /* Creates a client for an accepted descriptor and starts reading (owner thread).

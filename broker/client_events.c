@@ -71,7 +71,7 @@ void client_event_connected(struct client *c)
 		return;
 	common(&t, c);
 	textbuf_printf(&t, ",\"protocol\":%u,\"clean_start\":%s,\"keepalive\":%u}", c->protocol,
-		       c->clean_start ? "true" : "false", c->keepalive);
+		       client_clean_start(c) ? "true" : "false", c->keepalive);
 	publish_event(c, "connected", &t);
 }
 

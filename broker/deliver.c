@@ -77,75 +77,83 @@ static int send_qos0(struct session *s, struct message *m, uint8_t retain, uint3
 static bool inflight_room(const struct session *s, const struct message *m)
 {
 	const struct config *cfg = cfg_of(s);
+	uint32_t n = session_inflight(s);
 
-	if (cfg->max_inflight_messages > 0 && s->ninflight >= (uint32_t)cfg->max_inflight_messages)
+	if (cfg->max_inflight_messages > 0 && n >= (uint32_t)cfg->max_inflight_messages)
 		return false;
-	if (s->receive_max && s->ninflight >= s->receive_max)
+	if (s->receive_max && n >= s->receive_max)
 		return false;
-	if (cfg->max_inflight_bytes > 0 && s->inflight_bytes >= cfg->max_inflight_bytes)
+	if (cfg->max_inflight_bytes > 0 && n && s->msgs->inflight_bytes >= cfg->max_inflight_bytes)
 		return false;
-	return s->ninflight < 65535;
+	return n < 65535;
 }
 
 static bool queue_room(const struct session *s)
 {
 	const struct config *cfg = cfg_of(s);
 
-	if (cfg->max_queued_messages > 0 && s->q_len >= (uint32_t)cfg->max_queued_messages)
+	if (cfg->max_queued_messages > 0 && session_queued(s) >= (uint32_t)cfg->max_queued_messages)
 		return false;
-	if (cfg->max_queued_bytes > 0 && s->queued_bytes >= cfg->max_queued_bytes)
+	if (cfg->max_queued_bytes > 0 && session_queued_bytes(s) >= cfg->max_queued_bytes)
 		return false;
 	return true;
 }
 
 static int queue_push(struct session *s, const struct session_msg *sm)
 {
-	if (s->q_len == s->q_cap) {
-		uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
-		struct session_msg *q = mem_malloc(cap * sizeof(*q));
-		if (!q)
+	struct session_msgs *q = session_msgs(s);
+
+	if (!q)
+		return -1;
+	if (q->q_len == q->q_cap) {
+		uint32_t cap = q->q_cap ? q->q_cap * 2 : 8;
+		struct session_msg *a = mem_malloc(cap * sizeof(*a));
+		if (!a)
 			return -1;
-		for (uint32_t i = 0; i < s->q_len; i++)
-			q[i] = s->queue[(s->q_head + i) % s->q_cap];
-		mem_free(s->queue);
-		s->queue = q;
-		s->q_cap = cap;
-		s->q_head = 0;
+		for (uint32_t i = 0; i < q->q_len; i++)
+			a[i] = q->queue[(q->q_head + i) % q->q_cap];
+		mem_free(q->queue);
+		q->queue = a;
+		q->q_cap = cap;
+		q->q_head = 0;
 	}
-	s->queue[(s->q_head + s->q_len) % s->q_cap] = *sm;
-	s->q_len++;
+	q->queue[(q->q_head + q->q_len) % q->q_cap] = *sm;
+	q->q_len++;
 	STAT_ADD(s->worker->stats.queued, 1);
-	s->queued_bytes += sm->msg->payload_len;
+	q->queued_bytes += sm->msg->payload_len;
 	return 0;
 }
 
 static struct session_msg queue_pop(struct session *s)
 {
-	struct session_msg sm = s->queue[s->q_head];
+	struct session_msgs *q = s->msgs;
+	struct session_msg sm = q->queue[q->q_head];
 
-	s->q_head = (s->q_head + 1) % s->q_cap;
-	s->q_len--;
+	q->q_head = (q->q_head + 1) % q->q_cap;
+	q->q_len--;
 	STAT_SUB(s->worker->stats.queued, 1);
-	s->queued_bytes -= sm.msg->payload_len;
-	if (s->q_len == 0) {
-		mem_free(s->queue);
-		s->queue = NULL;
-		s->q_cap = 0;
-		s->q_head = 0;
+	q->queued_bytes -= sm.msg->payload_len;
+	if (q->q_len == 0) {
+		mem_free(q->queue);
+		q->queue = NULL;
+		q->q_cap = 0;
+		q->q_head = 0;
 	}
 	return sm;
 }
 
 uint16_t session_next_mid(struct session *s)
 {
+	const struct session_msgs *q = s->msgs;
+
 	for (;;) {
 		bool used = false;
 
 		s->last_mid++;
 		if (s->last_mid == 0)
 			s->last_mid = 1;
-		for (uint32_t i = 0; i < s->ninflight; i++) {
-			if (s->inflight[i].mid == s->last_mid) {
+		for (uint32_t i = 0; q && i < q->ninflight; i++) {
+			if (q->inflight[i].mid == s->last_mid) {
 				used = true;
 				break;
 			}
@@ -161,26 +169,41 @@ static void send_failed(struct session *s)
 		client_close(s->client, "out of memory", true);
 }
 
+/* Room for one more message in flight; -1 when out of memory. */
+static int inflight_reserve(struct session *s)
+{
+	struct session_msgs *q = session_msgs(s);
+
+	if (!q)
+		return -1;
+	if (q->ninflight == q->inflight_cap) {
+		uint32_t cap = q->inflight_cap ? q->inflight_cap * 2 : 4;
+		struct session_msg *a = mem_realloc(q->inflight, cap * sizeof(*a));
+		if (!a)
+			return -1;
+		q->inflight = a;
+		q->inflight_cap = cap;
+	}
+	return 0;
+}
+
 /* Puts a QoS 1/2 message in flight and sends it; consumes the reference in sm. */
 static void start_flight(struct session *s, struct session_msg sm)
 {
-	if (s->ninflight == s->inflight_cap) {
-		uint32_t cap = s->inflight_cap ? s->inflight_cap * 2 : 4;
-		struct session_msg *a = mem_realloc(s->inflight, cap * sizeof(*a));
-		if (!a) {
-			store_delivery_forget(s, sm.seq);
-			message_unref(sm.msg);
-			dropped(s, DROP_NO_MEMORY);
-			send_failed(s);
-			return;
-		}
-		s->inflight = a;
-		s->inflight_cap = cap;
+	struct session_msgs *q;
+
+	if (inflight_reserve(s) < 0) {
+		store_delivery_forget(s, sm.seq);
+		message_unref(sm.msg);
+		dropped(s, DROP_NO_MEMORY);
+		send_failed(s);
+		return;
 	}
+	q = s->msgs;
 	sm.mid = session_next_mid(s);
 	sm.state = sm.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
-	s->inflight[s->ninflight++] = sm;
-	s->inflight_bytes += sm.msg->payload_len;
+	q->inflight[q->ninflight++] = sm;
+	q->inflight_bytes += sm.msg->payload_len;
 	STAT_ADD(s->worker->stats.inflight, 1);
 	if (sm.seq) {
 		store_delivery_update(s, &sm);
@@ -217,9 +240,11 @@ static bool fits_client(const struct session *s, const struct message *m, uint8_
 		.props = &props,
 	};
 
-	if (!c || !c->max_packet_out || c->protocol != MQTT_PROTO_V5)
+	uint32_t max;
+
+	if (!c || c->protocol != MQTT_PROTO_V5 || !(max = client_max_packet_out(c)))
 		return true;
-	return mqtt_size_publish(&p, c->protocol) <= c->max_packet_out;
+	return mqtt_size_publish(&p, c->protocol) <= max;
 }
 
 /* Too large for this client: discarded as if it had been sent [MQTT-3.1.2-25]. */
@@ -237,8 +262,8 @@ static bool oversized(struct session *s, const struct message *m, uint8_t qos, u
 /* Sends queued messages while the window has room. */
 static void pump(struct session *s)
 {
-	while (s->client && s->q_len > 0) {
-		struct session_msg *head = &s->queue[s->q_head];
+	while (s->client && session_queued(s) > 0) {
+		struct session_msg *head = &s->msgs->queue[s->msgs->q_head];
 
 		if (head->qos > 0 && !inflight_room(s, head->msg))
 			break;
@@ -270,29 +295,32 @@ static void pump(struct session *s)
  */
 static void queue_drop_expired(struct session *s)
 {
+	struct session_msgs *q = s->msgs;
 	int64_t now = (int64_t)time(NULL);
 	uint32_t kept = 0;
 
-	for (uint32_t i = 0; i < s->q_len; i++) {
-		struct session_msg sm = s->queue[(s->q_head + i) % s->q_cap];
+	if (!q)
+		return;
+	for (uint32_t i = 0; i < q->q_len; i++) {
+		struct session_msg sm = q->queue[(q->q_head + i) % q->q_cap];
 
 		if (expired_at(sm.msg, now)) {
-			s->queued_bytes -= sm.msg->payload_len;
+			q->queued_bytes -= sm.msg->payload_len;
 			STAT_SUB(s->worker->stats.queued, 1);
 			dropped(s, DROP_EXPIRED);
 			store_delivery_forget(s, sm.seq);
 			message_unref(sm.msg);
 			continue;
 		}
-		s->queue[(s->q_head + kept) % s->q_cap] = sm;
+		q->queue[(q->q_head + kept) % q->q_cap] = sm;
 		kept++;
 	}
-	s->q_len = kept;
+	q->q_len = kept;
 	if (kept == 0) {
-		mem_free(s->queue);
-		s->queue = NULL;
-		s->q_cap = 0;
-		s->q_head = 0;
+		mem_free(q->queue);
+		q->queue = NULL;
+		q->q_cap = 0;
+		q->q_head = 0;
 	}
 }
 
@@ -380,7 +408,7 @@ static void deliver_checked(struct session *s, struct message *m, uint8_t qos, u
 		return;
 	}
 	/* Keep order: nothing overtakes messages already waiting. */
-	if (s->q_len > 0 || !inflight_room(s, m)) {
+	if (session_queued(s) > 0 || !inflight_room(s, m)) {
 		enqueue(s, m, qos, retain, subid, seq);
 		return;
 	}
@@ -391,7 +419,7 @@ static void deliver_checked(struct session *s, struct message *m, uint8_t qos, u
 
 void session_on_drained(struct session *s)
 {
-	if (s->q_len > 0)
+	if (session_queued(s) > 0)
 		pump(s);
 }
 
@@ -399,8 +427,8 @@ void session_resume(struct session *s)
 {
 	/* What is in flight was sent once: its onward delivery has started, so it
 	 * is re-sent even past its expiry [MQTT-3.3.2-5], with an expiry of 0 left. */
-	for (uint32_t i = 0; i < s->ninflight && s->client; i++) {
-		struct session_msg *sm = &s->inflight[i];
+	for (uint32_t i = 0; i < session_inflight(s) && s->client; i++) {
+		struct session_msg *sm = &s->msgs->inflight[i];
 		int rc;
 
 		if (sm->state == INFLIGHT_WAIT_PUBCOMP)
@@ -414,22 +442,25 @@ void session_resume(struct session *s)
 	pump(s);
 }
 
-static int find_inflight(const struct session *s, uint16_t mid)
+/* The in-flight message with packet id mid, or NULL. */
+static struct session_msg *find_inflight(const struct session *s, uint16_t mid)
 {
-	for (uint32_t i = 0; i < s->ninflight; i++)
-		if (s->inflight[i].mid == mid)
-			return (int)i;
-	return -1;
+	const struct session_msgs *q = s->msgs;
+
+	for (uint32_t i = 0; q && i < q->ninflight; i++)
+		if (q->inflight[i].mid == mid)
+			return &q->inflight[i];
+	return NULL;
 }
 
-static void finish(struct session *s, int i)
+static void finish(struct session *s, struct session_msg *at)
 {
-	struct session_msg sm = s->inflight[i];
+	struct session_msgs *q = s->msgs;
+	struct session_msg sm = *at;
 
-	s->inflight_bytes -= sm.msg->payload_len;
-	memmove(&s->inflight[i], &s->inflight[i + 1],
-		(s->ninflight - (uint32_t)i - 1) * sizeof(s->inflight[0]));
-	s->ninflight--;
+	q->inflight_bytes -= sm.msg->payload_len;
+	memmove(at, at + 1, (size_t)(q->inflight + q->ninflight - at - 1) * sizeof(*at));
+	q->ninflight--;
 	STAT_SUB(s->worker->stats.inflight, 1);
 	store_delivery_forget(s, sm.seq);
 	/* The window's array is kept: it is small and reused by the next message. */
@@ -439,27 +470,27 @@ static void finish(struct session *s, int i)
 
 bool session_on_puback(struct session *s, uint16_t mid)
 {
-	int i = find_inflight(s, mid);
+	struct session_msg *sm = find_inflight(s, mid);
 
-	if (i < 0 || s->inflight[i].state != INFLIGHT_WAIT_PUBACK)
+	if (!sm || sm->state != INFLIGHT_WAIT_PUBACK)
 		return false;
-	finish(s, i);
+	finish(s, sm);
 	return true;
 }
 
 bool session_on_pubrec(struct session *s, uint16_t mid)
 {
-	int i = find_inflight(s, mid);
+	struct session_msg *sm = find_inflight(s, mid);
 
-	if (i < 0 || s->inflight[i].state == INFLIGHT_WAIT_PUBACK)
+	if (!sm || sm->state == INFLIGHT_WAIT_PUBACK)
 		return false;
 	/* A repeated PUBREC (after a resend) is answered with PUBREL again. */
-	if (s->inflight[i].state != INFLIGHT_WAIT_PUBCOMP) {
-		s->inflight[i].state = INFLIGHT_WAIT_PUBCOMP;
-		store_delivery_update(s, &s->inflight[i]);
+	if (sm->state != INFLIGHT_WAIT_PUBCOMP) {
+		sm->state = INFLIGHT_WAIT_PUBCOMP;
+		store_delivery_update(s, sm);
 		/* After PUBREL the client forgets the id: a restart must not send the PUBLISH
 		 * again, so the new state is on disk first. */
-		if (s->inflight[i].seq)
+		if (sm->seq)
 			store_hold(s->client);
 	}
 	if (send_ack(s->client, MQTT_PUBREL, mid, 0) < 0)
@@ -469,42 +500,39 @@ bool session_on_pubrec(struct session *s, uint16_t mid)
 
 bool session_on_pubcomp(struct session *s, uint16_t mid)
 {
-	int i = find_inflight(s, mid);
+	struct session_msg *sm = find_inflight(s, mid);
 
-	if (i < 0 || s->inflight[i].state != INFLIGHT_WAIT_PUBCOMP)
+	if (!sm || sm->state != INFLIGHT_WAIT_PUBCOMP)
 		return false;
-	finish(s, i);
+	finish(s, sm);
 	return true;
 }
 
 bool session_on_pubcomp_forced(struct session *s, uint16_t mid)
 {
-	int i = find_inflight(s, mid);
+	struct session_msg *sm = find_inflight(s, mid);
 
-	if (i < 0 || s->inflight[i].state != INFLIGHT_WAIT_PUBREC)
+	if (!sm || sm->state != INFLIGHT_WAIT_PUBREC)
 		return false;
-	finish(s, i);
+	finish(s, sm);
 	return true;
 }
 
 int session_restore_msg(struct session *s, struct session_msg sm, bool inflight)
 {
+	struct session_msgs *q;
+
 	if (!inflight)
 		return queue_push(s, &sm);
-	if (find_inflight(s, sm.mid) >= 0) {
+	if (find_inflight(s, sm.mid)) {
 		message_unref(sm.msg);
 		return 1;
 	}
-	if (s->ninflight == s->inflight_cap) {
-		uint32_t cap = s->inflight_cap ? s->inflight_cap * 2 : 4;
-		struct session_msg *a = mem_realloc(s->inflight, cap * sizeof(*a));
-		if (!a)
-			return -1;
-		s->inflight = a;
-		s->inflight_cap = cap;
-	}
-	s->inflight[s->ninflight++] = sm;
-	s->inflight_bytes += sm.msg->payload_len;
+	if (inflight_reserve(s) < 0)
+		return -1;
+	q = s->msgs;
+	q->inflight[q->ninflight++] = sm;
+	q->inflight_bytes += sm.msg->payload_len;
 	STAT_ADD(s->worker->stats.inflight, 1);
 	if (sm.mid > s->last_mid)
 		s->last_mid = sm.mid;

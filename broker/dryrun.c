@@ -251,7 +251,7 @@ static int run(const struct dry_args *a, struct config *cfg, struct policy *poli
 	c->conn.fd = -1;
 	c->state = CLIENT_NEW;
 	c->protocol = MQTT_PROTO_V311;
-	c->clean_start = true;
+	c->flags |= CLIENT_F_CLEAN_START;
 	c->keepalive = 60;
 	c->addr[0] = 127; /* 127.0.0.1 */
 	c->addr[3] = 1;

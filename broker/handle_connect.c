@@ -300,14 +300,18 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 	/* What the client can take (MQTT 5): at most so many QoS 1/2 in flight
 	 * [MQTT-3.3.4-9], no packet above its maximum [MQTT-3.1.2-24]. */
 	s->receive_max = 65535;
-	c->max_packet_out = 0;
 	if (x->pkt.protocol == MQTT_PROTO_V5) {
 		if (mqtt_props_has(&x->pkt.props, MQTT_PROP_RECEIVE_MAXIMUM))
 			s->receive_max = x->pkt.props.receive_maximum;
-		if (mqtt_props_has(&x->pkt.props, MQTT_PROP_MAXIMUM_PACKET_SIZE))
-			c->max_packet_out = x->pkt.props.max_packet_size;
-		c->problem_info = !mqtt_props_has(&x->pkt.props, MQTT_PROP_REQUEST_PROBLEM_INFORMATION) ||
-				  x->pkt.props.request_problem_info;
+		if (mqtt_props_has(&x->pkt.props, MQTT_PROP_MAXIMUM_PACKET_SIZE) &&
+		    x->pkt.props.max_packet_size) {
+			if (!client_ext(c))
+				return client_fail(c, MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+			c->ext->max_packet_out = x->pkt.props.max_packet_size;
+		}
+		if (!mqtt_props_has(&x->pkt.props, MQTT_PROP_REQUEST_PROBLEM_INFORMATION) ||
+		    x->pkt.props.request_problem_info)
+			c->flags |= CLIENT_F_PROBLEM_INFO;
 	}
 	if (x->pkt.has_will) {
 		c->will = make_will(&x->pkt);
@@ -702,10 +706,17 @@ int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	if (err == MQTT_CONNECT_OK) {
 		/* Plugins deciding on the CONNECT may ask for these. */
 		c->keepalive = x->pkt.keepalive;
-		c->clean_start = x->pkt.clean_start;
+		if (x->pkt.clean_start)
+			c->flags |= CLIENT_F_CLEAN_START;
 		if (x->pkt.bridge)
 			c->flags |= CLIENT_F_BRIDGE_PEER;
-		c->topic_alias_max_out = x->pkt.props.topic_alias_maximum; /* 0 when absent */
+		if (x->pkt.props.topic_alias_maximum) { /* 0 when absent */
+			if (!client_ext(c)) {
+				rc = client_fail(c, 0, "out of memory");
+				goto out;
+			}
+			c->ext->topic_alias_max_out = x->pkt.props.topic_alias_maximum;
+		}
 	}
 	if (err != MQTT_CONNECT_OK) {
 		rc = decode_error(c, err);

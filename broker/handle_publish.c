@@ -145,7 +145,7 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	 * client may not open more than the Receive Maximum we announced [MQTT-3.3.4-8]. */
 	if (p.qos == 2 && c->protocol == MQTT_PROTO_V5 && cfg->max_inflight_messages > 0 &&
 	    cfg->max_inflight_messages < 65535 &&
-	    c->session->nqos2_in >= (uint32_t)cfg->max_inflight_messages)
+	    session_qos2_in_count(c->session) >= (uint32_t)cfg->max_inflight_messages)
 		return client_fail(c, MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED,
 				   "more than %d QoS 2 messages awaiting PUBREL (receive maximum)",
 				   cfg->max_inflight_messages);

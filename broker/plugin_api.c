@@ -117,7 +117,7 @@ static const char *api_client_cert_subject(const midge_client *c)
 
 static int api_client_clean_start(const midge_client *c)
 {
-	return c ? C(c)->clean_start : -1;
+	return c ? client_clean_start(C(c)) : -1;
 }
 
 static int api_client_keepalive(const midge_client *c)

@@ -28,10 +28,10 @@ int send_disconnect_why(struct client *c, uint8_t reason, const char *why)
 		return 0;
 	/* A reason string only for a client that asked for problem information, and
 	 * never one that would make the packet too large for it [MQTT-3.1.2-25]. */
-	if (why && c->problem_info) {
+	if (why && (c->flags & CLIENT_F_PROBLEM_INFO)) {
+		uint32_t max = client_max_packet_out(c);
 		props.reason_string = (struct mqtt_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
-		if (c->max_packet_out &&
-		    mqtt_size_reason_packet(MQTT_PROTO_V5, reason, &props) > c->max_packet_out)
+		if (max && mqtt_size_reason_packet(MQTT_PROTO_V5, reason, &props) > max)
 			props.reason_string = (struct mqtt_bytes){0};
 	}
 	n = mqtt_size_reason_packet(MQTT_PROTO_V5, reason, &props);

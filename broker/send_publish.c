@@ -26,7 +26,9 @@
 static void use_alias(struct client *c, const struct message *m, struct mqtt_publish_out *p,
 		      struct mqtt_props_out *props, struct topic_alias_pick *alias)
 {
-	if (c->topic_alias_max_out == 0)
+	uint32_t max;
+
+	if (client_topic_alias_max_out(c) == 0)
 		return;
 	topic_alias_pick(c, m->topic, m->topic_len, alias);
 	if (alias->alias == 0)
@@ -34,7 +36,8 @@ static void use_alias(struct client *c, const struct message *m, struct mqtt_pub
 	props->topic_alias = alias->alias;
 	if (!alias->send_topic)
 		p->topic.len = 0;
-	if (c->max_packet_out && mqtt_size_publish(p, c->protocol) > c->max_packet_out) {
+	max = client_max_packet_out(c);
+	if (max && mqtt_size_publish(p, c->protocol) > max) {
 		topic_alias_abort(alias);
 		props->topic_alias = 0;
 		p->topic.len = m->topic_len;

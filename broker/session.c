@@ -147,25 +147,30 @@ void session_unref(struct session *s)
 	mem_free(s);
 }
 
+struct session_msgs *session_msgs(struct session *s)
+{
+	if (!s->msgs)
+		s->msgs = mem_calloc(1, sizeof(*s->msgs));
+	return s->msgs;
+}
+
 static void release_msgs(struct session *s)
 {
-	STAT_SUB(s->worker->stats.inflight, s->ninflight);
-	STAT_SUB(s->worker->stats.queued, s->q_len);
-	for (uint32_t i = 0; i < s->ninflight; i++)
-		message_unref(s->inflight[i].msg);
-	mem_free(s->inflight);
-	s->inflight = NULL;
-	s->ninflight = s->inflight_cap = 0;
-	s->inflight_bytes = 0;
-	for (uint32_t i = 0; i < s->q_len; i++)
-		message_unref(s->queue[(s->q_head + i) % s->q_cap].msg);
-	mem_free(s->queue);
-	s->queue = NULL;
-	s->q_head = s->q_len = s->q_cap = 0;
-	s->queued_bytes = 0;
-	mem_free(s->qos2_in);
-	s->qos2_in = NULL;
-	s->nqos2_in = 0;
+	struct session_msgs *q = s->msgs;
+
+	if (!q)
+		return;
+	STAT_SUB(s->worker->stats.inflight, q->ninflight);
+	STAT_SUB(s->worker->stats.queued, q->q_len);
+	for (uint32_t i = 0; i < q->ninflight; i++)
+		message_unref(q->inflight[i].msg);
+	mem_free(q->inflight);
+	for (uint32_t i = 0; i < q->q_len; i++)
+		message_unref(q->queue[(q->q_head + i) % q->q_cap].msg);
+	mem_free(q->queue);
+	mem_free(q->qos2_in);
+	mem_free(q);
+	s->msgs = NULL;
 }
 
 void session_destroy(struct session *s)
@@ -177,17 +182,17 @@ void session_destroy(struct session *s)
 	will_session_end(s);
 	store_session_forget(s);
 	bridge_session_gone(s);
-	if (s->nsubs) {
+	if (s->subs) {
 		pthread_rwlock_wrlock(&b->sub_lock);
-		for (uint32_t i = 0; i < s->nsubs; i++)
-			subtree_remove_any(&b->subs, s->subs[i].filter, s->subs[i].len, s);
+		for (struct session_sub *sub = s->subs; sub; sub = sub->next)
+			subtree_remove_any(&b->subs, sub->filter, sub->len, s);
 		pthread_rwlock_unlock(&b->sub_lock);
 	}
-	for (uint32_t i = 0; i < s->nsubs; i++)
-		mem_free(s->subs[i].filter);
-	mem_free(s->subs);
-	s->subs = NULL;
-	s->nsubs = 0;
+	while (s->subs) {
+		struct session_sub *next = s->subs->next;
+		mem_free(s->subs);
+		s->subs = next;
+	}
 	release_msgs(s);
 	if (s->off) {
 		ev_timer_stop(s->worker->loop, &s->off->expiry_timer);
@@ -263,10 +268,9 @@ size_t session_recheck_subscriptions(struct session *s)
 
 	if (!acl)
 		return 0;
-	for (uint32_t i = 0; i < s->nsubs;) {
-		struct session_sub *sub = &s->subs[i];
+	for (struct session_sub **pp = &s->subs, *sub; (sub = *pp) != NULL;) {
 		if (acl_check(acl, s->username, s->client_id, sub->filter, sub->len, ACL_SUBSCRIBE)) {
-			i++;
+			pp = &sub->next;
 			continue;
 		}
 		log_notice("Client %s loses its subscription to %s: the reloaded ACL denies it.",
@@ -275,89 +279,98 @@ size_t session_recheck_subscriptions(struct session *s)
 		subtree_remove_any(&w->broker->subs, sub->filter, sub->len, s);
 		pthread_rwlock_unlock(&w->broker->sub_lock);
 		store_sub_forget(s, sub->filter, sub->len);
-		mem_free(sub->filter);
-		*sub = s->subs[--s->nsubs];
+		*pp = sub->next;
+		mem_free(sub);
 		dropped++;
 	}
 	return dropped;
 }
 
+/* Where the subscription to filter is linked in, or the list's end when there is none. */
+static struct session_sub **sub_find(struct session *s, const char *filter, size_t len)
+{
+	struct session_sub **pp = &s->subs;
+
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->len == len && memcmp((*pp)->filter, filter, len) == 0)
+			break;
+	return pp;
+}
+
 int session_sub_put(struct session *s, const char *filter, size_t len, uint8_t qos,
 		    uint8_t flags, uint32_t subid)
 {
-	struct session_sub *sub;
+	struct session_sub **pp = sub_find(s, filter, len);
+	struct session_sub *sub = *pp;
+	int rc = 0;
 
-	for (uint32_t i = 0; i < s->nsubs; i++) {
-		sub = &s->subs[i];
-		if (sub->len == len && memcmp(sub->filter, filter, len) == 0) {
-			sub->qos = qos;
-			sub->flags = flags;
-			sub->subid = subid;
-			return 0;
-		}
-	}
-	if (array_full(s->nsubs, 2)) {
-		uint32_t cap = s->nsubs ? s->nsubs * 2 : 2;
-		struct session_sub *subs = mem_realloc(s->subs, cap * sizeof(*subs));
-		if (!subs)
+	if (!sub) {
+		if (!(sub = mem_malloc(offsetof(struct session_sub, filter) + len + 1)))
 			return -1;
-		s->subs = subs;
+		memcpy(sub->filter, filter, len);
+		sub->filter[len] = '\0';
+		sub->len = (uint16_t)len;
+		sub->next = NULL;
+		*pp = sub;
+		rc = 1;
 	}
-	sub = &s->subs[s->nsubs];
-	sub->filter = mem_strndup(filter, len);
-	if (!sub->filter)
-		return -1;
-	sub->len = (uint16_t)len;
 	sub->qos = qos;
 	sub->flags = flags;
 	sub->subid = subid;
-	s->nsubs++;
-	return 1;
+	return rc;
 }
 
 bool session_sub_remove(struct session *s, const char *filter, size_t len)
 {
-	for (uint32_t i = 0; i < s->nsubs; i++) {
-		if (s->subs[i].len == len && memcmp(s->subs[i].filter, filter, len) == 0) {
-			mem_free(s->subs[i].filter);
-			s->subs[i] = s->subs[--s->nsubs];
-			return true;
-		}
-	}
-	return false;
+	struct session_sub **pp = sub_find(s, filter, len);
+	struct session_sub *sub = *pp;
+
+	if (!sub)
+		return false;
+	*pp = sub->next;
+	mem_free(sub);
+	return true;
 }
 
 bool session_qos2_in_has(const struct session *s, uint16_t mid)
 {
-	for (uint32_t i = 0; i < s->nqos2_in; i++)
-		if (s->qos2_in[i] == mid)
+	const struct session_msgs *q = s->msgs;
+
+	for (uint32_t i = 0; q && i < q->nqos2_in; i++)
+		if (q->qos2_in[i] == mid)
 			return true;
 	return false;
 }
 
 int session_qos2_in_add(struct session *s, uint16_t mid)
 {
+	struct session_msgs *q;
+
 	if (session_qos2_in_has(s, mid))
 		return 0;
-	if (array_full(s->nqos2_in, 4)) {
-		uint32_t cap = s->nqos2_in ? s->nqos2_in * 2 : 4;
-		uint16_t *ids = mem_realloc(s->qos2_in, cap * sizeof(*ids));
+	if (!(q = session_msgs(s)))
+		return -1;
+	if (array_full(q->nqos2_in, 4)) {
+		uint32_t cap = q->nqos2_in ? q->nqos2_in * 2 : 4;
+		uint16_t *ids = mem_realloc(q->qos2_in, cap * sizeof(*ids));
 		if (!ids)
 			return -1;
-		s->qos2_in = ids;
+		q->qos2_in = ids;
 	}
-	s->qos2_in[s->nqos2_in++] = mid;
+	q->qos2_in[q->nqos2_in++] = mid;
 	return 0;
 }
 
 bool session_qos2_in_remove(struct session *s, uint16_t mid)
 {
-	for (uint32_t i = 0; i < s->nqos2_in; i++) {
-		if (s->qos2_in[i] == mid) {
-			s->qos2_in[i] = s->qos2_in[--s->nqos2_in];
-			if (s->nqos2_in == 0) {
-				mem_free(s->qos2_in);
-				s->qos2_in = NULL;
+	struct session_msgs *q = s->msgs;
+
+	for (uint32_t i = 0; q && i < q->nqos2_in; i++) {
+		if (q->qos2_in[i] == mid) {
+			q->qos2_in[i] = q->qos2_in[--q->nqos2_in];
+			if (q->nqos2_in == 0) {
+				mem_free(q->qos2_in);
+				q->qos2_in = NULL;
 			}
 			return true;
 		}

@@ -42,12 +42,14 @@ struct session_msg {
 	uint8_t state;    /* enum inflight_state, in flight only */
 };
 
+/* One subscription, its filter in the same block: a session's list is short. */
 struct session_sub {
-	char *filter;
+	struct session_sub *next;
 	uint32_t subid;
 	uint16_t len;
 	uint8_t qos;
 	uint8_t flags;
+	char filter[];               /* len bytes and a NUL */
 };
 
 /* Never expires (MQTT 5 session expiry 0xFFFFFFFF). */
@@ -68,6 +70,25 @@ struct session_offline {
 	uint32_t will_delay;         /* its delay, seconds from disconnected_at */
 };
 
+/*
+ * The QoS 1/2 message state (and a lazy bridge's offline QoS 0 queue):
+ * allocated with the first such message (session_msgs()) and kept until the
+ * session ends, so sessions that only ever see QoS 0 carry none of it.
+ */
+struct session_msgs {
+	struct session_msg *inflight;   /* in send order */
+	size_t inflight_bytes;
+	struct session_msg *queue;      /* ring buffer */
+	size_t queued_bytes;
+	uint16_t *qos2_in;              /* incoming QoS 2 ids awaiting PUBREL */
+	uint32_t ninflight;
+	uint32_t inflight_cap;
+	uint32_t q_head;
+	uint32_t q_len;
+	uint32_t q_cap;
+	uint32_t nqos2_in;           /* capacity implied (session.c: array_full()) */
+};
+
 /* Members ordered by size: no padding. */
 struct session {
 	struct session *hnext;       /* worker's session table chain */
@@ -77,22 +98,11 @@ struct session {
 	char *username;              /* as authenticated at the last CONNECT, NULL for none */
 	struct session_offline *off; /* NULL until the connection goes (session_offline()) */
 	uint64_t id;                 /* unique in the process (no-local origin) */
-	struct session_sub *subs;
-	struct session_msg *inflight;   /* in send order */
-	size_t inflight_bytes;
-	struct session_msg *queue;      /* ring buffer */
-	size_t queued_bytes;
-	uint16_t *qos2_in;              /* incoming QoS 2 ids awaiting PUBREL */
+	struct session_sub *subs;    /* in the order they were made */
+	struct session_msgs *msgs;   /* NULL until the first QoS 1/2 message */
 	_Atomic uint32_t refs;
 	uint32_t hash;
 	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
-	uint32_t nsubs;              /* capacity implied (session.c: array_full()) */
-	uint32_t ninflight;
-	uint32_t inflight_cap;
-	uint32_t q_head;
-	uint32_t q_len;
-	uint32_t q_cap;
-	uint32_t nqos2_in;           /* capacity implied (session.c: array_full()) */
 	uint16_t last_mid;
 	uint16_t listener;           /* index of the listener it last connected on (for its ACL) */
 	uint16_t receive_max;        /* the client's Receive Maximum (65535 without one) */
@@ -145,6 +155,31 @@ struct session_offline *session_offline(struct session *s);
 /* A connection takes the session over: its expiry stops and a waiting will is
  * dropped [MQTT-3.1.3-9]; the offline part is freed. */
 void session_take_over(struct session *s);
+
+/* The message state, allocated on first use (owner thread); NULL when out of memory. */
+struct session_msgs *session_msgs(struct session *s);
+
+/* Messages queued behind the window, their payload bytes, and those in flight. */
+static inline uint32_t session_queued(const struct session *s)
+{
+	return s->msgs ? s->msgs->q_len : 0;
+}
+
+static inline size_t session_queued_bytes(const struct session *s)
+{
+	return s->msgs ? s->msgs->queued_bytes : 0;
+}
+
+static inline uint32_t session_inflight(const struct session *s)
+{
+	return s->msgs ? s->msgs->ninflight : 0;
+}
+
+/* Incoming QoS 2 exchanges awaiting PUBREL. */
+static inline uint32_t session_qos2_in_count(const struct session *s)
+{
+	return s->msgs ? s->msgs->nqos2_in : 0;
+}
 
 /* When the offline session's connection went, wall clock seconds (0 while online). */
 static inline int64_t session_disconnected_at(const struct session *s)

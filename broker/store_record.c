@@ -74,6 +74,7 @@ void store_session_save(struct session *s)
 	struct message *will = NULL;
 	uint32_t will_delay = 0;
 	uint8_t ids_small[64], *ids = ids_small;
+	uint32_t nqos2_in = session_qos2_in_count(s);
 	int rc;
 
 	if (!st)
@@ -91,13 +92,13 @@ void store_session_save(struct session *s)
 		will = s->off->will;
 		will_delay = s->off->will_delay;
 	}
-	if (s->nqos2_in * 2 > sizeof(ids_small) && !(ids = mem_malloc(s->nqos2_in * 2))) {
+	if (nqos2_in * 2 > sizeof(ids_small) && !(ids = mem_malloc(nqos2_in * 2))) {
 		recorded(w, PERSIST_ENOMEM, "storing a session");
 		return;
 	}
-	for (uint32_t i = 0; i < s->nqos2_in; i++) {
-		ids[2 * i] = (uint8_t)(s->qos2_in[i] >> 8);
-		ids[2 * i + 1] = (uint8_t)s->qos2_in[i];
+	for (uint32_t i = 0; i < nqos2_in; i++) {
+		ids[2 * i] = (uint8_t)(s->msgs->qos2_in[i] >> 8);
+		ids[2 * i + 1] = (uint8_t)s->msgs->qos2_in[i];
 	}
 	struct persist_session ps = {
 		.expiry_interval = s->expiry_interval,
@@ -109,7 +110,7 @@ void store_session_save(struct session *s)
 		.will_delay = will_delay,
 		.listener = s->listener,
 		.qos2_in = ids,
-		.nqos2_in = s->nqos2_in,
+		.nqos2_in = nqos2_in,
 	};
 	rc = persist_session_put(b, s->client_id, strlen(s->client_id), &ps);
 	if (ids != ids_small)

@@ -2,7 +2,9 @@
  * subtree.c: the subscription trie (see subtree.h).
  *
  * Children live in the shared tnode table; the '+' and '#' children are
- * also reachable through direct pointers, since every match visits them.
+ * instead reachable through direct pointers, since every match visits them.
+ * Those and shared groups live in a node's extension, allocated only while
+ * it has any: most nodes (a leaf per distinct filter) have none.
  * Nodes left without children or subscribers are pruned on removal.
  */
 #include "config.h"
@@ -27,15 +29,20 @@ struct shared_group {
 	_Atomic uint32_t next; /* round-robin cursor: matching runs under a read lock */
 };
 
-struct subnode {
-	struct tnode t; /* first: a subnode is a tnode */
+/* What fewer nodes have: wildcard children and shared groups. */
+struct subnode_ext {
 	struct subnode *plus;
 	struct subnode *hash;
+	struct shared_group *groups;
+	uint32_t ngroups;
+};
+
+struct subnode {
+	struct tnode t; /* first: a subnode is a tnode */
+	struct subnode_ext *x; /* NULL while the node has none of it */
 	struct subscriber *subs;
 	uint32_t nsubs;
 	uint32_t subs_cap;
-	struct shared_group *groups;
-	uint32_t ngroups;
 };
 
 static struct subnode *node_new(struct subnode *parent, const char *level, size_t len)
@@ -44,15 +51,37 @@ static struct subnode *node_new(struct subnode *parent, const char *level, size_
 					   level, len);
 }
 
+static struct subnode_ext *node_ext(struct subnode *n)
+{
+	if (!n->x)
+		n->x = mem_calloc(1, sizeof(*n->x));
+	return n->x;
+}
+
+/* Frees the extension once it holds nothing. */
+static void node_ext_trim(struct subnode *n)
+{
+	struct subnode_ext *x = n->x;
+
+	if (x && !x->plus && !x->hash && x->ngroups == 0) {
+		mem_free(x->groups);
+		mem_free(x);
+		n->x = NULL;
+	}
+}
+
 static void node_destroy(struct subnode *n)
 {
 	tnode_release(&n->t);
 	mem_free(n->subs);
-	for (uint32_t i = 0; i < n->ngroups; i++) {
-		mem_free(n->groups[i].name);
-		mem_free(n->groups[i].members);
+	if (n->x) {
+		for (uint32_t i = 0; i < n->x->ngroups; i++) {
+			mem_free(n->x->groups[i].name);
+			mem_free(n->x->groups[i].members);
+		}
+		mem_free(n->x->groups);
+		mem_free(n->x);
 	}
-	mem_free(n->groups);
 	mem_free(n);
 }
 
@@ -70,11 +99,11 @@ void subtree_free(struct subtree *t)
 	struct subnode *cur = t->root;
 
 	while (cur) {
-		struct subnode *child = cur->plus;
-		if (child) {
-			cur->plus = NULL;
-		} else if ((child = cur->hash) != NULL) {
-			cur->hash = NULL;
+		struct subnode *child = NULL;
+		if (cur->x && (child = cur->x->plus) != NULL) {
+			cur->x->plus = NULL;
+		} else if (cur->x && (child = cur->x->hash) != NULL) {
+			cur->x->hash = NULL;
 		} else {
 			child = (struct subnode *)tnode_pop_child(&cur->t);
 		}
@@ -98,13 +127,15 @@ static struct subnode *step(struct subnode *n, const char *level, size_t len, bo
 	struct subnode *c;
 	uint32_t h;
 
-	if (len == 1 && level[0] == '+')
-		wild = &n->plus;
-	else if (len == 1 && level[0] == '#')
-		wild = &n->hash;
-	if (wild) {
+	if (len == 1 && (level[0] == '+' || level[0] == '#')) {
+		struct subnode_ext *x = create ? node_ext(n) : n->x;
+		if (!x)
+			return NULL;
+		wild = level[0] == '+' ? &x->plus : &x->hash;
 		if (!*wild && create)
 			*wild = node_new(n, level, len);
+		if (!*wild)
+			node_ext_trim(n);
 		return *wild;
 	}
 	h = tnode_hash(level, len);
@@ -136,7 +167,7 @@ static struct subnode *walk(struct subnode *root, const char *filter, size_t len
 
 static bool node_is_empty(const struct subnode *n)
 {
-	return n->nsubs == 0 && n->ngroups == 0 && n->t.nchildren == 0 && !n->plus && !n->hash;
+	return n->nsubs == 0 && n->t.nchildren == 0 && !n->x;
 }
 
 /* Frees empty nodes from n upwards (never the root). */
@@ -144,12 +175,13 @@ static void prune(struct subnode *n)
 {
 	while (n->t.parent && node_is_empty(n)) {
 		struct subnode *parent = (struct subnode *)n->t.parent;
-		if (parent->plus == n)
-			parent->plus = NULL;
-		else if (parent->hash == n)
-			parent->hash = NULL;
+		if (parent->x && parent->x->plus == n)
+			parent->x->plus = NULL;
+		else if (parent->x && parent->x->hash == n)
+			parent->x->hash = NULL;
 		else
 			tnode_erase(&parent->t, &n->t);
+		node_ext_trim(parent);
 		node_destroy(n);
 		n = parent;
 	}
@@ -223,39 +255,51 @@ bool subtree_remove(struct subtree *t, const char *filter, size_t len, const str
 
 static struct shared_group *group_find(struct subnode *n, const char *name, size_t len)
 {
-	for (uint32_t i = 0; i < n->ngroups; i++)
-		if (n->groups[i].name_len == len && memcmp(n->groups[i].name, name, len) == 0)
-			return &n->groups[i];
+	const struct subnode_ext *x = n->x;
+
+	for (uint32_t i = 0; x && i < x->ngroups; i++)
+		if (x->groups[i].name_len == len && memcmp(x->groups[i].name, name, len) == 0)
+			return &x->groups[i];
 	return NULL;
 }
 
 static struct shared_group *group_add(struct subnode *n, const char *name, size_t len)
 {
-	struct shared_group *groups = mem_realloc(n->groups, (n->ngroups + 1) * sizeof(*groups));
-	struct shared_group *g;
+	struct subnode_ext *x = node_ext(n);
+	struct shared_group *groups, *g;
 
-	if (!groups)
+	if (!x)
 		return NULL;
-	n->groups = groups;
-	g = &groups[n->ngroups];
+	groups = mem_realloc(x->groups, (x->ngroups + 1) * sizeof(*groups));
+	if (!groups) {
+		node_ext_trim(n);
+		return NULL;
+	}
+	x->groups = groups;
+	g = &groups[x->ngroups];
 	memset(g, 0, sizeof(*g));
 	g->name = mem_strndup(name, len);
-	if (!g->name)
+	if (!g->name) {
+		node_ext_trim(n);
 		return NULL;
+	}
 	g->name_len = len;
 	atomic_init(&g->next, 0);
-	n->ngroups++;
+	x->ngroups++;
 	return g;
 }
 
 static void group_drop(struct subnode *n, struct shared_group *g)
 {
+	struct subnode_ext *x = n->x;
+
 	mem_free(g->name);
 	mem_free(g->members);
-	*g = n->groups[--n->ngroups];
-	if (n->ngroups == 0) {
-		mem_free(n->groups);
-		n->groups = NULL;
+	*g = x->groups[--x->ngroups];
+	if (x->ngroups == 0) {
+		mem_free(x->groups);
+		x->groups = NULL;
+		node_ext_trim(n);
 	}
 }
 
@@ -340,7 +384,8 @@ bool subtree_remove_any(struct subtree *t, const char *filter, size_t len, const
 
 static int found_add(struct match_ctx *ctx, const struct subnode *n)
 {
-	size_t want = n->nsubs + n->ngroups;
+	uint32_t ngroups = n->x ? n->x->ngroups : 0;
+	size_t want = n->nsubs + ngroups;
 
 	if (want == 0)
 		return 0;
@@ -356,8 +401,8 @@ static int found_add(struct match_ctx *ctx, const struct subnode *n)
 	}
 	for (uint32_t i = 0; i < n->nsubs; i++)
 		ctx->found[ctx->nfound++] = &n->subs[i];
-	for (uint32_t i = 0; i < n->ngroups; i++)
-		ctx->found[ctx->nfound++] = group_pick(ctx, &n->groups[i]);
+	for (uint32_t i = 0; i < ngroups; i++)
+		ctx->found[ctx->nfound++] = group_pick(ctx, &n->x->groups[i]);
 	ctx->nodes_matched++;
 	return 0;
 }
@@ -406,12 +451,13 @@ int subtree_match(const struct subtree *t, const char *topic, size_t len, struct
 			return -1;
 		for (size_t i = 0; i < nfront; i++) {
 			struct subnode *n = ctx->frontier[i];
+			const struct subnode_ext *x = wild_ok ? n->x : NULL;
 			struct subnode *c;
 
-			if (wild_ok && n->hash && found_add(ctx, n->hash) < 0)
+			if (x && x->hash && found_add(ctx, x->hash) < 0)
 				return -1;
-			if (wild_ok && n->plus)
-				ctx->next[nnext++] = n->plus;
+			if (x && x->plus)
+				ctx->next[nnext++] = x->plus;
 			c = (struct subnode *)tnode_find(&n->t, p, l, h);
 			if (c)
 				ctx->next[nnext++] = c;
@@ -427,7 +473,7 @@ int subtree_match(const struct subtree *t, const char *topic, size_t len, struct
 	for (size_t i = 0; i < nfront; i++) {
 		struct subnode *n = ctx->frontier[i];
 		/* "a/#" also matches "a" itself. */
-		if (found_add(ctx, n) < 0 || (n->hash && found_add(ctx, n->hash) < 0))
+		if (found_add(ctx, n) < 0 || (n->x && n->x->hash && found_add(ctx, n->x->hash) < 0))
 			return -1;
 	}
 	return 0;

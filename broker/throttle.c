@@ -36,9 +36,10 @@ static bool over_limits(const struct session *s, uint32_t num, uint32_t den)
 	const struct config *cfg = cfg_of(s);
 
 	if (cfg->max_queued_messages > 0 &&
-	    (uint64_t)s->q_len * den >= (uint64_t)cfg->max_queued_messages * num)
+	    (uint64_t)session_queued(s) * den >= (uint64_t)cfg->max_queued_messages * num)
 		return true;
-	if (cfg->max_queued_bytes > 0 && (uint64_t)s->queued_bytes * den >= cfg->max_queued_bytes * num)
+	if (cfg->max_queued_bytes > 0 &&
+	    (uint64_t)session_queued_bytes(s) * den >= cfg->max_queued_bytes * num)
 		return true;
 	return false;
 }
@@ -57,9 +58,9 @@ bool throttle_may_overfill(const struct session *s, uint8_t qos)
 	    atomic_load_explicit(&s->stalled, memory_order_relaxed))
 		return false;
 	if (cfg->max_queued_messages > 0 &&
-	    s->q_len >= 2 * (uint64_t)cfg->max_queued_messages + OVERFILL_MESSAGES)
+	    session_queued(s) >= 2 * (uint64_t)cfg->max_queued_messages + OVERFILL_MESSAGES)
 		return false;
-	if (cfg->max_queued_bytes > 0 && s->queued_bytes >= 2 * cfg->max_queued_bytes)
+	if (cfg->max_queued_bytes > 0 && session_queued_bytes(s) >= 2 * cfg->max_queued_bytes)
 		return false;
 	return true;
 }

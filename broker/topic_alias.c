@@ -150,7 +150,7 @@ static uint32_t topic_hash(const char *s, uint16_t len)
 static uint32_t out_max(const struct client *c)
 {
 	const struct config_listener *l;
-	uint32_t max = c->topic_alias_max_out;
+	uint32_t max = client_topic_alias_max_out(c);
 
 	if (c->protocol != MQTT_PROTO_V5 || max == 0 || !c->listener)
 		return 0;
@@ -240,7 +240,7 @@ void topic_alias_pick(struct client *c, const char *topic, uint16_t len,
 	uint16_t a;
 
 	*pick = (struct topic_alias_pick){.alias = 0, .send_topic = true};
-	if (len == 0 || c->topic_alias_max_out == 0 || !(t = out_table(c)))
+	if (len == 0 || client_topic_alias_max_out(c) == 0 || !(t = out_table(c)))
 		return;
 	h = topic_hash(topic, len);
 	for (a = t->buckets[h & t->mask]; a; a = ent(t, a)->hnext) {
