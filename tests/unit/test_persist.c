@@ -1277,6 +1277,71 @@ START_TEST(t_damaged_meta_txnid)
 }
 END_TEST
 
+/*
+ * A meta page naming transaction 2^64 - 1 (found by tests/fuzz/fuzz_persist):
+ * LMDB numbered the next write transaction 0, which it takes for "none" in its
+ * free-list bookkeeping (the record of the pages freed by transaction 0 was
+ * merged into the free pages again and again), handed out a page twice and
+ * aborted (mdb_page_dirty: Assertion 'rc == 0') as recovery deleted records.
+ * A store cannot come near the end of the transaction ids: such a meta page is
+ * damage. The file then goes aside under recovery, and plainly it is refused
+ * (the broker's first commits would abort the same way).
+ */
+START_TEST(t_damaged_meta_txnid_wrap)
+{
+	char data[300], other[300], err[512] = "";
+	struct persist *p = NULL;
+	struct persist_batch *b;
+	long ps = sysconf(_SC_PAGESIZE);
+	uint64_t txn[2], last;
+	uint8_t id[16];
+	int fd, m;
+
+	fill_small(tmpdir);
+	/* a retained entry naming no message, for recovery to delete */
+	pcodec_put_u64(id, 999);
+	raw_put(tmpdir, "retained", "gone", 4, id, pcodec_enc_id(id, 999));
+	snprintf(data, sizeof(data), "%s/data.mdb", tmpdir);
+	fd = open(data, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	for (m = 0; m < 2; m++)
+		ck_assert_int_eq(pread(fd, &txn[m], 8, m * ps + 144), 8);
+	/* the newest meta page (LMDB reads meta page id & 1): the largest id of its parity */
+	m = txn[1] > txn[0];
+	last = m ? UINT64_MAX : UINT64_MAX - 1;
+	ck_assert_int_eq(pwrite(fd, &last, 8, m * ps + 144), 8);
+	close(fd);
+	/* a copy, in its own directory, to open plainly */
+	snprintf(other, sizeof(other), "%s/plain", tmpdir);
+	ck_assert_int_eq(mkdir(other, 0700), 0);
+	snprintf(other, sizeof(other), "%s/plain/data.mdb", tmpdir);
+	ck_assert_int_eq(copy_file(data, other), 0);
+	snprintf(other, sizeof(other), "%s/plain", tmpdir);
+	/* with recovery: opens (on a fresh store), consistent, and takes commits (before the
+	 * check refused the file, the second commit aborted) */
+	ck_assert_int_eq(try_open(tmpdir, true, &p, err, sizeof(err)), 0);
+	ck_assert_uint_gt(persist_recovered(p), 0);
+	ck_assert_int_eq(census(p, true), 0);
+	b = persist_batch_new();
+	for (uint64_t i = 1000; i < 1200; i++) {
+		persist_msg_put(b, i, &(struct persist_msg){ 0, false, 0, (const uint8_t *)"t", 1, NULL, 0, NULL, 0 });
+		persist_retained_set(b, "r", 1, i);
+		commit(p, b);
+	}
+	persist_batch_free(b);
+	persist_close(p);
+	ck_assert_int_eq(try_open(tmpdir, false, &p, err, sizeof(err)), 0);
+	ck_assert_int_eq(persist_retained_get(p, "r", 1, &last), 0);
+	ck_assert_uint_eq(last, 1199);
+	ck_assert_int_eq(refs_of(p, 1199), 1);
+	ck_assert_int_eq(refs_of(p, 1198), -1);
+	persist_close(p);
+	/* plainly: refused */
+	ck_assert_int_eq(try_open(other, false, &p, err, sizeof(err)), PERSIST_EDAMAGED);
+	ck_assert_msg(strstr(err, "transaction id") != NULL, "%s", err);
+}
+END_TEST
+
 /* --- scale --- */
 
 static double now_s(void)
@@ -1374,6 +1439,7 @@ Suite *suite_persist(void)
 	tcase_add_test(tc, t_damaged_db_flags);
 	tcase_add_test(tc, t_damaged_empty_tree);
 	tcase_add_test(tc, t_damaged_meta_txnid);
+	tcase_add_test(tc, t_damaged_meta_txnid_wrap);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scale");
