@@ -280,7 +280,11 @@ static int walk(struct chk *c, uint64_t pgno, unsigned level, unsigned depth, en
 		} else if (i == 0) {
 			continue;
 		}
-		if (t == T_FREE && ksize != 8) {
+		/* A free-list key is the transaction that freed the pages: from 1 (LMDB's first
+		 * write) to the newest. LMDB's free-page bookkeeping takes 0 for "no record": it
+		 * would reuse the pages of a record 0 twice (and abort: mdb_page_dirty). */
+		if (t == T_FREE && (ksize != 8 || (level == depth && (u64at(key) == 0 ||
+								      u64at(key) > c->txnid)))) {
 			bad(c, "a free-list key is damaged");
 			goto out_bad;
 		}
