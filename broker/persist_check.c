@@ -32,6 +32,9 @@ enum {
 	F_BIGDATA = 0x01, F_SUBDATA = 0x02,
 	MAX_DEPTH = 30,       /* LMDB's cursor stack holds 32 pages */
 };
+/* Transaction ids count commits from 1: a store at a million commits a second reaches
+ * this after 146,000 years. Past it the ids would wrap to 0, which LMDB takes for "none". */
+#define MAX_TXNID ((uint64_t)1 << 62)
 #define P_INVALID UINT64_MAX
 #define LMDB_MAGIC 0xBEEFC0DEu
 
@@ -41,6 +44,7 @@ struct chk {
 	int fd;
 	uint32_t psize;
 	uint64_t last;        /* last page in use */
+	uint64_t txnid;       /* the newest meta page's transaction */
 	uint8_t *seen;        /* a bit per page: already part of a tree */
 	const char *why;
 };
@@ -276,7 +280,11 @@ static int walk(struct chk *c, uint64_t pgno, unsigned level, unsigned depth, en
 		} else if (i == 0) {
 			continue;
 		}
-		if (t == T_FREE && ksize != 8) {
+		/* A free-list key is the transaction that freed the pages: from 1 (LMDB's first
+		 * write) to the newest. LMDB's free-page bookkeeping takes 0 for "no record": it
+		 * would reuse the pages of a record 0 twice (and abort: mdb_page_dirty). */
+		if (t == T_FREE && (ksize != 8 || (level == depth && (u64at(key) == 0 ||
+								      u64at(key) > c->txnid)))) {
 			bad(c, "a free-list key is damaged");
 			goto out_bad;
 		}
@@ -369,7 +377,13 @@ const char *persist_check_file(const char *path)
 		uint64_t t0 = u64at(meta[0] + M_TXNID), t1 = u64at(meta[1] + M_TXNID);
 		newest = (int)((t0 > t1 ? t0 : t1) & 1);
 		c.last = u64at(meta[newest] + M_LASTPG);
-		if (!(c.seen = mem_calloc((size_t)(c.last / 8 + 1), 1)))
+		c.txnid = t0 > t1 ? t0 : t1;
+		/* LMDB numbers the next write transaction txnid + 1: at 2^64 - 1 that is 0, which its
+		 * free-page bookkeeping takes for "none", and it hands a page out twice (an abort in
+		 * mdb_page_dirty, found by fuzzing). No store comes near: such an id is damage. */
+		if (c.txnid >= MAX_TXNID)
+			c.why = "the data file's meta pages are damaged (transaction id)";
+		else if (!(c.seen = mem_calloc((size_t)(c.last / 8 + 1), 1)))
 			c.why = "out of memory checking the data file";
 		else if (check_tree(&c, meta[newest] + M_DBS + DB_SIZE, T_MAIN) == 0)
 			check_tree(&c, meta[newest] + M_DBS, T_FREE);

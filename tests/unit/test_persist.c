@@ -1277,6 +1277,138 @@ START_TEST(t_damaged_meta_txnid)
 }
 END_TEST
 
+/*
+ * A meta page naming transaction 2^64 - 1 (found by tests/fuzz/fuzz_persist):
+ * LMDB numbered the next write transaction 0, which it takes for "none" in its
+ * free-list bookkeeping (the record of the pages freed by transaction 0 was
+ * merged into the free pages again and again), handed out a page twice and
+ * aborted (mdb_page_dirty: Assertion 'rc == 0') as recovery deleted records.
+ * A store cannot come near the end of the transaction ids: such a meta page is
+ * damage. The file then goes aside under recovery, and plainly it is refused
+ * (the broker's first commits would abort the same way).
+ */
+START_TEST(t_damaged_meta_txnid_wrap)
+{
+	char data[300], other[300], err[512] = "";
+	struct persist *p = NULL;
+	struct persist_batch *b;
+	long ps = sysconf(_SC_PAGESIZE);
+	uint64_t txn[2], last;
+	uint8_t id[16];
+	int fd, m;
+
+	fill_small(tmpdir);
+	/* a retained entry naming no message, for recovery to delete */
+	pcodec_put_u64(id, 999);
+	raw_put(tmpdir, "retained", "gone", 4, id, pcodec_enc_id(id, 999));
+	snprintf(data, sizeof(data), "%s/data.mdb", tmpdir);
+	fd = open(data, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	for (m = 0; m < 2; m++)
+		ck_assert_int_eq(pread(fd, &txn[m], 8, m * ps + 144), 8);
+	/* the newest meta page (LMDB reads meta page id & 1): the largest id of its parity */
+	m = txn[1] > txn[0];
+	last = m ? UINT64_MAX : UINT64_MAX - 1;
+	ck_assert_int_eq(pwrite(fd, &last, 8, m * ps + 144), 8);
+	close(fd);
+	/* a copy, in its own directory, to open plainly */
+	snprintf(other, sizeof(other), "%s/plain", tmpdir);
+	ck_assert_int_eq(mkdir(other, 0700), 0);
+	snprintf(other, sizeof(other), "%s/plain/data.mdb", tmpdir);
+	ck_assert_int_eq(copy_file(data, other), 0);
+	snprintf(other, sizeof(other), "%s/plain", tmpdir);
+	/* with recovery: opens (on a fresh store), consistent, and takes commits (before the
+	 * check refused the file, the second commit aborted) */
+	ck_assert_int_eq(try_open(tmpdir, true, &p, err, sizeof(err)), 0);
+	ck_assert_uint_gt(persist_recovered(p), 0);
+	ck_assert_int_eq(census(p, true), 0);
+	b = persist_batch_new();
+	for (uint64_t i = 1000; i < 1200; i++) {
+		persist_msg_put(b, i, &(struct persist_msg){ 0, false, 0, (const uint8_t *)"t", 1, NULL, 0, NULL, 0 });
+		persist_retained_set(b, "r", 1, i);
+		commit(p, b);
+	}
+	persist_batch_free(b);
+	persist_close(p);
+	ck_assert_int_eq(try_open(tmpdir, false, &p, err, sizeof(err)), 0);
+	ck_assert_int_eq(persist_retained_get(p, "r", 1, &last), 0);
+	ck_assert_uint_eq(last, 1199);
+	ck_assert_int_eq(refs_of(p, 1199), 1);
+	ck_assert_int_eq(refs_of(p, 1198), -1);
+	persist_close(p);
+	/* plainly: refused */
+	ck_assert_int_eq(try_open(other, false, &p, err, sizeof(err)), PERSIST_EDAMAGED);
+	ck_assert_msg(strstr(err, "transaction id") != NULL, "%s", err);
+}
+END_TEST
+
+/*
+ * A free-list record keyed 0 (found while fixing t_damaged_meta_txnid_wrap):
+ * LMDB's free-page bookkeeping takes key 0 for "no record taken up yet", so it
+ * took that record's pages up twice, handed a page out twice and aborted
+ * (mdb_page_dirty: Assertion 'rc == 0') at the first commit. Free-list keys
+ * name the transaction that freed the pages: 1 up to the newest.
+ */
+START_TEST(t_damaged_free_key)
+{
+	char data[300], err[512] = "";
+	struct persist *p = open_store(tmpdir, false);
+	struct persist_batch *b = persist_batch_new();
+	static char payload[600];
+	long ps = sysconf(_SC_PAGESIZE);
+	uint64_t txn[2], root, key;
+	uint16_t depth, off;
+	int fd, m;
+
+	/* commits that free pages: messages put, then replaced */
+	memset(payload, 'p', sizeof(payload));
+	for (int t = 0; t < 8; t++) {
+		for (uint64_t id = 1; id <= 40; id++) {
+			struct persist_msg msg = { 0, false, 0, (const uint8_t *)"t", 1, (const uint8_t *)payload,
+						   t % 2 ? 100 : sizeof(payload), NULL, 0 };
+			persist_msg_put(b, id, &msg);
+		}
+		commit(p, b);
+	}
+	persist_close(p);
+	snprintf(data, sizeof(data), "%s/data.mdb", tmpdir);
+	fd = open(data, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	for (m = 0; m < 2; m++)
+		ck_assert_int_eq(pread(fd, &txn[m], 8, m * ps + 144), 8);
+	m = (int)((txn[0] > txn[1] ? txn[0] : txn[1]) & 1);
+	/* the free list's MDB_db (meta page at 16 + 24): depth at 6, root at 40 */
+	ck_assert_int_eq(pread(fd, &depth, 2, m * ps + 40 + 6), 2);
+	ck_assert_int_eq(pread(fd, &root, 8, m * ps + 40 + 40), 8);
+	ck_assert_msg(depth == 1, "the free list: depth %u", depth);
+	/* its first record (the smallest key, the leaf's first node) keyed 0: still in order */
+	ck_assert_int_eq(pread(fd, &off, 2, (off_t)root * ps + 16), 2);
+	ck_assert_int_eq(pread(fd, &key, 8, (off_t)root * ps + off + 8), 8);
+	ck_assert_uint_ge(key, 1);
+	key = 0;
+	ck_assert_int_eq(pwrite(fd, &key, 8, (off_t)root * ps + off + 8), 8);
+	close(fd);
+	/* plainly: refused (it opened, and a commit below aborted) */
+	if (try_open(tmpdir, false, &p, err, sizeof(err)) == 0) {
+		for (int t = 0; t < 8; t++) {
+			for (uint64_t id = 1; id <= 40; id++) {
+				struct persist_msg msg = { 0, false, 0, (const uint8_t *)"t", 1,
+							   (const uint8_t *)payload, t % 2 ? 500 : 200, NULL, 0 };
+				persist_msg_put(b, id, &msg);
+			}
+			commit(p, b);
+		}
+		persist_close(p);
+		ck_abort_msg("a free-list record keyed 0 was not refused");
+	}
+	persist_batch_free(b);
+	ck_assert_msg(strstr(err, "free-list key") != NULL, "%s", err);
+	ck_assert_int_eq(try_open(tmpdir, true, &p, err, sizeof(err)), 0);
+	ck_assert_uint_gt(persist_recovered(p), 0);
+	persist_close(p);
+}
+END_TEST
+
 /* --- scale --- */
 
 static double now_s(void)
@@ -1374,6 +1506,8 @@ Suite *suite_persist(void)
 	tcase_add_test(tc, t_damaged_db_flags);
 	tcase_add_test(tc, t_damaged_empty_tree);
 	tcase_add_test(tc, t_damaged_meta_txnid);
+	tcase_add_test(tc, t_damaged_meta_txnid_wrap);
+	tcase_add_test(tc, t_damaged_free_key);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scale");
