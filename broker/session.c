@@ -14,6 +14,7 @@
 #include "message.h"
 #include "policy.h"
 #include "store.h"
+#include "throttle.h"
 #include "tnode.h"
 #include "will.h"
 #include "worker.h"
@@ -242,6 +243,7 @@ void session_detach(struct session *s)
 
 	s->client = NULL;
 	atomic_store_explicit(&s->online, false, memory_order_relaxed);
+	throttle_session_offline(s);
 	if (s->expiry_interval == 0) {
 		session_destroy(s);
 		return;

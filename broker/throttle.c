@@ -97,6 +97,12 @@ void throttle_queue_changed(struct session *s)
 	}
 }
 
+void throttle_session_offline(struct session *s)
+{
+	if (atomic_load_explicit(&s->congested, memory_order_relaxed))
+		check_soon(s->worker);
+}
+
 static void release(struct throttled *t)
 {
 	session_unref(t->blocking);

@@ -51,6 +51,9 @@ bool throttle_may_overfill(const struct session *s, uint8_t qos);
 /* Updates s's congested state after its queue grew or shrank (s's worker). */
 void throttle_queue_changed(struct session *s);
 
+/* s's connection went (s's worker): publishers of this worker waiting for it resume. */
+void throttle_session_offline(struct session *s);
+
 /*
  * Stops reading from c (on w) until `blocking` drains or stalls. Takes over
  * the caller's reference to `blocking`.
