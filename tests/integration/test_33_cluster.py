@@ -9,7 +9,9 @@ unchanged; '$' topics are not matched by '#' or '+' on other nodes but by
 their own filters; QoS 1 and 2 streams of 1000 messages across nodes with
 nothing lost, nothing duplicated and the publisher's order kept, delivered at
 each subscriber's granted QoS; retained messages reach nodes that subscribe
-later; an unsubscribe on one node stops delivery there and the NATS interest
+later; MQTT 5 properties (content type, response topic, correlation data,
+user properties, payload format, message expiry) arrive on the other node;
+an unsubscribe on one node stops delivery there and the NATS interest
 follows; kill -9 of the nats-server a node is connected to: messages flow
 again after libnats reconnects (bounded wait); every nats-server down: each
 node delivers locally, $SYS/broker/cluster/state says disconnected and
@@ -370,6 +372,46 @@ class Cluster(unittest.TestCase):
         wait_for(has_it, timeout=5, what="the retained message on node C")
         self.assertIn((topic, b"kept", 1, True), c.messages)
         pub.publish(topic, b"", 1, retain=True)  # cleared everywhere
+
+    def test_09_mqtt5_properties_cross_nodes(self):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        topic = unique_id("v5") + "/p"
+        got = []
+        sub = mqtt.Client(client_id=unique_id("v5s"), protocol=mqtt.MQTTv5)
+        sub.on_message = lambda c, u, m: got.append(m)
+        sub.connect("127.0.0.1", self.nodes[1].mqtt_port)
+        sub.loop_start()
+        self.addCleanup(sub.loop_stop)
+        self.addCleanup(sub.disconnect)
+        probe = self.client(1)
+        sub.subscribe(topic, 1)
+        time.sleep(0.2)
+        self.settle(0, [probe])  # B's interest (sub's filter came first) is in NATS
+        props = Properties(PacketTypes.PUBLISH)
+        props.ContentType = "text/plain"
+        props.ResponseTopic = "reply/here"
+        props.CorrelationData = b"\x00corr"
+        props.UserProperty = [("k1", "v1"), ("k2", "v2")]
+        props.MessageExpiryInterval = 100
+        props.PayloadFormatIndicator = 1
+        pub = mqtt.Client(client_id=unique_id("v5p"), protocol=mqtt.MQTTv5)
+        pub.connect("127.0.0.1", self.nodes[0].mqtt_port)
+        pub.loop_start()
+        self.addCleanup(pub.loop_stop)
+        self.addCleanup(pub.disconnect)
+        pub.publish(topic, b"with properties", 1, properties=props).wait_for_publish(5)
+        wait_for(lambda: got, timeout=10, what="the MQTT 5 message on node B")
+        m = got[0]
+        self.assertEqual((m.topic, m.payload, m.qos), (topic, b"with properties", 1))
+        p = m.properties
+        self.assertEqual(p.ContentType, "text/plain")
+        self.assertEqual(p.ResponseTopic, "reply/here")
+        self.assertEqual(p.CorrelationData, b"\x00corr")
+        self.assertEqual(p.UserProperty, [("k1", "v1"), ("k2", "v2")])
+        self.assertEqual(p.PayloadFormatIndicator, 1)
+        self.assertTrue(95 <= p.MessageExpiryInterval <= 100, p.MessageExpiryInterval)
 
     def metric(self, node, name):
         body = http_get(self.nodes[node].http_port, "/metrics")[1]
