@@ -37,6 +37,11 @@ struct cluster {
 	uint64_t instance;
 	_Atomic uint64_t seq;
 	_Atomic bool connected;
+	_Atomic bool stopping;      /* cluster_stop() began: callbacks stay quiet */
+	pthread_mutex_t closed_lock;
+	pthread_cond_t closed_cond;
+	bool closed;                /* libnats's closed callback ran: no callback follows */
+	size_t live_subs;           /* subscriptions whose handler may still run (closed_lock) */
 	_Atomic uint64_t sent, received, dropped, reconnects, interest_count;
 
 	pthread_mutex_t dedup_lock;

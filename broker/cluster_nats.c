@@ -51,9 +51,22 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	struct cluster *c = closure;
 
 	(void)nc;
-	if (atomic_exchange(&c->connected, false))
+	if (atomic_exchange(&c->connected, false) && !atomic_load(&c->stopping))
 		log_warn("Warning: cluster: node %s lost NATS; delivering locally until it is back.",
 			 c->node);
+}
+
+/* The last callback libnats makes for a connection: after it c may go. */
+static void on_closed(natsConnection *nc, void *closure)
+{
+	struct cluster *c = closure;
+
+	(void)nc;
+	atomic_store(&c->connected, false);
+	pthread_mutex_lock(&c->closed_lock);
+	c->closed = true;
+	pthread_cond_broadcast(&c->closed_cond);
+	pthread_mutex_unlock(&c->closed_lock);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -109,6 +122,8 @@ static int set_options(struct cluster *c, const struct config_cluster *cc)
 		s = natsOptions_SetDisconnectedCB(o, on_disconnected, c);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(o, on_reconnected, c);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, on_closed, c);
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(o, on_error, c);
 	if (s == NATS_OK && cc->nats_user)
@@ -207,6 +222,17 @@ out:
 	natsMsg_Destroy(msg);
 }
 
+/* A subscription is closed and its handler returned for the last time. */
+static void on_sub_complete(void *closure)
+{
+	struct cluster *c = closure;
+
+	pthread_mutex_lock(&c->closed_lock);
+	c->live_subs--;
+	pthread_cond_broadcast(&c->closed_cond);
+	pthread_mutex_unlock(&c->closed_lock);
+}
+
 natsSubscription *cluster_subscribe(struct cluster *c, const char *subject)
 {
 	natsSubscription *sub = NULL;
@@ -214,6 +240,13 @@ natsSubscription *cluster_subscribe(struct cluster *c, const char *subject)
 
 	if (s == NATS_OK)
 		s = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
+	if (s == NATS_OK) {
+		pthread_mutex_lock(&c->closed_lock);
+		s = natsSubscription_SetOnCompleteCB(sub, on_sub_complete, c);
+		if (s == NATS_OK)
+			c->live_subs++;
+		pthread_mutex_unlock(&c->closed_lock);
+	}
 	if (s != NATS_OK) {
 		log_err("Error: cluster: unable to subscribe to %s: %s.", subject,
 			natsStatus_GetText(s));
@@ -298,14 +331,50 @@ static char *default_node_name(void)
 	return mem_strndup(host, 64);
 }
 
+/*
+ * Closes the connection once every (unsubscribed) subscription's handler is
+ * done, and waits for libnats's last callback: then nothing refers to c.
+ * Each wait is bounded (5 s).
+ */
+static void close_connection(struct cluster *c)
+{
+	struct timespec until;
+	bool done;
+
+	atomic_store(&c->stopping, true);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&c->closed_lock);
+	while (c->live_subs > 0)
+		if (pthread_cond_timedwait(&c->closed_cond, &c->closed_lock, &until) != 0)
+			break;
+	done = c->live_subs == 0;
+	pthread_mutex_unlock(&c->closed_lock);
+	if (!done)
+		log_warn("Warning: cluster: NATS subscriptions still delivering after 5 s.");
+	natsConnection_Close(c->nc);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&c->closed_lock);
+	while (!c->closed)
+		if (pthread_cond_timedwait(&c->closed_cond, &c->closed_lock, &until) != 0)
+			break;
+	done = c->closed;
+	pthread_mutex_unlock(&c->closed_lock);
+	if (!done)
+		log_warn("Warning: cluster: the NATS connection did not close within 5 s.");
+	natsConnection_Destroy(c->nc);
+	c->nc = NULL;
+}
+
 static void cluster_free(struct cluster *c)
 {
-	if (c->nc) {
-		natsConnection_Close(c->nc);
-		natsConnection_Destroy(c->nc);
-	}
+	if (c->nc)
+		close_connection(c);
 	natsOptions_Destroy(c->opts);
 	pthread_mutex_destroy(&c->dedup_lock);
+	pthread_mutex_destroy(&c->closed_lock);
+	pthread_cond_destroy(&c->closed_cond);
 	mem_free(c->node);
 	mem_free(c->prefix);
 	mem_free(c);
@@ -321,6 +390,8 @@ int cluster_start(struct broker *b)
 	if (!c)
 		return -1;
 	pthread_mutex_init(&c->dedup_lock, NULL);
+	pthread_mutex_init(&c->closed_lock, NULL);
+	pthread_cond_init(&c->closed_cond, NULL);
 	c->b = b;
 	c->node = cc->node_name ? mem_strdup(cc->node_name) : default_node_name();
 	c->prefix = mem_strdup(cc->subject_prefix);
@@ -379,7 +450,9 @@ void cluster_stop(struct broker *b)
 	b->cluster = NULL;
 	cluster_free(c);
 	/* libnats's own threads and memory (a no-op while another user remains). */
-	nats_CloseAndWait(2000);
+	natsStatus s = nats_CloseAndWait(5000);
+	if (s != NATS_OK)
+		log_warn("Warning: cluster: libnats did not close: %s.", natsStatus_GetText(s));
 }
 
 void cluster_get_stats(const struct broker *b, struct cluster_stats *st)
