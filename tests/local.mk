@@ -83,7 +83,8 @@ EXTRA_DIST += tests/integration/midgetest.py $(INTEGRATION_TESTS) \
 
 # Benchmarks against mosquitto (not run by make check): scenario medians and
 # callgrind instruction counts, both driving midge_bench.
-EXTRA_DIST += tests/bench/lib.sh tests/bench/compare.sh tests/bench/scaling.sh tests/bench/callgrind.sh
+EXTRA_DIST += tests/bench/lib.sh tests/bench/compare.sh tests/bench/scaling.sh tests/bench/callgrind.sh \
+	tests/bench/cluster.sh
 
 # The example Lua scripts (etc/lua/, documented in plugins/lua/README.md):
 # test_23_lua.py runs each of them as shipped.

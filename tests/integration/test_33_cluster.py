@@ -16,7 +16,7 @@ follows; kill -9 of the nats-server a node is connected to: messages flow
 again after libnats reconnects (bounded wait); every nats-server down: each
 node delivers locally, $SYS/broker/cluster/state says disconnected and
 /health answers 503 degraded; NATS back: state connected, /health 200 and
-cross-node routing resumes.
+cross-node routing resumes; midge_bench --sub-port across two nodes.
 
 Skipped when nats-server is missing or midge was built without NATS
 (scripts/test installs both). scripts/cluster-demo starts the same setup by
@@ -412,6 +412,19 @@ class Cluster(unittest.TestCase):
         self.assertEqual(p.UserProperty, [("k1", "v1"), ("k2", "v2")])
         self.assertEqual(p.PayloadFormatIndicator, 1)
         self.assertTrue(95 <= p.MessageExpiryInterval <= 100, p.MessageExpiryInterval)
+
+    def test_10_bench_across_nodes(self):
+        bench = os.path.join(os.path.dirname(os.path.abspath(MIDGE_BIN)), "midge_bench")
+        if not os.path.exists(bench):
+            self.skipTest("midge_bench is not built next to MIDGE_BIN")
+        out = subprocess.run([bench, "pairs", "--pairs", "4", "-q", "1", "-n", "2000", "--json",
+                              "-p", str(self.nodes[0].mqtt_port),
+                              "--sub-port", str(self.nodes[1].mqtt_port), "--duration", "10"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        r = json.loads(out.stdout.decode().splitlines()[0])
+        self.assertTrue(r["ok"], r)
+        self.assertEqual((r["delivered"], r["lost"], r["duplicates"], r["reordered"]),
+                         (2000, 0, 0, 0))
 
     def metric(self, node, name):
         body = http_get(self.nodes[node].http_port, "/metrics")[1]
