@@ -36,9 +36,12 @@ int cluster_start(struct broker *b);
 void cluster_stop(struct broker *b);
 
 /*
- * Sends m (borrowed), routed here, to the other nodes. Any worker thread;
- * never blocks on the network (libnats buffers, and while NATS is away a
- * full buffer drops and counts). $SYS topics stay on their node.
+ * Sends m (borrowed), routed here, to the other nodes. Any worker thread.
+ * It does not wait for NATS: libnats buffers (a full buffer is written in
+ * place, with a 1 s write deadline, so TCP backpressure from NATS slows the
+ * publisher at most that long), and while NATS is away its reconnect buffer
+ * keeps 8 MB, beyond which messages are dropped and counted. $SYS topics stay
+ * on their node.
  */
 void cluster_publish(struct cluster *c, const struct message *m);
 

@@ -113,6 +113,10 @@ static int set_options(struct cluster *c, const struct config_cluster *cc)
 		s = natsOptions_SetMaxPingsOut(o, 2);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectBufSize(o, 8 * 1024 * 1024);
+	/* A full output buffer is written in place by the publishing worker: a NATS
+	 * server that stops reading may stall it 1 s at most, then counts as lost. */
+	if (s == NATS_OK)
+		s = natsOptions_SetWriteDeadline(o, 1000);
 	/* One delivery thread for every subscription: arrival order is kept. */
 	if (s == NATS_OK)
 		s = natsOptions_UseGlobalMessageDelivery(o, true);
