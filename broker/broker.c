@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "broker.h"
+#include "cluster.h"
 
 #include "alloc.h"
 #include "authpool.h"
@@ -116,6 +117,9 @@ int broker_init(struct broker *b, struct config *cfg, struct policy *policy,
 			return -1;
 		}
 	}
+	/* The cluster follows subscription interest from the first one restored on. */
+	if (cfg->cluster.enabled && cluster_start(b) < 0)
+		return -1;
 	/* Restores sessions into the workers before their threads start; opened, like
 	 * the listeners, before privileges are dropped. */
 	if (store_open(b) < 0)
@@ -340,6 +344,8 @@ void broker_fini(struct broker *b)
 {
 	signal_target = NULL;
 	sys_stop(b);
+	/* No worker publishes any more; nothing arrives from NATS after this. */
+	cluster_stop(b);
 	/* Answers of checks still running land in the inboxes, which worker_fini drains. */
 	authpool_stop(b->authpool);
 	b->authpool = NULL;

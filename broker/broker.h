@@ -64,6 +64,7 @@ struct broker {
 	int64_t start_time;                   /* wall clock, seconds */
 	struct sys_state *sys;
 	struct store *store;                  /* durable store, NULL when persistence is off */
+	struct cluster *cluster;              /* cluster.h; NULL without a cluster section */
 	struct bridge *bridges;               /* bridge.h */
 	size_t nbridges;
 	struct listener bridge_listener;      /* what bridge connections count as */

@@ -393,6 +393,8 @@ int conf_apply(struct conf_ctx *ctx, const char *key, const struct config_loc *k
 		return rc;
 	if (resolve_target(ctx, o, key, kloc, &t) < 0)
 		return -1;
+	if (o->flags & CONF_F_CLUSTER)
+		conf_cluster_seen(ctx, key, kloc);
 	if (!(o->flags & CONF_F_REPEATABLE) &&
 	    (o->type == CONF_T_STRING || o->type == CONF_T_STRLIST || (o->flags & CONF_F_ONCE))) {
 		seen = seen_slot(ctx, &t, o);
@@ -420,6 +422,17 @@ int conf_apply(struct conf_ctx *ctx, const char *key, const struct config_loc *k
 			rc = -1;
 	}
 	return rc;
+}
+
+void conf_cluster_seen(struct conf_ctx *ctx, const char *key, const struct config_loc *loc)
+{
+	struct config_cluster *cl = &ctx->cfg->cluster;
+
+	if (cl->enabled)
+		return;
+	cl->enabled = true;
+	cl->loc = *loc;
+	snprintf(cl->key, sizeof(cl->key), "%s", key);
 }
 
 /* ---- Setters that keep state across lines ------------------------------- */
@@ -782,6 +795,103 @@ static void finish_plugins(struct conf_ctx *ctx, struct config_security *sec)
 	}
 }
 
+/* Where cluster option `name` was set, or the cluster section itself. */
+static const struct config_loc *cluster_loc(struct conf_ctx *ctx, const char *name,
+					    const char **key)
+{
+	const struct conf_option *o = conf_schema_find(name);
+	const struct config_loc *l;
+
+	l = o && ctx->seen_global ? &ctx->seen_global[conf_schema_index(o)] : NULL;
+	if (l && l->line) {
+		*key = name;
+		return l;
+	}
+	*key = ctx->cfg->cluster.key;
+	return &ctx->cfg->cluster.loc;
+}
+
+/* Letters, digits, '-' and '_': what a node name (a NATS subject token) may hold. */
+static bool node_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return false;
+	return true;
+}
+
+/* Dot-separated non-empty tokens without NATS wildcards or blanks. */
+static bool subject_prefix_ok(const char *s)
+{
+	bool empty = true;
+
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (empty)
+				return false;
+			empty = true;
+			continue;
+		}
+		if (*s == '*' || *s == '>' || (unsigned char)*s <= ' ' || *s == 0x7f)
+			return false;
+		empty = false;
+	}
+	return !empty;
+}
+
+static void finish_cluster(struct conf_ctx *ctx)
+{
+	struct config_cluster *cl = &ctx->cfg->cluster;
+	const struct config_loc *loc;
+	const char *key;
+
+#ifndef HAVE_NATS
+	conf_error(ctx, &cl->loc, cl->key, "'%s': this midge was built without NATS support, so it "
+		   "cannot join a cluster (install libnats-dev and configure --with-nats)", cl->key);
+	return;
+#endif
+	if (cl->nats_servers.count == 0)
+		conf_error(ctx, &cl->loc, cl->key, "'%s' needs nats_servers (e.g. "
+			   "nats://127.0.0.1:4222)", cl->key);
+	for (size_t i = 0; i < cl->nats_servers.count; i++) {
+		const char *u = cl->nats_servers.items[i];
+		if (strncmp(u, "nats://", 7) != 0 && strncmp(u, "tls://", 6) != 0) {
+			loc = cluster_loc(ctx, "cluster_nats_servers", &key);
+			conf_error(ctx, loc, key, "'%s': NATS server '%s' must be nats://host:port or "
+				   "tls://host:port", key, u);
+		}
+	}
+	if (cl->nats_token && (cl->nats_user || cl->nats_password)) {
+		loc = cluster_loc(ctx, "cluster_nats_token", &key);
+		conf_error(ctx, loc, key, "'%s': give either a token or a user and password", key);
+	}
+	if (!cl->nats_user != !cl->nats_password) {
+		loc = cluster_loc(ctx, cl->nats_user ? "cluster_nats_user" : "cluster_nats_password",
+				  &key);
+		conf_error(ctx, loc, key, "'%s': nats_user and nats_password go together", key);
+	}
+	if (!cl->nats_tls_certfile != !cl->nats_tls_keyfile) {
+		loc = cluster_loc(ctx, cl->nats_tls_certfile ? "cluster_nats_tls_certfile"
+							     : "cluster_nats_tls_keyfile", &key);
+		conf_error(ctx, loc, key, "'%s': the NATS client certificate and key go together",
+			   key);
+	}
+	if (cl->node_name && !node_name_ok(cl->node_name)) {
+		loc = cluster_loc(ctx, "cluster_node_name", &key);
+		conf_error(ctx, loc, key, "'%s': a node name is 1 to 64 letters, digits, '-' or '_'",
+			   key);
+	}
+	if (!subject_prefix_ok(cl->subject_prefix)) {
+		loc = cluster_loc(ctx, "cluster_subject_prefix", &key);
+		conf_error(ctx, loc, key, "'%s': a subject prefix is NATS tokens separated by '.', "
+			   "without blanks, '*' or '>'", key);
+	}
+}
+
 static void finish(struct conf_ctx *ctx)
 {
 	struct config *cfg = ctx->cfg;
@@ -815,6 +925,8 @@ static void finish(struct conf_ctx *ctx)
 	}
 	for (size_t i = 0; i < cfg->nbridges; i++)
 		finish_bridge(ctx, i);
+	if (cfg->cluster.enabled)
+		finish_cluster(ctx);
 }
 
 /* ---- Public API -------------------------------------------------------------- */

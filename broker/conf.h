@@ -221,6 +221,26 @@ struct config_bridge {
 	enum bridge_reload_type reload_type;
 };
 
+/*
+ * The cluster section (cluster.h): several midge nodes sharing routing over
+ * NATS. Off unless a 'cluster:' section (YAML) or a cluster_* option
+ * (mosquitto.conf) was read; then nats_servers is required.
+ */
+struct config_cluster {
+	bool enabled;
+	struct config_loc loc;          /* the 'cluster' key, or the first cluster_* option */
+	char key[48];                   /* that key as written, for errors */
+	char *node_name;                /* default: the host name */
+	struct config_strlist nats_servers; /* nats://host:port or tls://host:port */
+	char *nats_user;
+	char *nats_password;
+	char *nats_token;
+	char *nats_tls_cafile;
+	char *nats_tls_certfile;
+	char *nats_tls_keyfile;
+	char *subject_prefix;           /* first subject token(s), default "midge" */
+};
+
 struct config {
 	/* Files read, in order; config_loc.file points into these. */
 	struct config_strlist files;
@@ -296,6 +316,8 @@ struct config {
 	size_t nlisteners;
 	struct config_bridge *bridges;
 	size_t nbridges;
+
+	struct config_cluster cluster;
 };
 
 /* One problem found while loading; config_load() collects them all. */

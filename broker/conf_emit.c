@@ -140,7 +140,8 @@ static void field(FILE *f, const char *indent, const struct conf_option *o, cons
 
 static bool generic(const struct conf_option *o)
 {
-	return !(o->flags & (CONF_F_ALIAS | CONF_F_MOSQ_ONLY)) && o->type != CONF_T_SPECIAL &&
+	return !(o->flags & (CONF_F_ALIAS | CONF_F_MOSQ_ONLY | CONF_F_CLUSTER)) &&
+	       o->type != CONF_T_SPECIAL &&
 	       o->type != CONF_T_SECTION && o->type != CONF_T_LEGACY;
 }
 
@@ -313,6 +314,33 @@ static void bridges(FILE *f, const struct config *cfg)
 	}
 }
 
+/* cluster: with the option names less 'cluster_', nats_tls_<x> under nats_tls:. */
+static void cluster(FILE *f, const struct config *cfg, const struct config *def)
+{
+	static const char tls[] = "cluster_nats_tls_";
+	bool tls_open = false;
+
+	if (!cfg->cluster.enabled)
+		return;
+	fputs("cluster:\n", f);
+	for (size_t i = 0; i < conf_schema_count(); i++) {
+		const struct conf_option *o = conf_schema_at(i);
+		if (!(o->flags & CONF_F_CLUSTER))
+			continue;
+		const void *v = at(cfg, o->off), *d = at(def, o->off);
+		if ((o->type == CONF_T_STRING && !*(char *const *)v) || same(o, v, d))
+			continue;
+		struct conf_option c = *o;
+		bool in_tls = strncmp(o->name, tls, sizeof(tls) - 1) == 0;
+		c.name = o->name + (in_tls ? sizeof(tls) - 1 : strlen("cluster_"));
+		if (in_tls && !tls_open) {
+			fputs("  nats_tls:\n", f);
+			tls_open = true;
+		}
+		field(f, in_tls ? "    " : "  ", &c, v);
+	}
+}
+
 int config_emit_yaml(const struct config *cfg, FILE *f)
 {
 	struct config def;
@@ -325,6 +353,7 @@ int config_emit_yaml(const struct config *cfg, FILE *f)
 	plugin_list(f, "", &cfg->security);
 	listeners(f, cfg);
 	bridges(f, cfg);
+	cluster(f, cfg, &def);
 	config_free(&def);
 	return ferror(f) ? -1 : 0;
 }

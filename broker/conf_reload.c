@@ -168,5 +168,7 @@ int config_reload_merge(struct config *next, const struct config *current,
 			add_diag(diag, false, o->name, msg);
 		}
 	}
+	/* Joining or leaving a cluster takes a restart too (the options above warned). */
+	next->cluster.enabled = current->cluster.enabled;
 	return 0;
 }

@@ -64,6 +64,7 @@ enum {
 	CONF_F_ZERO_OK = 1u << 13,    /* 0 ("no limit") is accepted below .min */
 	CONF_F_LIST = 1u << 14,       /* a YAML sequence gives several values (address) */
 	CONF_F_DEFLT = 1u << 15,      /* mosquitto.conf: always the default listener */
+	CONF_F_CLUSTER = 1u << 16,    /* cluster_<key>: YAML writes <key> in 'cluster:' */
 };
 
 enum conf_syntax { CONF_SYNTAX_MOSQ, CONF_SYNTAX_YAML };
@@ -255,6 +256,8 @@ long conf_new_bridge(struct conf_ctx *ctx, const struct config_loc *loc);
 /* Opens a listener or bridge section (YAML mapping) and closes it. */
 int conf_section_begin(struct conf_ctx *ctx, enum conf_section sec, const struct config_loc *loc);
 void conf_section_end(struct conf_ctx *ctx);
+/* Notes that the cluster is configured, at loc (the first cluster key wins). */
+void conf_cluster_seen(struct conf_ctx *ctx, const char *key, const struct config_loc *loc);
 /* Forgets the current plugin (end of a YAML plugins: entry). */
 void conf_plugin_done(struct conf_ctx *ctx);
 /* Parts of a bridge topic, in mosquitto's order: pattern direction qos local remote. */

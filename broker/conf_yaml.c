@@ -465,10 +465,80 @@ static const struct {
 	{"topics", CONF_SEC_BRIDGE, CONF_SEC_BRIDGE, walk_topic},
 };
 
+/* The names a 'cluster:' mapping (prefix "cluster_") or its 'nats_tls:' mapping accepts. */
+static size_t cluster_keys(const char *prefix, const char **keys, size_t max)
+{
+	size_t n = 0, plen = strlen(prefix);
+
+	for (size_t i = 0; i < conf_schema_count() && n < max; i++) {
+		const struct conf_option *o = conf_schema_at(i);
+		if ((o->flags & CONF_F_CLUSTER) && strncmp(o->name, prefix, plen) == 0)
+			keys[n++] = o->name + plen;
+	}
+	return n;
+}
+
+static int cluster_pair(struct walk *w, const char *key, const struct config_loc *kloc,
+			yaml_node_t *val, void *arg)
+{
+	const char *prefix = arg, *keys[32];
+	const struct conf_option *o;
+	char name[128];
+	size_t n;
+
+	if (strcmp(prefix, "cluster_") == 0 && strcmp(key, "nats_tls") == 0) {
+		if (val->type == YAML_MAPPING_NODE)
+			return each_pair(w, val, cluster_pair, (void *)"cluster_nats_tls_");
+		if (val->type == YAML_SCALAR_NODE && is_null(val))
+			return 0;
+		conf_error(w->ctx, kloc, key, "'nats_tls' expects a mapping of cafile, certfile, "
+			   "keyfile");
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%s%s", prefix, key);
+	o = conf_schema_find(name);
+	if (!o || !(o->flags & CONF_F_CLUSTER) || strlen(name) >= sizeof(name) - 1) {
+		n = cluster_keys(prefix, keys, sizeof(keys) / sizeof(keys[0]));
+		if (strcmp(prefix, "cluster_") == 0 && n < sizeof(keys) / sizeof(keys[0]))
+			keys[n++] = "nats_tls";
+		return unknown_subkey(w, key, kloc, strcmp(prefix, "cluster_") == 0
+				      ? "the cluster section" : "nats_tls", keys, n);
+	}
+	if (val->type == YAML_MAPPING_NODE) {
+		struct config_loc loc = mark_loc(w, val->start_mark);
+		conf_error(w->ctx, &loc, key, "'%s' expects a value, not a mapping", key);
+		return -1;
+	}
+	return apply_values(w, name, kloc, val);
+}
+
+/* cluster: a mapping of cluster options (conf.h struct config_cluster). */
+static int walk_cluster(struct walk *w, const char *key, const struct config_loc *kloc,
+			yaml_node_t *val)
+{
+	if (w->ctx->section != CONF_SEC_TOP) {
+		conf_error(w->ctx, kloc, key, "'%s' does not belong here", key);
+		return -1;
+	}
+	conf_cluster_seen(w->ctx, key, kloc);
+	if (val->type == YAML_SCALAR_NODE && is_null(val))
+		return 0;
+	if (val->type != YAML_MAPPING_NODE) {
+		struct config_loc loc = mark_loc(w, val->start_mark);
+		conf_error(w->ctx, &loc, key, "'%s' expects a mapping (node_name, nats_servers, ...), "
+			   "not %s", key, kind(val));
+		return -1;
+	}
+	return each_pair(w, val, cluster_pair, (void *)"cluster_");
+}
+
 static int walk_section(struct walk *w, const struct conf_option *o, const char *key,
 			const struct config_loc *kloc, yaml_node_t *val)
 {
 	size_t n = sizeof(sections) / sizeof(sections[0]), i;
+
+	if (strcmp(o->name, "cluster") == 0)
+		return walk_cluster(w, key, kloc, val);
 	enum conf_section here = w->ctx->section;
 	yaml_node_item_t *end;
 	int rc = 0;

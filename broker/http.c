@@ -47,7 +47,15 @@ bool http_answer(struct broker *b, const char *method, size_t mlen, const char *
 		return true;
 	}
 	if (is(target, plen, "/health")) {
-		respond(out, 200, "OK", "text/plain", "ok\n", 3, head);
+		if (metrics_degraded(b, &why)) {
+			/* 503: a load balancer sends new clients to nodes that still reach the
+			 * cluster; this node goes on serving the clients it has. */
+			char body[160];
+			int n = snprintf(body, sizeof(body), "degraded: %s\n", why);
+			respond(out, 503, "Service Unavailable", "text/plain", body, (size_t)n, head);
+		} else {
+			respond(out, 200, "OK", "text/plain", "ok\n", 3, head);
+		}
 	} else if (is(target, plen, "/ready")) {
 		if (metrics_ready(b, &why)) {
 			respond(out, 200, "OK", "text/plain", "ready\n", 6, head);

@@ -59,12 +59,21 @@ libmidgecore_la_SOURCES = \
 	broker/store.c broker/store.h broker/store_int.h broker/store_record.c broker/store_restore.c \
 	broker/bridge.c broker/bridge.h broker/bridge_int.h broker/bridge_proto.c broker/bridge_topic.c \
 	broker/bridge_tls.c broker/http.c broker/http.h broker/metrics.c broker/metrics.h \
-	broker/client_events.c broker/client_events.h broker/sdnotify.c broker/sdnotify.h
+	broker/client_events.c broker/client_events.h broker/sdnotify.c broker/sdnotify.h \
+	broker/cluster.h broker/cluster_wire.h broker/cluster_topic.c broker/cluster_codec.c
+# The cluster (cluster.h) over NATS when libnats is there; stubs otherwise.
+if HAVE_NATS
+libmidgecore_la_SOURCES += broker/cluster_int.h broker/cluster_nats.c broker/cluster_interest.c
+else
+libmidgecore_la_SOURCES += broker/cluster_stub.c
+endif
 if HAVE_EPOLL
 libmidgecore_la_SOURCES += broker/ev_epoll.c
 endif
-libmidgecore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(OPENSSL_CFLAGS) $(ARGON2_CFLAGS) $(LMDB_CFLAGS)
-libmidgecore_la_LIBADD = libmidgecodec.la $(YAML_LIBS) $(OPENSSL_LIBS) $(ARGON2_LIBS) $(LMDB_LIBS) -ldl -lm
+libmidgecore_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(OPENSSL_CFLAGS) $(ARGON2_CFLAGS) $(LMDB_CFLAGS) \
+	$(NATS_CFLAGS)
+libmidgecore_la_LIBADD = libmidgecodec.la $(YAML_LIBS) $(OPENSSL_LIBS) $(ARGON2_LIBS) $(LMDB_LIBS) \
+	$(NATS_LIBS) -ldl -lm
 
 sbin_PROGRAMS += midge
 midge_SOURCES = broker/main.c

@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "bridge.h"
+#include "cluster.h"
 #include "broker.h"
 #include "listener.h"
 #include "message.h"
@@ -269,12 +270,49 @@ static void extras(struct broker *b, struct textbuf *t)
 	}
 }
 
+static void cluster(struct broker *b, struct textbuf *t)
+{
+	struct cluster_stats cs;
+
+	cluster_get_stats(b, &cs);
+	if (!cs.enabled)
+		return;
+	head(t, "midge_cluster_connected", "gauge", "1 while this node reaches NATS.");
+	textbuf_printf(t, "midge_cluster_connected{node=\"");
+	label(t, cs.node);
+	textbuf_printf(t, "\"} %d\n", cs.connected ? 1 : 0);
+	one(t, "midge_cluster_messages_sent_total", "counter",
+	    "Messages sent to the other nodes.", cs.sent);
+	one(t, "midge_cluster_messages_received_total", "counter",
+	    "Messages received from the other nodes.", cs.received);
+	one(t, "midge_cluster_messages_dropped_total", "counter",
+	    "Messages not sent (NATS buffer full) or not decodable.", cs.dropped);
+	one(t, "midge_cluster_reconnects_total", "counter", "Reconnections to NATS.",
+	    cs.reconnects);
+	one(t, "midge_cluster_interest", "gauge", "Filters this node subscribes to on NATS.",
+	    cs.interest);
+}
+
 void metrics_render(struct broker *b, struct textbuf *t)
 {
 	traffic(b, t);
 	state(b, t);
 	plugins(b, t);
 	extras(b, t);
+	cluster(b, t);
+}
+
+bool metrics_degraded(const struct broker *b, const char **why)
+{
+	struct cluster_stats cs;
+
+	cluster_get_stats(b, &cs);
+	if (cs.enabled && !cs.connected) {
+		*why = "cluster: NATS unreachable, local delivery only";
+		return true;
+	}
+	*why = NULL;
+	return false;
 }
 
 bool metrics_ready(const struct broker *b, const char **why)

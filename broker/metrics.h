@@ -27,6 +27,9 @@ void textbuf_free(struct textbuf *t);
 void metrics_render(struct broker *b, struct textbuf *t);
 
 /* Ready: the listeners are open and, with persistence, the store too. */
+/* Whether the node works with less than it should (NATS away), and why (/health: 503). */
+bool metrics_degraded(const struct broker *b, const char **why);
+
 bool metrics_ready(const struct broker *b, const char **why);
 
 #endif

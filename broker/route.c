@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "broker.h"
+#include "cluster.h"
 #include "deliver.h"
 #include "log.h"
 #include "message.h"
@@ -112,8 +113,27 @@ static struct session *congested_subscriber(const struct inbox_item *d, size_t n
 	return NULL;
 }
 
+static void route_here(struct worker *w, struct message *m, const struct session *origin,
+		       struct session **wait_for);
+
 void route_publish_waiting(struct worker *w, struct message *m, const struct session *origin,
 			   struct session **wait_for)
+{
+	struct cluster *cluster = w->broker->cluster;
+
+	route_here(w, m, origin, wait_for);
+	/* Without a cluster section this test is all the cluster costs. */
+	if (__builtin_expect(cluster != NULL, 0))
+		cluster_publish(cluster, m);
+}
+
+void route_publish_local(struct worker *w, struct message *m)
+{
+	route_here(w, m, NULL, NULL);
+}
+
+static void route_here(struct worker *w, struct message *m, const struct session *origin,
+		       struct session **wait_for)
 {
 	struct broker *b = w->broker;
 	struct item_vec *v = &w->route_buf;

@@ -28,6 +28,12 @@ void route_publish(struct worker *w, struct message *m, const struct session *or
 void route_publish_waiting(struct worker *w, struct message *m, const struct session *origin,
 			   struct session **wait_for);
 
+/*
+ * Routes m (borrowed), which came from another cluster node, to this node's
+ * subscribers and retained store only: it is not sent to the cluster again.
+ */
+void route_publish_local(struct worker *w, struct message *m);
+
 /* Sends the retained messages matching filter to s (on s's own worker). */
 void route_retained(struct worker *w, struct session *s, const char *filter, size_t len,
 		    uint8_t granted_qos, uint32_t subid);

@@ -90,6 +90,8 @@ int subtree_init(struct subtree *t)
 	t->root = node_new(NULL, "", 0);
 	t->count = 0;
 	t->shared_count = 0;
+	t->interest = NULL;
+	t->interest_arg = NULL;
 	return t->root ? 0 : -1;
 }
 
@@ -227,18 +229,28 @@ static bool members_remove(struct subscriber **arr, uint32_t *n, uint32_t *cap,
 	return false;
 }
 
+static bool has_members(const struct subnode *n)
+{
+	return n->nsubs > 0 || n->ngroups > 0;
+}
+
 int subtree_add(struct subtree *t, const char *filter, size_t len, const struct subscriber *sub)
 {
 	struct subnode *n = walk(t->root, filter, len, true);
+	bool had;
 	int rc;
 
 	if (!n)
 		return -1;
+	had = has_members(n);
 	rc = members_put(&n->subs, &n->nsubs, &n->subs_cap, sub);
 	if (rc < 0)
 		prune(n);
-	if (rc == 1)
+	if (rc == 1) {
 		t->count++;
+		if (t->interest && !had)
+			t->interest(t->interest_arg, filter, len, true);
+	}
 	return rc;
 }
 
@@ -249,6 +261,8 @@ bool subtree_remove(struct subtree *t, const char *filter, size_t len, const str
 	if (!n || !members_remove(&n->subs, &n->nsubs, &n->subs_cap, s))
 		return false;
 	t->count--;
+	if (t->interest && !has_members(n))
+		t->interest(t->interest_arg, filter, len, false);
 	prune(n);
 	return true;
 }
@@ -312,6 +326,7 @@ int subtree_add_shared(struct subtree *t, const char *group, size_t glen, const 
 
 	if (!n)
 		return -1;
+	bool had = has_members(n);
 	g = group_find(n, group, glen);
 	if (!g)
 		g = group_add(n, group, glen);
@@ -327,6 +342,8 @@ int subtree_add_shared(struct subtree *t, const char *group, size_t glen, const 
 	if (rc == 1) {
 		t->count++;
 		t->shared_count++;
+		if (t->interest && !had)
+			t->interest(t->interest_arg, filter, flen, true);
 	}
 	return rc;
 }
@@ -343,6 +360,8 @@ bool subtree_remove_shared(struct subtree *t, const char *group, size_t glen, co
 		group_drop(n, g);
 	t->count--;
 	t->shared_count--;
+	if (t->interest && !has_members(n))
+		t->interest(t->interest_arg, filter, flen, false);
 	prune(n);
 	return true;
 }

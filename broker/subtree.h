@@ -30,10 +30,19 @@ struct subscriber {
 	uint8_t flags;    /* SUBOPT_* */
 };
 
+/*
+ * Called when a filter gets its first subscriber (on = true; shared groups
+ * count under their inner filter) and when it loses its last, under the
+ * caller's write lock. The cluster (cluster.h) follows interest with it.
+ */
+typedef void (*subtree_interest_fn)(void *arg, const char *filter, size_t len, bool on);
+
 struct subtree {
 	struct subnode *root;
 	size_t count;        /* subscriptions, shared ones included */
 	size_t shared_count; /* shared subscriptions ($share/<group>/...) */
+	subtree_interest_fn interest; /* NULL: nobody follows interest */
+	void *interest_arg;
 };
 
 /* Scratch space for matching, reused across calls (one per worker). */

@@ -11,6 +11,7 @@
 #include "message.h"
 #include "plugin.h"
 #include "bridge.h"
+#include "cluster.h"
 #include "store.h"
 #include "worker.h"
 
@@ -180,6 +181,21 @@ static void publish_bridges(struct sys_state *st)
 	}
 }
 
+/* cluster/{state,node,messages/sent,messages/received} with a cluster section. */
+static void publish_cluster(struct sys_state *st)
+{
+	struct cluster_stats cs;
+
+	cluster_get_stats(st->w->broker, &cs);
+	if (!cs.enabled)
+		return;
+	put(st, "cluster/state", cs.connected ? "connected" : "disconnected", false);
+	put(st, "cluster/node", cs.node, false);
+	put_u64(st, "cluster/messages/sent", cs.sent);
+	put_u64(st, "cluster/messages/received", cs.received);
+	put_u64(st, "cluster/messages/dropped", cs.dropped);
+}
+
 static void publish_all(struct sys_state *st)
 {
 	struct broker *b = st->w->broker;
@@ -237,6 +253,7 @@ static void publish_all(struct sys_state *st)
 	/* The load slots come after the fixed ones; SYS_SLOTS bounds the total. */
 	publish_loads(st, &now, seconds > 0 ? seconds : 0);
 	publish_bridges(st);
+	publish_cluster(st);
 	publish_plugins(st);
 	st->prev = now;
 	st->last_ms = now_ms;

@@ -223,7 +223,7 @@ static void item_drop(struct worker *w, struct inbox_item *it)
 		bridge_job_free(it->ptr);
 		return;
 	}
-	if (it->kind == INBOX_PUBLISH) {
+	if (it->kind == INBOX_PUBLISH || it->kind == INBOX_CLUSTER) {
 		message_unref(it->msg);
 		return;
 	}
@@ -376,6 +376,10 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 			break;
 		case INBOX_BRIDGE:
 			bridge_resolved(w, it->ptr);
+			break;
+		case INBOX_CLUSTER:
+			route_publish_local(w, it->msg);
+			message_unref(it->msg);
 			break;
 		case INBOX_STOP:
 			bridges_worker_stop(w);

@@ -37,6 +37,7 @@ enum inbox_kind {
 	INBOX_PUBLISH,      /* a plugin published from another thread (msg) */
 	INBOX_KICK,         /* a plugin kicks a client (ptr: its id; retain: send the will) */
 	INBOX_BRIDGE,       /* a bridge's host name was resolved (ptr: the job, bridge.h) */
+	INBOX_CLUSTER,      /* a message from another cluster node (msg): route locally only */
 };
 
 struct inbox_item {

@@ -4,9 +4,9 @@
 MIDGE_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Packages needed to build midge.
-MIDGE_BUILD_DEPS="gcc make autoconf automake libtool pkg-config liblua5.4-dev libyaml-dev libssl-dev libargon2-dev liblmdb-dev check"
+MIDGE_BUILD_DEPS="gcc make autoconf automake libtool pkg-config liblua5.4-dev libyaml-dev libssl-dev libargon2-dev liblmdb-dev check libnats-dev"
 # Packages the test suite drives the broker with.
-MIDGE_TEST_DEPS="python3 python3-paho-mqtt mosquitto mosquitto-clients openssl chromium"
+MIDGE_TEST_DEPS="python3 python3-paho-mqtt mosquitto mosquitto-clients openssl chromium nats-server"
 # Packages the fuzz targets (tests/fuzz/) need besides the build's: clang (ensure_fuzz_deps
 # adds the libFuzzer and sanitizer runtimes of its version, which clang only recommends).
 MIDGE_FUZZ_DEPS="clang"

@@ -10,7 +10,7 @@ tests_unit_check_midge_SOURCES = \
 	tests/unit/test_topic.c tests/unit/test_subtree.c tests/unit/test_ev.c \
 	tests/unit/test_config.c tests/unit/test_security.c tests/unit/test_ws.c \
 	tests/unit/test_plugin.c tests/unit/test_lua_json.c plugins/lua/lua_json.c \
-	tests/unit/test_persist.c tests/unit/test_persist_writer.c
+	tests/unit/test_persist.c tests/unit/test_persist_writer.c tests/unit/test_cluster.c
 tests_unit_check_midge_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_DATA_DIR='"$(abs_top_srcdir)/tests/unit/data"' \
 	-DTEST_PLUGIN_DIR='"$(abs_top_builddir)/tests/plugins/.libs"'
 tests_unit_check_midge_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LUA_CFLAGS) $(LMDB_CFLAGS)
@@ -67,7 +67,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_29_bridges.py \
 	tests/integration/test_30_robustness.py \
 	tests/integration/test_31_cli_tools.py \
-	tests/integration/test_32_operations.py
+	tests/integration/test_32_operations.py \
+	tests/integration/test_33_cluster.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)
@@ -82,7 +83,8 @@ EXTRA_DIST += tests/integration/midgetest.py $(INTEGRATION_TESTS) \
 
 # Benchmarks against mosquitto (not run by make check): scenario medians and
 # callgrind instruction counts, both driving midge_bench.
-EXTRA_DIST += tests/bench/lib.sh tests/bench/compare.sh tests/bench/scaling.sh tests/bench/callgrind.sh
+EXTRA_DIST += tests/bench/lib.sh tests/bench/compare.sh tests/bench/scaling.sh tests/bench/callgrind.sh \
+	tests/bench/cluster.sh
 
 # The example Lua scripts (etc/lua/, documented in plugins/lua/README.md):
 # test_23_lua.py runs each of them as shipped.

@@ -29,6 +29,7 @@ struct opts {
 	enum scenario scenario;
 	const char *host;
 	const char *port;
+	const char *sub_port; /* NULL: subscribers use port too; else another node's */
 	unsigned publishers;  /* resolved from the scenario's own option */
 	unsigned subscribers;
 	unsigned connections; /* connect, idle */
@@ -117,6 +118,7 @@ struct conn {
 	uint8_t state;     /* enum cstate */
 	uint8_t kind;      /* the scenario's own tag */
 	bool pollout;      /* EPOLLOUT is registered: the last write would have blocked */
+	bool alt;          /* connects to --sub-port (another node of a cluster) */
 	uint32_t index;    /* in the scenario's arrays */
 	uint16_t recv_max; /* the broker's Receive Maximum (MQTT 5), else 65535 */
 	uint64_t t_state;  /* when the current state began */
@@ -145,6 +147,8 @@ struct net {
 	int epfd;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	struct sockaddr_storage alt_addr; /* --sub-port: the same host, that port */
+	socklen_t alt_addrlen;            /* 0: none */
 	uint8_t *scratch; /* reads land here first, so idle connections hold no buffer */
 	uint64_t last_rx; /* last byte received on any connection */
 	unsigned tag;     /* our pid, in client ids */

@@ -554,6 +554,7 @@ static void setup(struct flow *f, const struct opts *o, struct result *res)
 
 		s->c.fd = -1;
 		s->c.kind = K_SUB;
+		s->c.alt = o->sub_port != NULL;
 		s->c.index = i;
 		s->tracks = xcalloc(o->scenario == SC_FANIN ? f->npub : 1, sizeof(*s->tracks));
 	}
@@ -612,6 +613,8 @@ static void teardown(struct flow *f)
 		close(f->timer_fd);
 }
 
+#define SETTLE_NS (1000 * NS_PER_MS)
+
 /* Subscribers first, then publishers, --concurrency at a time. */
 static bool connect_all(struct flow *f)
 {
@@ -635,6 +638,11 @@ static bool connect_all(struct flow *f)
 		}
 		net_wait(&f->net, 10 * NS_PER_MS);
 	}
+	/* Subscribers on another cluster node: their interest takes a moment to reach
+	 * the publishers' node (NATS subscriptions travel between servers). */
+	for (uint64_t until = now_ns() + SETTLE_NS; f->o->sub_port && !f->net.failed &&
+	     now_ns() < until;)
+		net_wait(&f->net, 10 * NS_PER_MS);
 	return !f->net.failed;
 }
 

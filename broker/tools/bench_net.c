@@ -86,6 +86,15 @@ bool net_init(struct net *n, const struct opts *o, const struct net_handlers *h,
 	memcpy(&n->addr, res->ai_addr, res->ai_addrlen);
 	n->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
+	if (o->sub_port) {
+		uint16_t port = htons((uint16_t)strtoul(o->sub_port, NULL, 10));
+		n->alt_addr = n->addr;
+		n->alt_addrlen = n->addrlen;
+		if (n->alt_addr.ss_family == AF_INET)
+			((struct sockaddr_in *)&n->alt_addr)->sin_port = port;
+		else
+			((struct sockaddr_in6 *)&n->alt_addr)->sin6_port = port;
+	}
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (n->epfd < 0) {
 		net_fail(n, "epoll_create1: %s", strerror(errno));
@@ -138,7 +147,9 @@ bool net_open(struct net *n, struct conn *c)
 	}
 	/* Batching is ours to do: the kernel must not hold small packets back. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)&n->addr, n->addrlen) != 0 &&
+	bool alt = c->alt && n->alt_addrlen;
+	if (connect(fd, (const struct sockaddr *)(alt ? &n->alt_addr : &n->addr),
+		    alt ? n->alt_addrlen : n->addrlen) != 0 &&
 	    errno != EINPROGRESS && errno != EINTR) {
 		int err = errno;
 
@@ -148,10 +159,10 @@ bool net_open(struct net *n, struct conn *c)
 				 "TIME_WAIT?)", strerror(err));
 		else if (err == ECONNREFUSED)
 			net_fail(n, "cannot connect to %s port %s: %s (is the broker running?)",
-				 n->o->host, n->o->port, strerror(err));
+				 n->o->host, alt ? n->o->sub_port : n->o->port, strerror(err));
 		else
-			net_fail(n, "connect to %s port %s: %s", n->o->host, n->o->port,
-				 strerror(err));
+			net_fail(n, "connect to %s port %s: %s", n->o->host,
+				 alt ? n->o->sub_port : n->o->port, strerror(err));
 		return false;
 	}
 	c->fd = fd;

@@ -74,6 +74,9 @@ static void usage(FILE *f)
 	      "Common options:\n"
 	      "  -h HOST          broker address, loopback only (default 127.0.0.1)\n"
 	      "  -p PORT          broker port (default 1883)\n"
+	      "  --sub-port PORT  message scenarios: subscribers connect to this port, of\n"
+	      "                   another node of a midge cluster (cross-node throughput\n"
+	      "                   and latency); publishing starts 1 s after they subscribed\n"
 	      "  --connections N  connect, idle: connections (default 10000)\n"
 	      "  --concurrency C  connection attempts in flight (default 100)\n"
 	      "  --subscribe      idle: one subscription per connection\n"
@@ -234,6 +237,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			if (!parse_u64(val, 1, 65535, &v))
 				bad_usage("bad port '%s'", val);
 			o->port = val;
+		} else if (strcmp(name, "--sub-port") == 0) {
+			if (!parse_u64(val, 1, 65535, &v))
+				bad_usage("bad port '%s'", val);
+			o->sub_port = val;
 		} else if (strcmp(name, "--publishers") == 0) {
 			publishers = clients_value(name, val);
 		} else if (strcmp(name, "--subscribers") == 0) {
@@ -411,8 +418,9 @@ static void report_text(const struct opts *o, const struct result *r)
 	bool cpu = r->broker_cpu_s >= 0;
 	double count = (double)(is_flow(o) ? r->delivered : r->connections);
 
-	printf("midge_bench %s: %s port %s, MQTT %s\n", scenario_names[o->scenario], o->host,
-	       o->port, o->proto == MQTT_PROTO_V5 ? "5" : "3.1.1");
+	printf("midge_bench %s: %s port %s%s%s, MQTT %s\n", scenario_names[o->scenario], o->host,
+	       o->port, o->sub_port ? ", subscribers on port " : "", o->sub_port ? o->sub_port : "",
+	       o->proto == MQTT_PROTO_V5 ? "5" : "3.1.1");
 	if (is_flow(o)) {
 		printf("  %u publishers -> %u subscribers, QoS %u, %u-byte payloads%s, ",
 		       o->publishers, o->subscribers, o->qos, o->size, o->retain ? ", retained" : "");

@@ -1,0 +1,66 @@
+/*
+ * cluster_int.h: the state shared by cluster_nats.c (connection, publish,
+ * receive) and cluster_interest.c (NATS subscriptions that follow the
+ * subscription trie). Private to broker/cluster*.c.
+ */
+#ifndef MIDGE_CLUSTER_INT_H
+#define MIDGE_CLUSTER_INT_H
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct broker;
+struct interest_entry;
+
+/* Ids of a message already seen from one node start (instance), in a window. */
+#define CLUSTER_DEDUP_WINDOW 4096
+#define CLUSTER_DEDUP_ORIGINS 64
+struct cluster_origin {
+	uint64_t instance;     /* 0 = slot free */
+	uint64_t top;          /* the highest sequence seen */
+	uint64_t last_used;
+	uint64_t bits[CLUSTER_DEDUP_WINDOW / 64]; /* bit seq % WINDOW: seen */
+};
+
+#define CLUSTER_INTEREST_BUCKETS 1024
+
+struct cluster {
+	struct broker *b;
+	natsConnection *nc;
+	natsOptions *opts;
+	char *node;
+	size_t node_len;
+	char *prefix;
+	uint64_t instance;
+	_Atomic uint64_t seq;
+	_Atomic bool connected;
+	_Atomic bool stopping;      /* cluster_stop() began: callbacks stay quiet */
+	pthread_mutex_t closed_lock;
+	pthread_cond_t closed_cond;
+	bool closed;                /* libnats's closed callback ran: no callback follows */
+	size_t live_subs;           /* subscriptions whose handler may still run (closed_lock) */
+	_Atomic uint64_t sent, received, dropped, reconnects, interest_count;
+
+	pthread_mutex_t dedup_lock;
+	struct cluster_origin origins[CLUSTER_DEDUP_ORIGINS];
+	uint64_t dedup_clock;
+
+	/* Under the broker's sub_lock (write): the trie calls cluster_interest(). */
+	struct interest_entry *interest[CLUSTER_INTEREST_BUCKETS];
+	natsSubscription *retained_sub;   /* <prefix>.r.>: every retained message */
+};
+
+/* (cluster_nats.c) The handler of every NATS subscription; closure: the cluster. */
+void cluster_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+/* Subscribes to subject with cluster_on_msg; NULL on failure (logged). */
+natsSubscription *cluster_subscribe(struct cluster *c, const char *subject);
+
+/* (cluster_interest.c) subtree_interest_fn: arg is the cluster. */
+void cluster_interest(void *arg, const char *filter, size_t len, bool on);
+/* Unsubscribes and forgets every filter. */
+void cluster_interest_clear(struct cluster *c);
+
+#endif

@@ -1,0 +1,501 @@
+#!/usr/bin/python3
+"""Clusters: three midge nodes as one broker over three clustered nats-servers,
+all on free loopback ports, driven by real paho-mqtt clients.
+
+Covered: a message published on one node reaches subscribers on every node
+exactly once (local ones too, overlapping filters included); '+' and '#'
+across nodes; topics with '.', '*', '>', '~', blanks and empty levels arrive
+unchanged; '$' topics are not matched by '#' or '+' on other nodes but by
+their own filters; QoS 1 and 2 streams of 1000 messages across nodes with
+nothing lost, nothing duplicated and the publisher's order kept, delivered at
+each subscriber's granted QoS; retained messages reach nodes that subscribe
+later; MQTT 5 properties (content type, response topic, correlation data,
+user properties, payload format, message expiry) arrive on the other node;
+an unsubscribe on one node stops delivery there and the NATS interest
+follows; kill -9 of the nats-server a node is connected to: messages flow
+again after libnats reconnects (bounded wait); every nats-server down: each
+node delivers locally, $SYS/broker/cluster/state says disconnected and
+/health answers 503 degraded; NATS back: state connected, /health 200 and
+cross-node routing resumes; midge_bench --sub-port across two nodes.
+
+Skipped when nats-server is missing or midge was built without NATS
+(scripts/test installs both). scripts/cluster-demo starts the same setup by
+hand. Run alone: /usr/bin/python3 tests/integration/test_33_cluster.py
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from midgetest import (MIDGE_BIN, Broker, PahoClient, _stop_checked, free_port,  # noqa: E402
+                       is_mosquitto, main, unique_id, wait_for)
+
+NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
+SETTLE = 0.6  # seconds to wait for a copy that must not come
+
+
+def http_get(port, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class NatsServer:
+    """One nats-server of a three-server NATS cluster (routes to the others)."""
+
+    def __init__(self, name, tmpdir, port, cport, mport, route_ports):
+        self.name, self.tmpdir = name, tmpdir
+        self.port, self.cport, self.mport, self.route_ports = port, cport, mport, route_ports
+        self.proc = None
+
+    def start(self):
+        routes = ",".join("nats://127.0.0.1:%d" % p for p in self.route_ports)
+        cmd = [NATS_BIN, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.mport),
+               "-n", self.name, "--cluster_name", "midgetest",
+               "--cluster", "nats://127.0.0.1:%d" % self.cport, "--routes", routes]
+        self.log = open(os.path.join(self.tmpdir, self.name + ".log"), "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: port_open(self.port) and port_open(self.mport) or self.proc.poll() is not None,
+                 timeout=10, what="nats-server %s to listen" % self.name)
+        if self.proc.poll() is not None:
+            raise AssertionError("nats-server %s exited: %s" % (self.name, self.read_log()))
+
+    def read_log(self):
+        with open(os.path.join(self.tmpdir, self.name + ".log"), "rb") as f:
+            return f.read().decode("utf-8", "replace")[-4000:]
+
+    def monitor(self, what):
+        with urllib.request.urlopen("http://127.0.0.1:%d/%s" % (self.mport, what), timeout=5) as r:
+            return json.loads(r.read())
+
+    def routes(self):
+        try:
+            return self.monitor("routez").get("num_routes", 0)
+        except OSError:
+            return 0
+
+    def client_names(self):
+        try:
+            return [c.get("name") for c in self.monitor("connz").get("connections", [])]
+        except OSError:
+            return []
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+def node_config(name, nats_ports):
+    servers = ", ".join("nats://127.0.0.1:%d" % p for p in nats_ports)
+    return ("user: root\npersistence: false\nsys_interval: 1\n"
+            "listeners:\n"
+            "  - port: 0\n    bind_address: 127.0.0.1\n    allow_anonymous: true\n"
+            "  - port: 0\n    bind_address: 127.0.0.1\n    protocol: http\n"
+            "cluster:\n"
+            "  node_name: %s\n"
+            "  nats_servers: [%s]\n" % (name, servers))
+
+
+def built_with_nats():
+    tmp = tempfile.mkdtemp(prefix="midgetest-")
+    try:
+        path = os.path.join(tmp, "c.yaml")
+        with open(path, "w") as f:
+            f.write(node_config("probe", [4222]))
+        out = subprocess.run([MIDGE_BIN, "-t", "-c", path], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=20).stdout.decode()
+        return "without NATS support" not in out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@unittest.skipIf(is_mosquitto(), "midge clusters only")
+class Cluster(unittest.TestCase):
+    nats = []
+    nodes = []
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(NATS_BIN):
+            raise unittest.SkipTest("nats-server is not installed (apt-get install nats-server)")
+        if not built_with_nats():
+            raise unittest.SkipTest("midge was built without NATS (install libnats-dev, configure)")
+        cls.tmpdir = tempfile.mkdtemp(prefix="midgetest-nats-")
+        ports = [(free_port(), free_port(), free_port()) for _ in range(3)]
+        cls.nats = []
+        for i, (p, cp, mp) in enumerate(ports):
+            others = [ports[j][1] for j in range(3) if j != i]
+            cls.nats.append(NatsServer("nats%d" % i, cls.tmpdir, p, cp, mp, others))
+        try:
+            for n in cls.nats:
+                n.start()
+            cls.wait_nats_cluster()
+            cls.nodes = []
+            for i, name in enumerate(("node-a", "node-b", "node-c")):
+                # Each node lists its own server first; libnats picks among them.
+                order = [cls.nats[(i + k) % 3].port for k in range(3)]
+                b = Broker(raw_config=node_config(name, order), config_name="node.yaml")
+                cls.nodes.append(b)
+                wait_for(lambda: len(b._listen_ports()) >= 2, timeout=10, what="two listeners")
+                b.mqtt_port, b.http_port = b._listen_ports()[:2]
+            for b in cls.nodes:
+                b.wait_log(r"Cluster: node \S+ connected to NATS", timeout=10)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        errors = []
+        for b in cls.nodes:
+            try:
+                _stop_checked(b)
+            except AssertionError as e:
+                errors.append(str(e))
+        cls.nodes = []
+        for n in cls.nats:
+            n.kill()
+        if getattr(cls, "tmpdir", None):
+            shutil.rmtree(cls.tmpdir, ignore_errors=True)
+        if errors:
+            raise AssertionError("\n".join(errors))
+
+    @classmethod
+    def wait_nats_cluster(cls, timeout=20):
+        live = [n for n in cls.nats if n.alive()]
+        wait_for(lambda: all(n.routes() >= len(live) - 1 for n in live), timeout=timeout,
+                 what="the nats-servers to route to each other")
+
+    # Helpers ---------------------------------------------------------------
+    def client(self, node, **kw):
+        c = PahoClient(self.nodes[node].mqtt_port, client_id=unique_id("cl"), **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def settle(self, publisher_node, subscribers, timeout=10):
+        """Waits until the interest of every (node, client) in subscribers has
+        reached NATS: each subscribes to a probe topic after its real
+        subscriptions, and the publisher's node sends probes until all got
+        one (a node's NATS subscriptions travel in order)."""
+        topic = "probe/" + unique_id("p")
+        for c in subscribers:
+            c.subscribe(topic, 0)
+        pub = self.client(publisher_node)
+        deadline = time.monotonic() + timeout
+        while True:
+            pub.publish(topic, b"probe", 0)
+            if all(any(m[0] == topic for m in c.messages) for c in subscribers):
+                break
+            if time.monotonic() > deadline:
+                self.fail("interest did not reach NATS within %.0fs" % timeout)
+            time.sleep(0.05)
+        for c in subscribers:
+            c.client.unsubscribe(topic)
+        time.sleep(0.1)
+
+    @staticmethod
+    def got(c, prefix):
+        return [m for m in list(c.messages) if m[0].startswith(prefix)]
+
+    def expect_exactly(self, c, prefix, expected, timeout=10):
+        wait_for(lambda: len(self.got(c, prefix)) >= len(expected), timeout=timeout,
+                 what="%d messages under %s" % (len(expected), prefix))
+        time.sleep(SETTLE)
+        self.assertEqual(self.got(c, prefix), expected)
+
+    def sys_state(self, node):
+        c = self.client(node)
+        c.subscribe("$SYS/broker/cluster/state", 0)
+        msgs = c.wait_for(lambda ms: any(m[0] == "$SYS/broker/cluster/state" for m in ms))
+        c.close()
+        return [m[1] for m in msgs if m[0] == "$SYS/broker/cluster/state"][-1].decode()
+
+    # Routing -----------------------------------------------------------------
+    def test_01_every_node_gets_each_message_once(self):
+        base = unique_id("fan") + "/"
+        subs = [self.client(n) for n in range(3)]
+        for c in subs:
+            c.subscribe(base + "#", 1)
+        # Overlapping filters: another client on B with two, and B's first with a second.
+        both = self.client(1)
+        both.subscribe(base + "+", 1)
+        both.subscribe(base + "x", 1)
+        subs[1].subscribe(base + "+", 0)
+        self.settle(0, subs + [both])
+        pub = self.client(0)
+        for i in range(5):
+            pub.publish(base + "x", b"m%d" % i, 1)
+        want = [(base + "x", b"m%d" % i, 1, False) for i in range(5)]
+        for c in subs + [both]:
+            self.expect_exactly(c, base, want)
+        # Counters: node A sent them, B and C received them.
+        self.assertIn("midge_cluster_messages_sent_total", http_get(self.nodes[0].http_port,
+                                                                     "/metrics")[1])
+
+    def test_02_wildcards_across_nodes(self):
+        base = unique_id("wc")
+        plus = self.client(1)
+        plus.subscribe(base + "/+/t", 0)
+        hash_ = self.client(2)
+        hash_.subscribe(base + "/a/#", 0)
+        self.settle(0, [plus, hash_])
+        pub = self.client(0)
+        for t in ("/a/t", "/b/t", "/a", "/a/x/y", "/b/x"):
+            pub.publish(base + t, t.encode(), 0)
+        self.expect_exactly(plus, base, [(base + "/a/t", b"/a/t", 0, False),
+                                         (base + "/b/t", b"/b/t", 0, False)])
+        self.expect_exactly(hash_, base, [(base + t, t.encode(), 0, False)
+                                          for t in ("/a/t", "/a", "/a/x/y")])
+
+    def test_03_topics_with_characters_nats_treats_specially(self):
+        base = unique_id("sp")
+        levels = ["a.b", "*", ">", "sp ace", "", "~", "~7E", "tab\there", "a.*.>", "caf\u00e9"]
+        topics = [base + "/" + l for l in levels] + [base + "//x/", base + "/x//"]
+        exact = self.client(1)
+        for t in topics:
+            exact.subscribe(t, 1)
+        wild = self.client(2)
+        wild.subscribe(base + "/#", 1)
+        plus = self.client(2)
+        plus.subscribe(base + "/+", 1)
+        self.settle(0, [exact, wild, plus])
+        pub = self.client(0)
+        for i, t in enumerate(topics):
+            pub.publish(t, b"%d" % i, 1)
+        want = [(t, b"%d" % i, 1, False) for i, t in enumerate(topics)]
+        self.expect_exactly(exact, base, want)
+        self.expect_exactly(wild, base, want)
+        self.expect_exactly(plus, base, want[:len(levels)])
+
+    def test_04_dollar_topics(self):
+        name = unique_id("d")
+        everything = self.client(1)
+        everything.subscribe("#", 0)
+        plus = self.client(1)
+        plus.subscribe("+/" + name, 0)
+        own = self.client(2)
+        own.subscribe("$" + name + "/#", 0)
+        marker = self.client(1)
+        marker.subscribe(name + "/#", 0)
+        self.settle(0, [everything, plus, own, marker])
+        pub = self.client(0)
+        pub.publish("$" + name + "/" + name, b"dollar", 0)
+        pub.publish("$" + name, b"dollar2", 0)
+        pub.publish(name + "/end", b"plain", 0)
+        self.expect_exactly(own, "$" + name, [("$" + name + "/" + name, b"dollar", 0, False),
+                                              ("$" + name, b"dollar2", 0, False)])
+        self.expect_exactly(marker, name, [(name + "/end", b"plain", 0, False)])
+        self.assertEqual([m for m in everything.messages if m[0].startswith("$" + name)], [])
+        self.assertEqual(self.got(plus, "$"), [])
+
+    def stream(self, qos, granted):
+        base = unique_id("q%d" % qos) + "/"
+        b = self.client(1)
+        b.subscribe(base + "#", granted[0])
+        c = self.client(2)
+        c.subscribe(base + "#", granted[1])
+        local = self.client(0)
+        local.subscribe(base + "#", 2)
+        self.settle(0, [b, c])
+        pub = self.client(0)
+        infos = [pub.publish(base + "s", b"%d" % i, qos, wait=False) for i in range(1000)]
+        for info in infos:
+            info.wait_for_publish(30)
+            self.assertTrue(info.is_published())
+        for sub, g in ((b, granted[0]), (c, granted[1]), (local, 2)):
+            want = [(base + "s", b"%d" % i, min(qos, g), False) for i in range(1000)]
+            self.expect_exactly(sub, base, want, timeout=30)
+
+    def test_05_qos1_stream_of_1000(self):
+        self.stream(1, (1, 2))
+
+    def test_06_qos2_stream_of_1000(self):
+        self.stream(2, (2, 1))
+
+    def test_07_unsubscribe_stops_delivery_on_that_node(self):
+        base = unique_id("un") + "/"
+        b = self.client(1)
+        b.subscribe(base + "t", 1)
+        witness = self.client(2)
+        witness.subscribe(base + "t", 1)
+        self.settle(0, [b, witness])
+        pub = self.client(0)
+        pub.publish(base + "t", b"1", 1)
+        self.expect_exactly(b, base, [(base + "t", b"1", 1, False)])
+        interest = self.metric(1, "midge_cluster_interest")
+        b.client.unsubscribe(base + "t")
+        wait_for(lambda: self.metric(1, "midge_cluster_interest") < interest, timeout=5,
+                 what="node B to drop its NATS interest")
+        pub.publish(base + "t", b"2", 1)
+        self.expect_exactly(witness, base, [(base + "t", b"1", 1, False),
+                                            (base + "t", b"2", 1, False)])
+        self.assertEqual(self.got(b, base), [(base + "t", b"1", 1, False)])
+
+    def test_08_retained_reach_nodes_that_subscribe_later(self):
+        topic = unique_id("ret") + "/r"
+        pub = self.client(0)
+        pub.publish(topic, b"kept", 1, retain=True)
+        c = self.client(2)
+
+        def has_it():
+            c.subscribe(topic, 1)
+            time.sleep(0.1)
+            return any(m[0] == topic and m[3] for m in c.messages)
+        # (A subscription made before node C had it gets it live, without the flag.)
+        wait_for(has_it, timeout=5, what="the retained message on node C")
+        self.assertIn((topic, b"kept", 1, True), c.messages)
+        pub.publish(topic, b"", 1, retain=True)  # cleared everywhere
+
+    def test_09_mqtt5_properties_cross_nodes(self):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        topic = unique_id("v5") + "/p"
+        got = []
+        sub = mqtt.Client(client_id=unique_id("v5s"), protocol=mqtt.MQTTv5)
+        sub.on_message = lambda c, u, m: got.append(m)
+        sub.connect("127.0.0.1", self.nodes[1].mqtt_port)
+        sub.loop_start()
+        self.addCleanup(sub.loop_stop)
+        self.addCleanup(sub.disconnect)
+        probe = self.client(1)
+        sub.subscribe(topic, 1)
+        time.sleep(0.2)
+        self.settle(0, [probe])  # B's interest (sub's filter came first) is in NATS
+        props = Properties(PacketTypes.PUBLISH)
+        props.ContentType = "text/plain"
+        props.ResponseTopic = "reply/here"
+        props.CorrelationData = b"\x00corr"
+        props.UserProperty = [("k1", "v1"), ("k2", "v2")]
+        props.MessageExpiryInterval = 100
+        props.PayloadFormatIndicator = 1
+        pub = mqtt.Client(client_id=unique_id("v5p"), protocol=mqtt.MQTTv5)
+        pub.connect("127.0.0.1", self.nodes[0].mqtt_port)
+        pub.loop_start()
+        self.addCleanup(pub.loop_stop)
+        self.addCleanup(pub.disconnect)
+        pub.publish(topic, b"with properties", 1, properties=props).wait_for_publish(5)
+        wait_for(lambda: got, timeout=10, what="the MQTT 5 message on node B")
+        m = got[0]
+        self.assertEqual((m.topic, m.payload, m.qos), (topic, b"with properties", 1))
+        p = m.properties
+        self.assertEqual(p.ContentType, "text/plain")
+        self.assertEqual(p.ResponseTopic, "reply/here")
+        self.assertEqual(p.CorrelationData, b"\x00corr")
+        self.assertEqual(p.UserProperty, [("k1", "v1"), ("k2", "v2")])
+        self.assertEqual(p.PayloadFormatIndicator, 1)
+        self.assertTrue(95 <= p.MessageExpiryInterval <= 100, p.MessageExpiryInterval)
+
+    def test_10_bench_across_nodes(self):
+        bench = os.path.join(os.path.dirname(os.path.abspath(MIDGE_BIN)), "midge_bench")
+        if not os.path.exists(bench):
+            self.skipTest("midge_bench is not built next to MIDGE_BIN")
+        out = subprocess.run([bench, "pairs", "--pairs", "4", "-q", "1", "-n", "2000", "--json",
+                              "-p", str(self.nodes[0].mqtt_port),
+                              "--sub-port", str(self.nodes[1].mqtt_port), "--duration", "10"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        r = json.loads(out.stdout.decode().splitlines()[0])
+        self.assertTrue(r["ok"], r)
+        self.assertEqual((r["delivered"], r["lost"], r["duplicates"], r["reordered"]),
+                         (2000, 0, 0, 0))
+
+    def metric(self, node, name):
+        body = http_get(self.nodes[node].http_port, "/metrics")[1]
+        for line in body.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.split()[-1])
+        self.fail("no %s in /metrics" % name)
+
+    # Failures ------------------------------------------------------------------
+    def cross_node_flows(self, timeout=20):
+        """Publishes from A to a subscriber on B until one arrives; returns the seconds taken."""
+        topic = unique_id("flow") + "/t"
+        b = self.client(1)
+        b.subscribe(topic, 1)
+        pub = self.client(0)
+        start = time.monotonic()
+        while not b.messages:
+            pub.publish(topic, b"x", 1)
+            if time.monotonic() - start > timeout:
+                self.fail("no message from node A to node B within %.0fs" % timeout)
+            time.sleep(0.1)
+        return time.monotonic() - start
+
+    def test_90_kill_the_nats_server_a_node_uses(self):
+        used = [n for n in self.nats if "node-a" in n.client_names()]
+        self.assertEqual(len(used), 1, "node-a is connected to one nats-server")
+        used[0].kill()
+        try:
+            self.nodes[0].wait_log(r"lost NATS|connected to NATS at", timeout=10)
+            self.cross_node_flows(timeout=20)
+            # A QoS 1 stream after the failover loses nothing.
+            base = unique_id("fo") + "/"
+            c = self.client(2)
+            c.subscribe(base + "#", 1)
+            self.settle(0, [c])
+            pub = self.client(0)
+            for i in range(100):
+                pub.publish(base + "s", b"%d" % i, 1)
+            self.expect_exactly(c, base, [(base + "s", b"%d" % i, 1, False) for i in range(100)])
+        finally:
+            used[0].start()
+            self.wait_nats_cluster()
+
+    def test_91_all_nats_down_then_back(self):
+        for n in self.nats:
+            n.kill()
+        try:
+            for i in range(3):
+                wait_for(lambda: self.sys_state(i) == "disconnected", timeout=10,
+                         what="node %d to report disconnected" % i)
+                status, body = http_get(self.nodes[i].http_port, "/health")
+                self.assertEqual(status, 503)
+                self.assertIn("degraded", body)
+                self.assertEqual(self.metric(i, "midge_cluster_connected"), 0)
+            # Local delivery goes on on every node.
+            for i in range(3):
+                topic = unique_id("loc") + "/t"
+                sub = self.client(i)
+                sub.subscribe(topic, 1)
+                self.client(i).publish(topic, b"here", 1)
+                self.expect_exactly(sub, topic, [(topic, b"here", 1, False)])
+        finally:
+            for n in self.nats:
+                n.start()
+        self.wait_nats_cluster()
+        for i in range(3):
+            wait_for(lambda: self.sys_state(i) == "connected", timeout=20,
+                     what="node %d to report connected" % i)
+            self.assertEqual(http_get(self.nodes[i].http_port, "/health"), (200, "ok\n"))
+        self.cross_node_flows(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
