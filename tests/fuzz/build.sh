@@ -44,6 +44,12 @@ common=(-std=c11 -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 	-I"$obj/include" -I"$src/include" -I"$src/broker"
 	-DSYSCONFDIR='"/etc/midge"' -DPLUGINDIR='"/usr/lib/midge"')
 libs=(-lyaml -lssl -lcrypto -largon2 -llmdb -ldl -lm -lpthread)
+# The cluster over NATS when configure found libnats (as broker/local.mk); its stubs otherwise.
+have_nats=0
+if grep -q '^#define HAVE_NATS 1' "$config_h"; then
+	have_nats=1
+	libs+=(-lnats)
+fi
 
 # stale OBJ SRC: whether OBJ must be rebuilt (missing, or older than anything in its .d file).
 stale() {
@@ -68,6 +74,10 @@ for s in "$src"/broker/*.c; do
 	if [ "$name" = ev_epoll ] && ! grep -q '^#define HAVE_SYS_EPOLL_H 1' "$config_h"; then
 		continue
 	fi
+	case $name in
+	cluster_nats | cluster_interest) [ $have_nats -eq 1 ] || continue ;;
+	cluster_stub) [ $have_nats -eq 0 ] || continue ;;
+	esac
 	o=$obj/$name.o
 	objs+=("$o")
 	if stale "$o" "$s"; then outdated+=("$s"); fi
