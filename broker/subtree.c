@@ -231,7 +231,7 @@ static bool members_remove(struct subscriber **arr, uint32_t *n, uint32_t *cap,
 
 static bool has_members(const struct subnode *n)
 {
-	return n->nsubs > 0 || n->ngroups > 0;
+	return n->nsubs > 0 || (n->x && n->x->ngroups > 0);
 }
 
 int subtree_add(struct subtree *t, const char *filter, size_t len, const struct subscriber *sub)
