@@ -44,6 +44,10 @@ common=(-std=c11 -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 	-I"$obj/include" -I"$src/include" -I"$src/broker"
 	-DSYSCONFDIR='"/etc/midge"' -DPLUGINDIR='"/usr/lib/midge"')
 libs=(-lyaml -lssl -lcrypto -largon2 -llmdb -ldl -lm -lpthread)
+# broker/cluster*.c need libnats when configure found it (HAVE_NATS).
+if grep -q '^#define HAVE_NATS 1' "$config_h"; then
+	libs+=($(pkg-config --libs libnats 2>/dev/null || echo -lnats))
+fi
 
 # stale OBJ SRC: whether OBJ must be rebuilt (missing, or older than anything in its .d file).
 stale() {
