@@ -241,9 +241,13 @@ static int walk(struct chk *c, uint64_t pgno, unsigned level, unsigned depth, en
 	lower = u16at(pg + 12);
 	upper = u16at(pg + 14);
 	/* Exactly the type: LMDB clears its in-memory flags (P_DIRTY...) before writing, and
-	 * would never write back a page marked P_LOOSE or P_KEEP that recovery rewrites. */
+	 * would never write back a page marked P_LOOSE or P_KEEP that recovery rewrites.
+	 * The free space's end is even: LMDB starts it at the page size and moves it by even
+	 * node sizes only, and places a node it adds at upper minus its size, so an odd one
+	 * would give the rewritten page a node at an odd offset (found by fuzzing). */
 	if (u64at(pg) != pgno || flags != (level == depth ? P_LEAF : P_BRANCH) ||
-	    lower < PAGEHDR || lower > upper || upper > c->psize || (lower - PAGEHDR) % 2 != 0) {
+	    lower < PAGEHDR || lower > upper || upper > c->psize || (lower - PAGEHDR) % 2 != 0 ||
+	    (upper & 1)) {
 		bad(c, "a page header is damaged");
 		goto out_bad;
 	}

@@ -117,7 +117,9 @@ static bool visit(struct persist *p, MDB_txn *txn, enum rwalk what, MDB_val *key
 
 	switch (what) {
 	case RW_MSGS:
-		if (key->mv_size != 8 || pcodec_dec_msg(val->mv_data, val->mv_size, &m) != 0)
+		/* message ids count from 1 (0 is "no message", e.g. no will): a record keyed 0 is damage */
+		if (key->mv_size != 8 || pcodec_get_u64(key->mv_data) == 0 ||
+		    pcodec_dec_msg(val->mv_data, val->mv_size, &m) != 0)
 			return false;
 		cb->msg(pcodec_get_u64(key->mv_data), &m, refs_of(p, txn, key), cb->arg);
 		return true;

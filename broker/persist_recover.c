@@ -42,7 +42,9 @@ static int judge(struct pwctx *w, enum rkind k, MDB_val *key, MDB_val *val, int 
 	*verdict = 0;
 	switch (k) {
 	case RK_MSGS:
-		*verdict = key->mv_size != 8 || pcodec_dec_msg(val->mv_data, val->mv_size, &m) != 0;
+		/* a message keyed 0 (damage: ids count from 1) could never be named */
+		*verdict = key->mv_size != 8 || pcodec_get_u64(key->mv_data) == 0 ||
+			   pcodec_dec_msg(val->mv_data, val->mv_size, &m) != 0;
 		return 0;
 	case RK_RETAINED:
 		if (pcodec_dec_id(val->mv_data, val->mv_size, &id) != 0 || !pw_msg_exists(w, id)) {
