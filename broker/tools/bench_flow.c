@@ -346,26 +346,19 @@ static void flow_connected(struct net *n, struct conn *c)
 	net_set_state(c, CS_CONNACK, now_ns());
 }
 
-static void sub_filter(const struct flow *f, unsigned i, char *buf, size_t len)
+/*
+ * The topic of publisher i, or (subscriber) the filter of subscriber i: the
+ * same per scenario but for fan-in, whose one subscriber takes every
+ * publisher's topic through a wildcard.
+ */
+static void scenario_topic(const struct flow *f, unsigned i, bool filter, char *buf, size_t len)
 {
 	switch (f->o->scenario) {
 	case SC_FANIN:
-		snprintf(buf, len, "bench/in/#");
-		break;
-	case SC_FANOUT:
-		snprintf(buf, len, "bench/out");
-		break;
-	default:
-		snprintf(buf, len, "bench/pair/%u", i);
-		break;
-	}
-}
-
-static void pub_topic(const struct flow *f, unsigned i, char *buf, size_t len)
-{
-	switch (f->o->scenario) {
-	case SC_FANIN:
-		snprintf(buf, len, "bench/in/%u", i);
+		if (filter)
+			snprintf(buf, len, "bench/in/#");
+		else
+			snprintf(buf, len, "bench/in/%u", i);
 		break;
 	case SC_FANOUT:
 		snprintf(buf, len, "bench/out");
@@ -405,7 +398,7 @@ static void flow_packet(struct net *n, struct conn *c, const struct mqtt_frame *
 			became_ready(f, c);
 			return;
 		}
-		sub_filter(f, c->index, filter, sizeof(filter));
+		scenario_topic(f, c->index, true, filter, sizeof(filter));
 		queue_subscribe(n, c, filter, o->qos);
 		net_set_state(c, CS_SUBACK, now);
 		return;
@@ -506,7 +499,7 @@ static void make_template(struct flow *f, struct pub *p)
 	char topic[64];
 	uint8_t *zero = xcalloc(o->size, 1);
 
-	pub_topic(f, p->c.index, topic, sizeof(topic));
+	scenario_topic(f, p->c.index, false, topic, sizeof(topic));
 	memset(&m, 0, sizeof(m));
 	m.qos = o->qos;
 	m.retain = o->retain;
