@@ -77,7 +77,7 @@ AM_TESTS_ENVIRONMENT = \
 	MIDGE_SRCDIR='$(abs_top_srcdir)'; export MIDGE_SRCDIR; \
 	MIDGE_PLUGIN_DIR='$(abs_top_builddir)'; export MIDGE_PLUGIN_DIR; \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE;
-EXTRA_DIST += tests/integration/midgetest.py $(INTEGRATION_TESTS) \
+EXTRA_DIST += tests/integration/midgetest.py tests/integration/clustertest.py $(INTEGRATION_TESTS) \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/page.html \
 	tests/browser/run.mjs
 

@@ -25,218 +25,17 @@ hand. Run alone: /usr/bin/python3 tests/integration/test_33_cluster.py
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from midgetest import (MIDGE_BIN, Broker, PahoClient, _stop_checked, free_port,  # noqa: E402
-                       is_mosquitto, main, unique_id, wait_for)
-
-NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
-SETTLE = 0.6  # seconds to wait for a copy that must not come
+from clustertest import ClusterCase, http_get  # noqa: E402
+from midgetest import MIDGE_BIN, main, unique_id, wait_for  # noqa: E402
 
 
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def port_open(port):
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class NatsServer:
-    """One nats-server of a three-server NATS cluster (routes to the others)."""
-
-    def __init__(self, name, tmpdir, port, cport, mport, route_ports):
-        self.name, self.tmpdir = name, tmpdir
-        self.port, self.cport, self.mport, self.route_ports = port, cport, mport, route_ports
-        self.proc = None
-
-    def start(self):
-        routes = ",".join("nats://127.0.0.1:%d" % p for p in self.route_ports)
-        cmd = [NATS_BIN, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.mport),
-               "-n", self.name, "--cluster_name", "midgetest",
-               "--cluster", "nats://127.0.0.1:%d" % self.cport, "--routes", routes]
-        self.log = open(os.path.join(self.tmpdir, self.name + ".log"), "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: port_open(self.port) and port_open(self.mport) or self.proc.poll() is not None,
-                 timeout=10, what="nats-server %s to listen" % self.name)
-        if self.proc.poll() is not None:
-            raise AssertionError("nats-server %s exited: %s" % (self.name, self.read_log()))
-
-    def read_log(self):
-        with open(os.path.join(self.tmpdir, self.name + ".log"), "rb") as f:
-            return f.read().decode("utf-8", "replace")[-4000:]
-
-    def monitor(self, what):
-        with urllib.request.urlopen("http://127.0.0.1:%d/%s" % (self.mport, what), timeout=5) as r:
-            return json.loads(r.read())
-
-    def routes(self):
-        try:
-            return self.monitor("routez").get("num_routes", 0)
-        except OSError:
-            return 0
-
-    def client_names(self):
-        try:
-            return [c.get("name") for c in self.monitor("connz").get("connections", [])]
-        except OSError:
-            return []
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-        if getattr(self, "log", None):
-            self.log.close()
-            self.log = None
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-
-def node_config(name, nats_ports):
-    servers = ", ".join("nats://127.0.0.1:%d" % p for p in nats_ports)
-    return ("user: root\npersistence: false\nsys_interval: 1\n"
-            "listeners:\n"
-            "  - port: 0\n    bind_address: 127.0.0.1\n    allow_anonymous: true\n"
-            "  - port: 0\n    bind_address: 127.0.0.1\n    protocol: http\n"
-            "cluster:\n"
-            "  node_name: %s\n"
-            "  nats_servers: [%s]\n" % (name, servers))
-
-
-def built_with_nats():
-    tmp = tempfile.mkdtemp(prefix="midgetest-")
-    try:
-        path = os.path.join(tmp, "c.yaml")
-        with open(path, "w") as f:
-            f.write(node_config("probe", [4222]))
-        out = subprocess.run([MIDGE_BIN, "-t", "-c", path], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, timeout=20).stdout.decode()
-        return "without NATS support" not in out
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-@unittest.skipIf(is_mosquitto(), "midge clusters only")
-class Cluster(unittest.TestCase):
-    nats = []
-    nodes = []
-
-    @classmethod
-    def setUpClass(cls):
-        if not os.path.exists(NATS_BIN):
-            raise unittest.SkipTest("nats-server is not installed (apt-get install nats-server)")
-        if not built_with_nats():
-            raise unittest.SkipTest("midge was built without NATS (install libnats-dev, configure)")
-        cls.tmpdir = tempfile.mkdtemp(prefix="midgetest-nats-")
-        ports = [(free_port(), free_port(), free_port()) for _ in range(3)]
-        cls.nats = []
-        for i, (p, cp, mp) in enumerate(ports):
-            others = [ports[j][1] for j in range(3) if j != i]
-            cls.nats.append(NatsServer("nats%d" % i, cls.tmpdir, p, cp, mp, others))
-        try:
-            for n in cls.nats:
-                n.start()
-            cls.wait_nats_cluster()
-            cls.nodes = []
-            for i, name in enumerate(("node-a", "node-b", "node-c")):
-                # Each node lists its own server first; libnats picks among them.
-                order = [cls.nats[(i + k) % 3].port for k in range(3)]
-                b = Broker(raw_config=node_config(name, order), config_name="node.yaml")
-                cls.nodes.append(b)
-                wait_for(lambda: len(b._listen_ports()) >= 2, timeout=10, what="two listeners")
-                b.mqtt_port, b.http_port = b._listen_ports()[:2]
-            for b in cls.nodes:
-                b.wait_log(r"Cluster: node \S+ connected to NATS", timeout=10)
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        errors = []
-        for b in cls.nodes:
-            try:
-                _stop_checked(b)
-            except AssertionError as e:
-                errors.append(str(e))
-        cls.nodes = []
-        for n in cls.nats:
-            n.kill()
-        if getattr(cls, "tmpdir", None):
-            shutil.rmtree(cls.tmpdir, ignore_errors=True)
-        if errors:
-            raise AssertionError("\n".join(errors))
-
-    @classmethod
-    def wait_nats_cluster(cls, timeout=20):
-        live = [n for n in cls.nats if n.alive()]
-        wait_for(lambda: all(n.routes() >= len(live) - 1 for n in live), timeout=timeout,
-                 what="the nats-servers to route to each other")
-
-    # Helpers ---------------------------------------------------------------
-    def client(self, node, **kw):
-        c = PahoClient(self.nodes[node].mqtt_port, client_id=unique_id("cl"), **kw)
-        self.addCleanup(c.close)
-        return c
-
-    def settle(self, publisher_node, subscribers, timeout=10):
-        """Waits until the interest of every (node, client) in subscribers has
-        reached NATS: each subscribes to a probe topic after its real
-        subscriptions, and the publisher's node sends probes until all got
-        one (a node's NATS subscriptions travel in order)."""
-        topic = "probe/" + unique_id("p")
-        for c in subscribers:
-            c.subscribe(topic, 0)
-        pub = self.client(publisher_node)
-        deadline = time.monotonic() + timeout
-        while True:
-            pub.publish(topic, b"probe", 0)
-            if all(any(m[0] == topic for m in c.messages) for c in subscribers):
-                break
-            if time.monotonic() > deadline:
-                self.fail("interest did not reach NATS within %.0fs" % timeout)
-            time.sleep(0.05)
-        for c in subscribers:
-            c.client.unsubscribe(topic)
-        time.sleep(0.1)
-
-    @staticmethod
-    def got(c, prefix):
-        return [m for m in list(c.messages) if m[0].startswith(prefix)]
-
-    def expect_exactly(self, c, prefix, expected, timeout=10):
-        wait_for(lambda: len(self.got(c, prefix)) >= len(expected), timeout=timeout,
-                 what="%d messages under %s" % (len(expected), prefix))
-        time.sleep(SETTLE)
-        self.assertEqual(self.got(c, prefix), expected)
-
-    def sys_state(self, node):
-        c = self.client(node)
-        c.subscribe("$SYS/broker/cluster/state", 0)
-        msgs = c.wait_for(lambda ms: any(m[0] == "$SYS/broker/cluster/state" for m in ms))
-        c.close()
-        return [m[1] for m in msgs if m[0] == "$SYS/broker/cluster/state"][-1].decode()
-
+class Cluster(ClusterCase):
     # Routing -----------------------------------------------------------------
     def test_01_every_node_gets_each_message_once(self):
         base = unique_id("fan") + "/"
@@ -425,13 +224,6 @@ class Cluster(unittest.TestCase):
         self.assertTrue(r["ok"], r)
         self.assertEqual((r["delivered"], r["lost"], r["duplicates"], r["reordered"]),
                          (2000, 0, 0, 0))
-
-    def metric(self, node, name):
-        body = http_get(self.nodes[node].http_port, "/metrics")[1]
-        for line in body.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.split()[-1])
-        self.fail("no %s in /metrics" % name)
 
     # Failures ------------------------------------------------------------------
     def cross_node_flows(self, timeout=20):
