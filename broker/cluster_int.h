@@ -26,6 +26,8 @@ struct cluster_origin {
 };
 
 #define CLUSTER_INTEREST_BUCKETS 1024
+/* The cluster thread's period (cluster_jobs.c). */
+#define CLUSTER_TICK_MS 250
 
 struct cluster {
 	struct broker *b;
@@ -51,12 +53,33 @@ struct cluster {
 	/* Under the broker's sub_lock (write): the trie calls cluster_interest(). */
 	struct interest_entry *interest[CLUSTER_INTEREST_BUCKETS];
 	natsSubscription *retained_sub;   /* <prefix>.r.>: every retained message */
+
+	/* JetStream (created with the connection; its streams and buckets by the jobs). */
+	jsCtx *js;
+	int replicas;               /* copies JetStream keeps (config, or min(3, servers)) */
+	char *js_name;              /* the prefix as a stream/bucket name part ('.' -> '_') */
+
+	/* The cluster thread (cluster_jobs.c). */
+	pthread_t jobs_thread;
+	bool jobs_running;
+	pthread_mutex_t jobs_lock;
+	pthread_cond_t jobs_cond;
+	bool jobs_stop, jobs_kick;  /* under jobs_lock */
+	_Atomic bool setup_done;    /* every setup step succeeded */
 };
 
 /* (cluster_nats.c) The handler of every NATS subscription; closure: the cluster. */
 void cluster_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 /* Subscribes to subject with cluster_on_msg; NULL on failure (logged). */
 natsSubscription *cluster_subscribe(struct cluster *c, const char *subject);
+
+/* (cluster_jobs.c) The cluster thread: setup steps and ticks. */
+int cluster_jobs_start(struct cluster *c);
+void cluster_jobs_stop(struct cluster *c);
+/* Wakes the cluster thread now (e.g. connected again). Any thread. */
+void cluster_jobs_kick(struct cluster *c);
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t cluster_now_ms(void);
 
 /* (cluster_interest.c) subtree_interest_fn: arg is the cluster. */
 void cluster_interest(void *arg, const char *filter, size_t len, bool on);

@@ -44,6 +44,8 @@ static void on_connected(natsConnection *nc, void *closure)
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
 	atomic_store(&c->connected, true);
 	log_notice("Cluster: node %s connected to NATS at %s.", c->node, url);
+	if (c->jobs_running)
+		cluster_jobs_kick(c);
 }
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -373,12 +375,18 @@ static void close_connection(struct cluster *c)
 
 static void cluster_free(struct cluster *c)
 {
+	cluster_jobs_stop(c);
+	jsCtx_Destroy(c->js);
+	c->js = NULL;
 	if (c->nc)
 		close_connection(c);
 	natsOptions_Destroy(c->opts);
 	pthread_mutex_destroy(&c->dedup_lock);
 	pthread_mutex_destroy(&c->closed_lock);
 	pthread_cond_destroy(&c->closed_cond);
+	pthread_mutex_destroy(&c->jobs_lock);
+	pthread_cond_destroy(&c->jobs_cond);
+	mem_free(c->js_name);
 	mem_free(c->node);
 	mem_free(c->prefix);
 	mem_free(c);
@@ -396,11 +404,19 @@ int cluster_start(struct broker *b)
 	pthread_mutex_init(&c->dedup_lock, NULL);
 	pthread_mutex_init(&c->closed_lock, NULL);
 	pthread_cond_init(&c->closed_cond, NULL);
+	pthread_mutex_init(&c->jobs_lock, NULL);
+	pthread_cond_init(&c->jobs_cond, NULL);
 	c->b = b;
 	c->node = cc->node_name ? mem_strdup(cc->node_name) : default_node_name();
 	c->prefix = mem_strdup(cc->subject_prefix);
-	if (!c->node || !c->prefix)
+	c->js_name = mem_strdup(cc->subject_prefix);
+	if (!c->node || !c->prefix || !c->js_name)
 		goto fail;
+	for (char *p = c->js_name; *p; p++)
+		if (*p == '.')
+			*p = '_';
+	c->replicas = cc->replicas > 0 ? cc->replicas
+		      : cc->nats_servers.count < 3 ? (int)cc->nats_servers.count : 3;
 	c->node_len = strlen(c->node);
 	if (getrandom(&c->instance, sizeof(c->instance), 0) != (ssize_t)sizeof(c->instance))
 		c->instance = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
@@ -419,6 +435,11 @@ int cluster_start(struct broker *b)
 	} else {
 		on_connected(c->nc, c);
 	}
+	s = natsConnection_JetStream(&c->js, c->nc, NULL);
+	if (s != NATS_OK) {
+		log_err("Error: cluster: JetStream context: %s.", natsStatus_GetText(s));
+		goto fail;
+	}
 	/* Retained messages reach every node, so each keeps the whole retained set. */
 	snprintf(subj, sizeof(subj), "%s.%s.>", c->prefix, CLUSTER_KIND_RETAIN);
 	c->retained_sub = cluster_subscribe(c, subj);
@@ -428,6 +449,8 @@ int cluster_start(struct broker *b)
 	b->subs.interest = cluster_interest;
 	b->subs.interest_arg = c;
 	pthread_rwlock_unlock(&b->sub_lock);
+	if (cluster_jobs_start(c) < 0)
+		goto fail;
 	b->cluster = c;
 	log_notice("Cluster: node %s (subjects %s.*) started.", c->node, c->prefix);
 	return 0;
@@ -444,6 +467,7 @@ void cluster_stop(struct broker *b)
 
 	if (!c)
 		return;
+	cluster_jobs_stop(c);
 	pthread_rwlock_wrlock(&b->sub_lock);
 	b->subs.interest = NULL;
 	b->subs.interest_arg = NULL;

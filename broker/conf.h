@@ -239,6 +239,7 @@ struct config_cluster {
 	char *nats_tls_certfile;
 	char *nats_tls_keyfile;
 	char *subject_prefix;           /* first subject token(s), default "midge" */
+	int replicas;                   /* JetStream replicas; 0 = min(3, servers listed) */
 };
 
 struct config {

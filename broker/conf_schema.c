@@ -516,6 +516,10 @@ static const struct conf_option options[] = {
 	OPT("cluster_subject_prefix", STRING, GL, cluster.subject_prefix, .def = "midge",
 	    .flags = CONF_F_CLUSTER, .group = "cluster",
 	    .help = "first NATS subject token(s) of this cluster's messages"),
+	OPT("cluster_replicas", INT, GL, cluster.replicas, .def = "0", RANGE(0, 5),
+	    .flags = CONF_F_CLUSTER, .group = "cluster",
+	    .help = "copies JetStream keeps of the cluster's messages, retained messages and "
+		    "sessions (0: one per NATS server listed, at most 3)"),
 
 	/* mosquitto 1.x and rsmb options that no longer do anything */
 	LEGACY("allow_duplicate_messages", "duplicates are always suppressed"),

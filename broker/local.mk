@@ -63,7 +63,8 @@ libmidgecore_la_SOURCES = \
 	broker/cluster.h broker/cluster_wire.h broker/cluster_topic.c broker/cluster_codec.c
 # The cluster (cluster.h) over NATS when libnats is there; stubs otherwise.
 if HAVE_NATS
-libmidgecore_la_SOURCES += broker/cluster_int.h broker/cluster_nats.c broker/cluster_interest.c
+libmidgecore_la_SOURCES += broker/cluster_int.h broker/cluster_nats.c broker/cluster_interest.c \
+	broker/cluster_jobs.c
 else
 libmidgecore_la_SOURCES += broker/cluster_stub.c
 endif
