@@ -56,10 +56,10 @@ wait_port() {
 
 # nats0: client P0, route P1; nats1: client P2, route P3; node A: P4; node B: P5.
 "$NATS_BIN" -a 127.0.0.1 -p "${P[0]}" --cluster_name bench --cluster "nats://127.0.0.1:${P[1]}" \
-	--routes "nats://127.0.0.1:${P[3]}" > "$WORK/nats0.log" 2>&1 &
+	--routes "nats://127.0.0.1:${P[3]}" -js -sd "$WORK/nats0-js" > "$WORK/nats0.log" 2>&1 &
 PIDS+=($!)
 "$NATS_BIN" -a 127.0.0.1 -p "${P[2]}" --cluster_name bench --cluster "nats://127.0.0.1:${P[3]}" \
-	--routes "nats://127.0.0.1:${P[1]}" > "$WORK/nats1.log" 2>&1 &
+	--routes "nats://127.0.0.1:${P[1]}" -js -sd "$WORK/nats1-js" > "$WORK/nats1.log" 2>&1 &
 PIDS+=($!)
 wait_port "${P[0]}"
 wait_port "${P[2]}"
