@@ -56,6 +56,28 @@ struct cluster_stats {
 	uint64_t interest;  /* filters with a NATS subscription */
 };
 
+/*
+ * Shared subscriptions ($share/<group>/<filter>) across the cluster: a node
+ * with members of a group holds a NATS queue subscription for it, so NATS
+ * hands each message to one node, which gives it to one local member
+ * (cluster_shared.c). True while that works here (NATS reachable): routing
+ * then leaves shared groups out; false: each node picks a local member
+ * itself, so local delivery goes on without NATS. Any thread.
+ */
+bool cluster_shares_via_nats(const struct cluster *c);
+
+/* Which group a message from a queue subscription is for (INBOX_CLUSTER_SHARED). */
+struct cluster_share {
+	_Atomic unsigned refs;
+	const char *group;    /* the group name and the inner filter, not NUL-ended */
+	size_t glen;
+	const char *filter;
+	size_t flen;
+};
+
+/* Drops a reference (the last frees it). Any thread. */
+void cluster_share_unref(struct cluster_share *s);
+
 /* Any thread. */
 void cluster_get_stats(const struct broker *b, struct cluster_stats *st);
 
