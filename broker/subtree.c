@@ -91,6 +91,7 @@ int subtree_init(struct subtree *t)
 	t->count = 0;
 	t->shared_count = 0;
 	t->interest = NULL;
+	t->shared_interest = NULL;
 	t->interest_arg = NULL;
 	return t->root ? 0 : -1;
 }
