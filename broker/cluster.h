@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct broker;
 struct cluster;
@@ -44,6 +45,12 @@ void cluster_stop(struct broker *b);
  * on their node.
  */
 void cluster_publish(struct cluster *c, const struct message *m);
+
+/* Whether a topic stays on its node: $SYS topics (each node has its own). */
+static inline bool cluster_topic_stays_here(const char *topic, size_t len)
+{
+	return len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/');
+}
 
 struct cluster_stats {
 	bool enabled;       /* false: no cluster section, the rest is zero */

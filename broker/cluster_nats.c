@@ -283,8 +283,7 @@ void cluster_publish(struct cluster *c, const struct message *m)
 	size_t size, smax;
 	natsStatus s;
 
-	if (m->topic_len >= 4 && memcmp(m->topic, "$SYS", 4) == 0 &&
-	    (m->topic_len == 4 || m->topic[4] == '/'))
+	if (cluster_topic_stays_here(m->topic, m->topic_len))
 		return; /* each node has its own */
 	memset(&e, 0, sizeof(e));
 	e.instance = c->instance;

@@ -120,8 +120,10 @@ void route_publish_waiting(struct worker *w, struct message *m, const struct ses
 			   struct session **wait_for)
 {
 	struct cluster *cluster = w->broker->cluster;
-	/* In a working cluster NATS picks the node for shared groups (cluster.h). */
-	bool groups = !cluster || !cluster_shares_via_nats(cluster);
+	/* In a working cluster NATS picks the node for shared groups (cluster.h),
+	 * except for messages that never leave this node. */
+	bool groups = !cluster || !cluster_shares_via_nats(cluster) ||
+		      cluster_topic_stays_here(m->topic, m->topic_len);
 
 	route_here(w, m, origin, wait_for, groups);
 	/* Without a cluster section this test is all the cluster costs. */

@@ -9,7 +9,8 @@ gets a share, and a plain subscriber of the same filter on any node gets all
 300; two groups on one filter each get every message once; messages of a
 node without members are balanced across the other nodes' members; a
 retained message published live goes to one member once, and a member that
-subscribes later gets no stored retained message; a node with members killed
+subscribes later gets no stored retained message; $SYS messages, which stay
+on their node, reach that node's members; a node with members killed
 (kill -9): the remaining members get every message published after it
 (bounded wait for NATS to drop its queue subscriptions); every nats-server
 down: local members still get the messages published on their node, each
@@ -137,6 +138,15 @@ class ClusterShared(ClusterCase):
         plain.wait_for(lambda ms: any(m[0] == base + "d/r" for m in ms), what="the retained one")
         time.sleep(SETTLE)
         self.assertEqual(self.got(late, base), [])
+
+    def test_05_sys_topics_stay_on_their_node_and_reach_local_members(self):
+        # $SYS messages never cross NATS: each node's own members get its own.
+        group = unique_id("g")
+        topic = "$SYS/broker/uptime"  # published every sys_interval (1 s here)
+        members = [self.member(k, group, topic, qos=0) for k in range(3)]
+        for node, c in enumerate(members):
+            c.wait_for(lambda ms: any(m[0] == topic for m in ms), timeout=10,
+                       what="node %d's own %s" % (node, topic))
 
     def test_80_a_member_node_killed_the_others_get_everything(self):
         base = unique_id("sh8") + "/"
