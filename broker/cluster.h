@@ -88,4 +88,14 @@ void cluster_share_unref(struct cluster_share *s);
 /* Any thread. */
 void cluster_get_stats(const struct broker *b, struct cluster_stats *st);
 
+struct cluster_shared_stats {
+	uint64_t groups;    /* shared subscriptions with members here, followed on NATS */
+	uint64_t received;  /* messages NATS picked this node for */
+	uint64_t links_up;  /* connections for them that reach their NATS server */
+	uint64_t links;
+};
+
+/* Zero without a cluster. Any thread. */
+void cluster_get_shared_stats(const struct broker *b, struct cluster_shared_stats *st);
+
 #endif

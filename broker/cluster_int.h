@@ -64,7 +64,7 @@ struct cluster {
 	size_t nshared_links;
 	_Atomic unsigned shared_up;  /* links connected */
 	struct share_entry *shares[CLUSTER_INTEREST_BUCKETS]; /* under sub_lock (write) */
-	_Atomic uint64_t shared_received;
+	_Atomic uint64_t shared_received, shared_groups;
 
 	/* JetStream (created with the connection; its streams and buckets by the jobs). */
 	jsCtx *js;

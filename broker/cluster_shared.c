@@ -411,6 +411,7 @@ void cluster_shared_interest(void *arg, const char *group, size_t glen, const ch
 		if (e) {
 			*at = e->next;
 			entry_drop(e);
+			atomic_fetch_sub(&c->shared_groups, 1);
 		}
 		return;
 	}
@@ -427,6 +428,7 @@ void cluster_shared_interest(void *arg, const char *group, size_t glen, const ch
 		log_err("Error: cluster: members of $share/%.*s/%.*s here may miss messages.",
 			(int)glen, group, (int)flen, filter);
 	*at = e;
+	atomic_fetch_add(&c->shared_groups, 1);
 }
 
 void cluster_shared_clear(struct cluster *c)
@@ -438,4 +440,18 @@ void cluster_shared_clear(struct cluster *c)
 			entry_drop(e);
 		}
 	}
+	atomic_store(&c->shared_groups, 0);
+}
+
+void cluster_get_shared_stats(const struct broker *b, struct cluster_shared_stats *st)
+{
+	const struct cluster *c = b->cluster;
+
+	memset(st, 0, sizeof(*st));
+	if (!c)
+		return;
+	st->groups = atomic_load(&c->shared_groups);
+	st->received = atomic_load(&c->shared_received);
+	st->links_up = atomic_load(&c->shared_up);
+	st->links = c->nshared_links;
 }

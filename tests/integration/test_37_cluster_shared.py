@@ -102,6 +102,11 @@ class ClusterShared(ClusterCase):
             self.assertGreaterEqual(share, N // 10, "node %d's member got %r" % (node, shares))
         self.expect_once_across([plain], base, topics)
         self.expect_once_across(other_filter, base, topics)
+        # /metrics: every node follows groups on NATS and got some of them there.
+        for k in range(3):
+            self.assertGreaterEqual(self.metric(k, "midge_cluster_shared_groups"), 1)
+            self.assertGreaterEqual(self.metric(k, "midge_cluster_shared_received_total"), 1)
+            self.assertEqual(self.metric(k, "midge_cluster_shared_links_up"), 3)
 
     def test_02_two_groups_on_one_filter_each_get_every_message(self):
         base = unique_id("sh2") + "/"
