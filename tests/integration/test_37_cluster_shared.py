@@ -10,7 +10,9 @@ gets a share, and a plain subscriber of the same filter on any node gets all
 node without members are balanced across the other nodes' members; a
 retained message published live goes to one member once, and a member that
 subscribes later gets no stored retained message; $SYS messages, which stay
-on their node, reach that node's members; a node with members killed
+on their node, reach that node's members; QoS 2 and MQTT 5 properties
+(content type, correlation data, user property, expiry) arrive through the
+group on another node; a node with members killed
 (kill -9): the remaining members get every message published after it
 (bounded wait for NATS to drop its queue subscriptions); every nats-server
 down: local members still get the messages published on their node, each
@@ -152,6 +154,48 @@ class ClusterShared(ClusterCase):
         for node, c in enumerate(members):
             c.wait_for(lambda ms: any(m[0] == topic for m in ms), timeout=10,
                        what="node %d's own %s" % (node, topic))
+
+    def test_06_qos2_and_mqtt5_properties_through_the_group(self):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        base = unique_id("sh6") + "/"
+        got = []
+        sub = mqtt.Client(client_id=unique_id("v5s"), protocol=mqtt.MQTTv5)
+        sub.on_message = lambda c, u, m: got.append(m)
+        sub.connect("127.0.0.1", self.nodes[1].mqtt_port)
+        sub.loop_start()
+        self.addCleanup(sub.loop_stop)
+        self.addCleanup(sub.disconnect)
+        sub.subscribe("$share/%s/%s#" % (unique_id("g"), base), 2)
+        probe = self.client(0)
+        deadline = time.monotonic() + 15
+        while not any(m.topic.startswith(base + "probe") for m in got):
+            self.assertLess(time.monotonic(), deadline, "the group's queue subscription")
+            probe.publish(base + "probe", b"p", 0)
+            time.sleep(0.05)
+        props = Properties(PacketTypes.PUBLISH)
+        props.ContentType = "text/plain"
+        props.CorrelationData = b"\x00corr"
+        props.UserProperty = [("k1", "v1")]
+        props.MessageExpiryInterval = 100
+        pub = mqtt.Client(client_id=unique_id("v5p"), protocol=mqtt.MQTTv5)
+        pub.connect("127.0.0.1", self.nodes[0].mqtt_port)
+        pub.loop_start()
+        self.addCleanup(pub.loop_stop)
+        self.addCleanup(pub.disconnect)
+        pub.publish(base + "d/p", b"with properties", 2, properties=props).wait_for_publish(5)
+        wait_for(lambda: [m for m in got if m.topic == base + "d/p"], timeout=10,
+                 what="the message on node B's member")
+        time.sleep(SETTLE)
+        mine = [m for m in got if m.topic == base + "d/p"]
+        self.assertEqual(len(mine), 1)
+        m = mine[0]
+        self.assertEqual((m.payload, m.qos), (b"with properties", 2))
+        self.assertEqual(m.properties.ContentType, "text/plain")
+        self.assertEqual(m.properties.CorrelationData, b"\x00corr")
+        self.assertEqual(m.properties.UserProperty, [("k1", "v1")])
+        self.assertTrue(95 <= m.properties.MessageExpiryInterval <= 100)
 
     def test_80_a_member_node_killed_the_others_get_everything(self):
         base = unique_id("sh8") + "/"
