@@ -76,8 +76,8 @@ struct share_entry {
 	struct cluster_share share; /* first: cluster_share_unref() frees the entry */
 	struct cluster *c;
 	struct share_entry *next;
-	natsSubscription **subs;    /* SUBS_PER_LINK per link, NULL where none */
-	char text[];                /* the subscriptions, then the group, then the filter */
+	/* SUBS_PER_LINK per link (NULL where none), then the group and the filter. */
+	natsSubscription *subs[];
 };
 
 /* ---- The links ---------------------------------------------------------------------- */
@@ -350,16 +350,14 @@ static struct share_entry *entry_new(struct cluster *c, const char *group, size_
 				     const char *filter, size_t flen)
 {
 	size_t nsubs = c->nshared_links * SUBS_PER_LINK;
-	struct share_entry *e = mem_calloc(1, sizeof(*e) + nsubs * sizeof(*e->subs) + glen + flen);
+	struct share_entry *e = mem_calloc(1, sizeof(*e) + nsubs * sizeof(e->subs[0]) + glen + flen);
 	char *text;
 
 	if (!e)
 		return NULL;
 	atomic_init(&e->share.refs, 1);
 	e->c = c;
-	/* text[] follows pointers only (a struct of pointers and size_t): aligned. */
-	e->subs = (natsSubscription **)(void *)e->text;
-	text = e->text + nsubs * sizeof(*e->subs);
+	text = (char *)&e->subs[nsubs];
 	memcpy(text, group, glen);
 	memcpy(text + glen, filter, flen);
 	e->share.group = text;
