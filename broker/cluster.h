@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct broker;
 struct cluster;
@@ -45,6 +46,12 @@ void cluster_stop(struct broker *b);
  */
 void cluster_publish(struct cluster *c, const struct message *m);
 
+/* Whether a topic stays on its node: $SYS topics (each node has its own). */
+static inline bool cluster_topic_stays_here(const char *topic, size_t len)
+{
+	return len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/');
+}
+
 struct cluster_stats {
 	bool enabled;       /* false: no cluster section, the rest is zero */
 	bool connected;
@@ -56,7 +63,39 @@ struct cluster_stats {
 	uint64_t interest;  /* filters with a NATS subscription */
 };
 
+/*
+ * Shared subscriptions ($share/<group>/<filter>) across the cluster: a node
+ * with members of a group holds a NATS queue subscription for it, so NATS
+ * hands each message to one node, which gives it to one local member
+ * (cluster_shared.c). True while that works here (NATS reachable): routing
+ * then leaves shared groups out; false: each node picks a local member
+ * itself, so local delivery goes on without NATS. Any thread.
+ */
+bool cluster_shares_via_nats(const struct cluster *c);
+
+/* Which group a message from a queue subscription is for (INBOX_CLUSTER_SHARED). */
+struct cluster_share {
+	_Atomic unsigned refs;
+	const char *group;    /* the group name and the inner filter, not NUL-ended */
+	size_t glen;
+	const char *filter;
+	size_t flen;
+};
+
+/* Drops a reference (the last frees it). Any thread. */
+void cluster_share_unref(struct cluster_share *s);
+
 /* Any thread. */
 void cluster_get_stats(const struct broker *b, struct cluster_stats *st);
+
+struct cluster_shared_stats {
+	uint64_t groups;    /* shared subscriptions with members here, followed on NATS */
+	uint64_t received;  /* messages NATS picked this node for */
+	uint64_t links_up;  /* connections for them that reach their NATS server */
+	uint64_t links;
+};
+
+/* Zero without a cluster. Any thread. */
+void cluster_get_shared_stats(const struct broker *b, struct cluster_shared_stats *st);
 
 #endif

@@ -13,7 +13,10 @@
 #include <stdint.h>
 
 struct broker;
+struct config_cluster;
 struct interest_entry;
+struct share_entry;
+struct shared_link;
 
 /* Ids of a message already seen from one node start (instance), in a window. */
 #define CLUSTER_DEDUP_WINDOW 4096
@@ -54,6 +57,15 @@ struct cluster {
 	struct interest_entry *interest[CLUSTER_INTEREST_BUCKETS];
 	natsSubscription *retained_sub;   /* <prefix>.r.>: every retained message */
 
+	/* Shared subscriptions (cluster_shared.c): queue subscriptions on further
+	 * connections, one per NATS server listed, which NATS echoes this node's own
+	 * messages to. */
+	struct shared_link *shared_links;
+	size_t nshared_links;
+	_Atomic unsigned shared_up;  /* links connected */
+	struct share_entry *shares[CLUSTER_INTEREST_BUCKETS]; /* under sub_lock (write) */
+	_Atomic uint64_t shared_received, shared_groups;
+
 	/* JetStream (created with the connection; its streams and buckets by the jobs). */
 	jsCtx *js;
 	int replicas;               /* copies JetStream keeps (config, or min(3, servers)) */
@@ -72,6 +84,19 @@ struct cluster {
 void cluster_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 /* Subscribes to subject with cluster_on_msg; NULL on failure (logged). */
 natsSubscription *cluster_subscribe(struct cluster *c, const char *subject);
+
+/* (cluster_nats.c) Servers, reconnection, credentials and TLS of cc into o. */
+natsStatus cluster_options_common(natsOptions *o, const struct config_cluster *cc);
+
+/* (cluster_shared.c) Connects the shared links (in the background). -1 on failure. */
+int cluster_shared_start(struct cluster *c);
+/* subtree_shared_fn: arg is the cluster. */
+void cluster_shared_interest(void *arg, const char *group, size_t glen, const char *filter,
+			     size_t flen, bool on);
+/* Unsubscribes and forgets every group; under sub_lock (write). */
+void cluster_shared_clear(struct cluster *c);
+/* Closes the shared links (their subscriptions are gone); waits (bounded) and frees. */
+void cluster_shared_close(struct cluster *c);
 
 /* (cluster_jobs.c) The cluster thread: setup steps and ticks. */
 int cluster_jobs_start(struct cluster *c);

@@ -87,22 +87,10 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
 	log_warn("Warning: cluster: NATS: %s.", natsStatus_GetText(err));
 }
 
-static int set_options(struct cluster *c, const struct config_cluster *cc)
+natsStatus cluster_options_common(natsOptions *o, const struct config_cluster *cc)
 {
-	natsOptions *o = NULL;
-	natsStatus s = natsOptions_Create(&o);
+	natsStatus s = natsOptions_SetAllowReconnect(o, true);
 
-	c->opts = o;
-	if (s == NATS_OK)
-		s = natsOptions_SetServers(o, (const char **)cc->nats_servers.items,
-					   (int)cc->nats_servers.count);
-	if (s == NATS_OK)
-		s = natsOptions_SetName(o, c->node);
-	/* Our own messages are routed here already: NATS must not send them back. */
-	if (s == NATS_OK)
-		s = natsOptions_SetNoEcho(o, true);
-	if (s == NATS_OK)
-		s = natsOptions_SetAllowReconnect(o, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
@@ -113,25 +101,9 @@ static int set_options(struct cluster *c, const struct config_cluster *cc)
 		s = natsOptions_SetPingInterval(o, 5000);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxPingsOut(o, 2);
-	if (s == NATS_OK)
-		s = natsOptions_SetReconnectBufSize(o, 8 * 1024 * 1024);
-	/* A full output buffer is written in place by the publishing worker: a NATS
-	 * server that stops reading may stall it 1 s at most, then counts as lost. */
-	if (s == NATS_OK)
-		s = natsOptions_SetWriteDeadline(o, 1000);
 	/* One delivery thread for every subscription: arrival order is kept. */
 	if (s == NATS_OK)
 		s = natsOptions_UseGlobalMessageDelivery(o, true);
-	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, c);
-	if (s == NATS_OK)
-		s = natsOptions_SetDisconnectedCB(o, on_disconnected, c);
-	if (s == NATS_OK)
-		s = natsOptions_SetReconnectedCB(o, on_reconnected, c);
-	if (s == NATS_OK)
-		s = natsOptions_SetClosedCB(o, on_closed, c);
-	if (s == NATS_OK)
-		s = natsOptions_SetErrorHandler(o, on_error, c);
 	if (s == NATS_OK && cc->nats_user)
 		s = natsOptions_SetUserInfo(o, cc->nats_user, cc->nats_password);
 	if (s == NATS_OK && cc->nats_token)
@@ -143,6 +115,41 @@ static int set_options(struct cluster *c, const struct config_cluster *cc)
 	if (s == NATS_OK && cc->nats_tls_certfile)
 		s = natsOptions_LoadCertificatesChain(o, cc->nats_tls_certfile,
 						      cc->nats_tls_keyfile);
+	return s;
+}
+
+static int set_options(struct cluster *c, const struct config_cluster *cc)
+{
+	natsOptions *o = NULL;
+	natsStatus s = natsOptions_Create(&o);
+
+	c->opts = o;
+	if (s == NATS_OK)
+		s = natsOptions_SetServers(o, (const char **)cc->nats_servers.items,
+					   (int)cc->nats_servers.count);
+	if (s == NATS_OK)
+		s = cluster_options_common(o, cc);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(o, c->node);
+	/* Our own messages are routed here already: NATS must not send them back. */
+	if (s == NATS_OK)
+		s = natsOptions_SetNoEcho(o, true);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectBufSize(o, 8 * 1024 * 1024);
+	/* A full output buffer is written in place by the publishing worker: a NATS
+	 * server that stops reading may stall it 1 s at most, then counts as lost. */
+	if (s == NATS_OK)
+		s = natsOptions_SetWriteDeadline(o, 1000);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, c);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(o, on_disconnected, c);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(o, on_reconnected, c);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, on_closed, c);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(o, on_error, c);
 	if (s != NATS_OK) {
 		log_err("Error: cluster: NATS options: %s (%s).", natsStatus_GetText(s),
 			nats_GetLastError(NULL));
@@ -276,8 +283,7 @@ void cluster_publish(struct cluster *c, const struct message *m)
 	size_t size, smax;
 	natsStatus s;
 
-	if (m->topic_len >= 4 && memcmp(m->topic, "$SYS", 4) == 0 &&
-	    (m->topic_len == 4 || m->topic[4] == '/'))
+	if (cluster_topic_stays_here(m->topic, m->topic_len))
 		return; /* each node has its own */
 	memset(&e, 0, sizeof(e));
 	e.instance = c->instance;
@@ -380,6 +386,7 @@ static void cluster_free(struct cluster *c)
 	c->js = NULL;
 	if (c->nc)
 		close_connection(c);
+	cluster_shared_close(c);
 	natsOptions_Destroy(c->opts);
 	pthread_mutex_destroy(&c->dedup_lock);
 	pthread_mutex_destroy(&c->closed_lock);
@@ -435,6 +442,8 @@ int cluster_start(struct broker *b)
 	} else {
 		on_connected(c->nc, c);
 	}
+	if (cluster_shared_start(c) < 0)
+		goto fail;
 	s = natsConnection_JetStream(&c->js, c->nc, NULL);
 	if (s != NATS_OK) {
 		log_err("Error: cluster: JetStream context: %s.", natsStatus_GetText(s));
@@ -447,6 +456,7 @@ int cluster_start(struct broker *b)
 		goto fail;
 	pthread_rwlock_wrlock(&b->sub_lock);
 	b->subs.interest = cluster_interest;
+	b->subs.shared_interest = cluster_shared_interest;
 	b->subs.interest_arg = c;
 	pthread_rwlock_unlock(&b->sub_lock);
 	if (cluster_jobs_start(c) < 0)
@@ -470,8 +480,10 @@ void cluster_stop(struct broker *b)
 	cluster_jobs_stop(c);
 	pthread_rwlock_wrlock(&b->sub_lock);
 	b->subs.interest = NULL;
+	b->subs.shared_interest = NULL;
 	b->subs.interest_arg = NULL;
 	cluster_interest_clear(c);
+	cluster_shared_clear(c);
 	pthread_rwlock_unlock(&b->sub_lock);
 	natsSubscription_Unsubscribe(c->retained_sub);
 	natsSubscription_Destroy(c->retained_sub);

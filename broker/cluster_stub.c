@@ -30,6 +30,23 @@ void cluster_publish(struct cluster *c, const struct message *m)
 	(void)m;
 }
 
+bool cluster_shares_via_nats(const struct cluster *c)
+{
+	(void)c;
+	return false;
+}
+
+void cluster_share_unref(struct cluster_share *s)
+{
+	(void)s;
+}
+
+void cluster_get_shared_stats(const struct broker *b, struct cluster_shared_stats *st)
+{
+	(void)b;
+	memset(st, 0, sizeof(*st));
+}
+
 void cluster_get_stats(const struct broker *b, struct cluster_stats *st)
 {
 	(void)b;

@@ -52,6 +52,21 @@ size_t cluster_subject_for_topic(char *out, const char *prefix, const char *kind
  * bytes. Returns how many were written.
  */
 int cluster_subjects_for_filter(char *out[2], const char *prefix, const char *filter, size_t len);
+/* The same for messages of another kind (cluster_shared.c follows several). */
+int cluster_subjects_for_filter_of(char *out[2], const char *prefix, const char *kind,
+				   const char *filter, size_t len);
+
+/*
+ * The NATS queue group of shared subscription $share/<group>/<filter> (one
+ * per cluster prefix): "<prefix>.share.<group>.<filter>", where group and
+ * filter keep ASCII letters, digits and "-_/+#$" and write every other byte
+ * "~XX" (so a '.' of the group cannot end it early, and no space, which ends
+ * a queue name in the NATS protocol, can appear). cluster_queue_name_max()
+ * bytes, NUL included; returns the length written.
+ */
+size_t cluster_queue_name_max(const char *prefix, size_t glen, size_t flen);
+size_t cluster_queue_name(char *out, const char *prefix, const char *group, size_t glen,
+			  const char *filter, size_t flen);
 
 /*
  * The topic a subject of that prefix and kind names, into out (at least as

@@ -270,6 +270,19 @@ static void extras(struct broker *b, struct textbuf *t)
 	}
 }
 
+static void cluster_shared(struct broker *b, struct textbuf *t)
+{
+	struct cluster_shared_stats ss;
+
+	cluster_get_shared_stats(b, &ss);
+	one(t, "midge_cluster_shared_groups", "gauge",
+	    "Shared subscriptions with members here, followed by NATS queue groups.", ss.groups);
+	one(t, "midge_cluster_shared_received_total", "counter",
+	    "Messages NATS picked this node for, for a shared subscription.", ss.received);
+	one(t, "midge_cluster_shared_links_up", "gauge",
+	    "Connections for shared subscriptions that reach their NATS server.", ss.links_up);
+}
+
 static void cluster(struct broker *b, struct textbuf *t)
 {
 	struct cluster_stats cs;
@@ -291,6 +304,7 @@ static void cluster(struct broker *b, struct textbuf *t)
 	    cs.reconnects);
 	one(t, "midge_cluster_interest", "gauge", "Filters this node subscribes to on NATS.",
 	    cs.interest);
+	cluster_shared(b, t);
 }
 
 void metrics_render(struct broker *b, struct textbuf *t)

@@ -114,14 +114,18 @@ static struct session *congested_subscriber(const struct inbox_item *d, size_t n
 }
 
 static void route_here(struct worker *w, struct message *m, const struct session *origin,
-		       struct session **wait_for);
+		       struct session **wait_for, bool groups);
 
 void route_publish_waiting(struct worker *w, struct message *m, const struct session *origin,
 			   struct session **wait_for)
 {
 	struct cluster *cluster = w->broker->cluster;
+	/* In a working cluster NATS picks the node for shared groups (cluster.h),
+	 * except for messages that never leave this node. */
+	bool groups = !cluster || !cluster_shares_via_nats(cluster) ||
+		      cluster_topic_stays_here(m->topic, m->topic_len);
 
-	route_here(w, m, origin, wait_for);
+	route_here(w, m, origin, wait_for, groups);
 	/* Without a cluster section this test is all the cluster costs. */
 	if (__builtin_expect(cluster != NULL, 0))
 		cluster_publish(cluster, m);
@@ -129,11 +133,41 @@ void route_publish_waiting(struct worker *w, struct message *m, const struct ses
 
 void route_publish_local(struct worker *w, struct message *m)
 {
-	route_here(w, m, NULL, NULL);
+	/* Shared groups get messages of other nodes by their queue subscriptions only. */
+	route_here(w, m, NULL, NULL, false);
+}
+
+static void deliver_all(struct worker *w, struct message *m, struct inbox_item *d, size_t n);
+
+void route_publish_shared(struct worker *w, struct message *m, const char *group, size_t glen,
+			  const char *filter, size_t flen)
+{
+	struct broker *b = w->broker;
+	const struct subscriber *sub;
+	struct inbox_item d;
+
+	w->match.preferred = session_is_online;
+	pthread_rwlock_rdlock(&b->sub_lock);
+	sub = subtree_pick_shared(&b->subs, group, glen, filter, flen, m->topic, m->topic_len,
+				  &w->match);
+	if (!sub) {
+		/* The group went away while the message travelled. */
+		pthread_rwlock_unlock(&b->sub_lock);
+		return;
+	}
+	d = (struct inbox_item){
+		.kind = INBOX_DELIVER, .session = sub->session, .msg = m, .subid = sub->subid,
+		.qos = delivery_qos(w->cfg, m->qos, sub->qos),
+		.retain = (sub->flags & SUBOPT_RETAIN_AS_PUBLISHED) ? m->retain : 0,
+	};
+	if (sub->session->worker != w)
+		session_ref(sub->session);
+	pthread_rwlock_unlock(&b->sub_lock);
+	deliver_all(w, m, &d, 1);
 }
 
 static void route_here(struct worker *w, struct message *m, const struct session *origin,
-		       struct session **wait_for)
+		       struct session **wait_for, bool groups)
 {
 	struct broker *b = w->broker;
 	struct item_vec *v = &w->route_buf;
@@ -143,6 +177,7 @@ static void route_here(struct worker *w, struct message *m, const struct session
 		keep_retained(w, m);
 
 	w->match.preferred = session_is_online;
+	w->match.skip_groups = !groups;
 	pthread_rwlock_rdlock(&b->sub_lock);
 	/* On failure, deliver to what was found; logging waits until the lock is released
 	 * (a log line may itself be published). */
@@ -181,8 +216,14 @@ static void route_here(struct worker *w, struct message *m, const struct session
 	/* Looked at before delivering: a delivery may end a local session. */
 	if (wait_for)
 		*wait_for = w->cfg->backpressure ? congested_subscriber(v->items, n, origin) : NULL;
+	deliver_all(w, m, v->items, n);
+}
+
+/* Hands m to the sessions of d[0..n), each referenced when of another worker. */
+static void deliver_all(struct worker *w, struct message *m, struct inbox_item *items, size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
-		struct inbox_item *d = &v->items[i];
+		struct inbox_item *d = &items[i];
 		if (d->session->worker == w) {
 			session_deliver(d->session, m, d->qos, d->retain, d->subid, 0);
 		} else {

@@ -34,6 +34,13 @@ void route_publish_waiting(struct worker *w, struct message *m, const struct ses
  */
 void route_publish_local(struct worker *w, struct message *m);
 
+/*
+ * Routes m (borrowed), which NATS handed this node for shared subscription
+ * $share/<group>/<filter>, to one member of that group here (cluster.h).
+ */
+void route_publish_shared(struct worker *w, struct message *m, const char *group, size_t glen,
+			  const char *filter, size_t flen);
+
 /* Sends the retained messages matching filter to s (on s's own worker). */
 void route_retained(struct worker *w, struct session *s, const char *filter, size_t len,
 		    uint8_t granted_qos, uint32_t subid);

@@ -91,6 +91,7 @@ int subtree_init(struct subtree *t)
 	t->count = 0;
 	t->shared_count = 0;
 	t->interest = NULL;
+	t->shared_interest = NULL;
 	t->interest_arg = NULL;
 	return t->root ? 0 : -1;
 }
@@ -229,9 +230,10 @@ static bool members_remove(struct subscriber **arr, uint32_t *n, uint32_t *cap,
 	return false;
 }
 
-static bool has_members(const struct subnode *n)
+/* Whether t->interest should consider the filter of n followed. */
+static bool has_interest(const struct subtree *t, const struct subnode *n)
 {
-	return n->nsubs > 0 || (n->x && n->x->ngroups > 0);
+	return n->nsubs > 0 || (!t->shared_interest && n->x && n->x->ngroups > 0);
 }
 
 int subtree_add(struct subtree *t, const char *filter, size_t len, const struct subscriber *sub)
@@ -242,7 +244,7 @@ int subtree_add(struct subtree *t, const char *filter, size_t len, const struct 
 
 	if (!n)
 		return -1;
-	had = has_members(n);
+	had = has_interest(t, n);
 	rc = members_put(&n->subs, &n->nsubs, &n->subs_cap, sub);
 	if (rc < 0)
 		prune(n);
@@ -261,7 +263,7 @@ bool subtree_remove(struct subtree *t, const char *filter, size_t len, const str
 	if (!n || !members_remove(&n->subs, &n->nsubs, &n->subs_cap, s))
 		return false;
 	t->count--;
-	if (t->interest && !has_members(n))
+	if (t->interest && !has_interest(t, n))
 		t->interest(t->interest_arg, filter, len, false);
 	prune(n);
 	return true;
@@ -326,8 +328,9 @@ int subtree_add_shared(struct subtree *t, const char *group, size_t glen, const 
 
 	if (!n)
 		return -1;
-	bool had = has_members(n);
+	bool had = has_interest(t, n);
 	g = group_find(n, group, glen);
+	bool new_group = !g;
 	if (!g)
 		g = group_add(n, group, glen);
 	if (!g) {
@@ -342,8 +345,10 @@ int subtree_add_shared(struct subtree *t, const char *group, size_t glen, const 
 	if (rc == 1) {
 		t->count++;
 		t->shared_count++;
-		if (t->interest && !had)
+		if (t->interest && !had && has_interest(t, n))
 			t->interest(t->interest_arg, filter, flen, true);
+		if (t->shared_interest && new_group)
+			t->shared_interest(t->interest_arg, group, glen, filter, flen, true);
 	}
 	return rc;
 }
@@ -356,11 +361,15 @@ bool subtree_remove_shared(struct subtree *t, const char *group, size_t glen, co
 
 	if (!g || !members_remove(&g->members, &g->nmembers, &g->cap, s))
 		return false;
-	if (g->nmembers == 0)
+	bool was = has_interest(t, n);
+	if (g->nmembers == 0) {
 		group_drop(n, g);
+		if (t->shared_interest)
+			t->shared_interest(t->interest_arg, group, glen, filter, flen, false);
+	}
 	t->count--;
 	t->shared_count--;
-	if (t->interest && !has_members(n))
+	if (t->interest && was && !has_interest(t, n))
 		t->interest(t->interest_arg, filter, flen, false);
 	prune(n);
 	return true;
@@ -403,7 +412,7 @@ bool subtree_remove_any(struct subtree *t, const char *filter, size_t len, const
 
 static int found_add(struct match_ctx *ctx, const struct subnode *n)
 {
-	uint32_t ngroups = n->x ? n->x->ngroups : 0;
+	uint32_t ngroups = n->x && !ctx->skip_groups ? n->x->ngroups : 0;
 	size_t want = n->nsubs + ngroups;
 
 	if (want == 0)
@@ -496,6 +505,39 @@ int subtree_match(const struct subtree *t, const char *topic, size_t len, struct
 			return -1;
 	}
 	return 0;
+}
+
+/* The node of exactly filter, without changing the tree. */
+static const struct subnode *find(const struct subnode *n, const char *filter, size_t len)
+{
+	const char *p = filter, *end = filter + len;
+
+	for (;;) {
+		size_t l;
+		const char *stop = tnode_next_level(p, end, &l);
+		if (l == 1 && (p[0] == '+' || p[0] == '#'))
+			n = !n->x ? NULL : p[0] == '+' ? n->x->plus : n->x->hash;
+		else
+			n = (const struct subnode *)tnode_find(&n->t, p, l, tnode_hash(p, l));
+		if (!n || stop == end)
+			return n;
+		p = stop + 1;
+	}
+}
+
+const struct subscriber *subtree_pick_shared(const struct subtree *t, const char *group,
+					     size_t glen, const char *filter, size_t flen,
+					     const char *topic, size_t tlen, struct match_ctx *ctx)
+{
+	const struct subnode *n;
+	struct shared_group *g;
+
+	/* NATS matches more broadly than MQTT (e.g. '+' against "$SYS"). */
+	if (!topic_matches(filter, flen, topic, tlen))
+		return NULL;
+	n = find(t->root, filter, flen);
+	g = n ? group_find((struct subnode *)n, group, glen) : NULL;
+	return g && g->nmembers > 0 ? group_pick(ctx, g) : NULL;
 }
 
 void match_ctx_free(struct match_ctx *ctx)

@@ -37,11 +37,21 @@ struct subscriber {
  */
 typedef void (*subtree_interest_fn)(void *arg, const char *filter, size_t len, bool on);
 
+/*
+ * Called when shared group <group> at a filter gets its first member and
+ * when it loses its last, under the caller's write lock, with interest_arg.
+ * While set, shared groups no longer count as interest in their filter: the
+ * cluster follows them with NATS queue subscriptions instead.
+ */
+typedef void (*subtree_shared_fn)(void *arg, const char *group, size_t glen, const char *filter,
+				  size_t flen, bool on);
+
 struct subtree {
 	struct subnode *root;
 	size_t count;        /* subscriptions, shared ones included */
 	size_t shared_count; /* shared subscriptions ($share/<group>/...) */
 	subtree_interest_fn interest; /* NULL: nobody follows interest */
+	subtree_shared_fn shared_interest; /* NULL: groups count as interest in their filter */
 	void *interest_arg;
 };
 
@@ -56,6 +66,8 @@ struct match_ctx {
 	size_t nodes_matched; /* leaf nodes that contributed subscribers */
 	/* Shared groups prefer members for which this says true (online ones). */
 	bool (*preferred)(const struct session *s);
+	/* Shared groups are left out (the cluster picks their member elsewhere). */
+	bool skip_groups;
 };
 
 int subtree_init(struct subtree *t);
@@ -90,6 +102,15 @@ bool subtree_remove_any(struct subtree *t, const char *filter, size_t len, const
  * allocation failure (with what was found so far).
  */
 int subtree_match(const struct subtree *t, const char *topic, size_t len, struct match_ctx *ctx);
+
+/*
+ * The member of shared group <group> at exactly filter whose turn it is
+ * (preferring ctx->preferred ones), when that filter matches the topic name
+ * by MQTT's rules; NULL otherwise. Valid until the tree changes.
+ */
+const struct subscriber *subtree_pick_shared(const struct subtree *t, const char *group,
+					     size_t glen, const char *filter, size_t flen,
+					     const char *topic, size_t tlen, struct match_ctx *ctx);
 
 void match_ctx_free(struct match_ctx *ctx);
 

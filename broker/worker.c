@@ -10,6 +10,7 @@
 #include "bridge.h"
 #include "broker.h"
 #include "client.h"
+#include "cluster.h"
 #include "deliver.h"
 #include "hooks.h"
 #include "listener.h"
@@ -227,6 +228,11 @@ static void item_drop(struct worker *w, struct inbox_item *it)
 		message_unref(it->msg);
 		return;
 	}
+	if (it->kind == INBOX_CLUSTER_SHARED) {
+		message_unref(it->msg);
+		cluster_share_unref(it->ptr);
+		return;
+	}
 	if (it->kind == INBOX_ADOPT) {
 		struct client *c = it->ptr;
 		conn_close(&c->conn);
@@ -381,6 +387,13 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 			route_publish_local(w, it->msg);
 			message_unref(it->msg);
 			break;
+		case INBOX_CLUSTER_SHARED: {
+			struct cluster_share *sh = it->ptr;
+			route_publish_shared(w, it->msg, sh->group, sh->glen, sh->filter, sh->flen);
+			message_unref(it->msg);
+			cluster_share_unref(sh);
+			break;
+		}
 		case INBOX_STOP:
 			bridges_worker_stop(w);
 			close_all_clients(w);

@@ -38,6 +38,7 @@ enum inbox_kind {
 	INBOX_KICK,         /* a plugin kicks a client (ptr: its id; retain: send the will) */
 	INBOX_BRIDGE,       /* a bridge's host name was resolved (ptr: the job, bridge.h) */
 	INBOX_CLUSTER,      /* a message from another cluster node (msg): route locally only */
+	INBOX_CLUSTER_SHARED, /* one for one shared group (msg; ptr: struct cluster_share) */
 };
 
 struct inbox_item {
