@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct broker;
+struct cluster_sessions;
 struct interest_entry;
 
 /* Ids of a message already seen from one node start (instance), in a window. */
@@ -66,12 +67,35 @@ struct cluster {
 	pthread_cond_t jobs_cond;
 	bool jobs_stop, jobs_kick;  /* under jobs_lock */
 	_Atomic bool setup_done;    /* every setup step succeeded */
+
+	/* The session registry and hand-over (cluster_session.c). */
+	struct cluster_sessions *sessions;
+};
+
+/* Another node takes over client `id` (INBOX_CLUSTER_SESSION on the id's worker). */
+struct session_takeover {
+	bool clean_start;
+	char *reply;                /* the NATS subject the answer goes to (in this block) */
+	char id[];
 };
 
 /* (cluster_nats.c) The handler of every NATS subscription; closure: the cluster. */
 void cluster_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 /* Subscribes to subject with cluster_on_msg; NULL on failure (logged). */
 natsSubscription *cluster_subscribe(struct cluster *c, const char *subject);
+/* The same with another handler (closure: the cluster); close_connection() waits for it. */
+natsSubscription *cluster_subscribe_with(struct cluster *c, const char *subject,
+					 natsMsgHandler handler);
+
+/* (cluster_session.c) Its state and thread (cluster_start), its setup step (the
+ * registry bucket, the control subject), unsubscribing (cluster_stop) and the end. */
+int cluster_session_init(struct cluster *c);
+int cluster_session_setup(struct cluster *c);
+void cluster_session_unsubscribe(struct cluster *c);
+void cluster_session_fini(struct cluster *c);
+/* (cluster_session_move.c) Whether this worker is handing a session to another node
+ * now: the key stays, the other node writes it. */
+bool cluster_session_handing_over(void);
 
 /* (cluster_jobs.c) The cluster thread: setup steps and ticks. */
 int cluster_jobs_start(struct cluster *c);

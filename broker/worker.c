@@ -10,6 +10,7 @@
 #include "bridge.h"
 #include "broker.h"
 #include "client.h"
+#include "cluster.h"
 #include "deliver.h"
 #include "hooks.h"
 #include "listener.h"
@@ -223,6 +224,10 @@ static void item_drop(struct worker *w, struct inbox_item *it)
 		bridge_job_free(it->ptr);
 		return;
 	}
+	if (it->kind == INBOX_CLUSTER_SESSION) {
+		cluster_session_request_free(it->ptr);
+		return;
+	}
 	if (it->kind == INBOX_PUBLISH || it->kind == INBOX_CLUSTER) {
 		message_unref(it->msg);
 		return;
@@ -380,6 +385,9 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 		case INBOX_CLUSTER:
 			route_publish_local(w, it->msg);
 			message_unref(it->msg);
+			break;
+		case INBOX_CLUSTER_SESSION:
+			cluster_session_serve(w, it->ptr);
 			break;
 		case INBOX_STOP:
 			bridges_worker_stop(w);
