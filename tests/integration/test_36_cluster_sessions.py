@@ -1,0 +1,308 @@
+#!/usr/bin/python3
+"""Clusters: sessions follow their client across nodes (three midge nodes
+over three clustered nats-servers with JetStream, real paho-mqtt clients).
+
+Covered: a duplicate client id on another node takes over the connection
+(MQTT 3.1.1: the old connection closes, its will goes out as in a local
+takeover; MQTT 5: the old client gets DISCONNECT 0x8E) and the new client
+works; a persistent session (3.1.1 clean_session=0, MQTT 5 session expiry)
+moves to the node the client reconnects to, with its subscriptions
+(session present 1, messages published afterwards arrive without a new
+SUBSCRIBE), after a disconnect or while still connected on the first node;
+QoS 1 messages queued on the first node while the client was away arrive on
+the second, in order, none lost, none twice; a clean session on the second
+node discards the first node's session; a non-persistent client that moves
+gets session present 0; every nats-server down: CONNECT still works, locally
+and without waiting for NATS.
+
+Run alone: /usr/bin/python3 tests/integration/test_36_cluster_sessions.py
+"""
+
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from clustertest import ClusterCase, SETTLE  # noqa: E402
+from midgetest import (DISCONNECT, connected_client, main, parse_v5, unique_id,  # noqa: E402
+                       wait_for)
+
+TIMEOUT = 10
+RC_SESSION_TAKEN_OVER = 0x8E
+
+
+class V5Client:
+    """An MQTT 5 paho client with a session expiry and clean start of our
+    choice, which records the reason code of a server DISCONNECT."""
+
+    def __init__(self, port, client_id, clean_start=True, expiry=None, will=None):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        self.mqtt = mqtt
+        self.client = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5,
+                                  reconnect_on_failure=False)
+        self.messages, self.suback = [], {}
+        self.connack = None
+        self.disconnect_reason = None
+        self._cond = threading.Condition()
+        self.connected, self.disconnected = threading.Event(), threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        if will:
+            self.client.will_set(*will)
+        props = None
+        if expiry is not None:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = expiry
+        self.client.connect("127.0.0.1", port, 60, clean_start=clean_start, properties=props)
+        self.client.loop_start()
+        if not self.connected.wait(TIMEOUT):
+            self.client.loop_stop()
+            raise AssertionError("MQTT 5 client %r: no CONNACK" % client_id)
+
+    def _on_connect(self, client, userdata, flags, rc, props=None):
+        self.connack = (flags, rc)
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, rc, props=None):
+        self.disconnect_reason = getattr(rc, "value", rc)
+        self.disconnected.set()
+
+    def _on_message(self, client, userdata, msg):
+        with self._cond:
+            self.messages.append((msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain)))
+            self._cond.notify_all()
+
+    def _on_subscribe(self, client, userdata, mid, granted, props=None):
+        with self._cond:
+            self.suback[mid] = granted
+            self._cond.notify_all()
+
+    @property
+    def session_present(self):
+        return bool(self.connack[0].get("session present"))
+
+    def subscribe(self, topic, qos):
+        rc, mid = self.client.subscribe(topic, qos)
+        assert rc == self.mqtt.MQTT_ERR_SUCCESS
+        with self._cond:
+            assert self._cond.wait_for(lambda: mid in self.suback, TIMEOUT), "no SUBACK"
+
+    def publish(self, topic, payload, qos):
+        info = self.client.publish(topic, payload, qos)
+        info.wait_for_publish(TIMEOUT)
+        assert info.is_published()
+
+    def disconnect(self):
+        self.client.disconnect()
+        self.disconnected.wait(TIMEOUT)
+        self.client.loop_stop()
+
+    def close(self):
+        try:
+            self.client.disconnect()
+        except Exception:
+            pass
+        self.client.loop_stop()
+
+
+class ClusterSessions(ClusterCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            for b in cls.nodes:  # until then CONNECTs are decided locally
+                b.wait_log(r"Cluster: session registry ready", timeout=30)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    def v5(self, node, client_id, **kw):
+        c = V5Client(self.nodes[node].mqtt_port, client_id, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def queued_on(self, node):
+        return self.metric(node, "midge_queued_messages")
+
+    def wait_registered(self, node, client_id):
+        """Until node's log shows the CONNECT of client_id accepted (its registry entry
+        follows at once, on the sessions thread)."""
+        self.nodes[node].wait_log(r"New client connected .* as %s " % client_id, timeout=TIMEOUT)
+        time.sleep(0.3)
+
+    # Takeover of a live connection -------------------------------------------
+    def test_01_duplicate_id_on_another_node_v311(self):
+        cid = unique_id("dup")
+        will_topic = unique_id("will") + "/gone"
+        watcher = self.client(2)
+        watcher.subscribe(will_topic, 1)
+        self.settle(0, [watcher])
+        old = self.client(0, client_id=cid, will=(will_topic, b"old went", 1, False))
+        self.wait_registered(0, cid)
+        new = self.client(1, client_id=cid)
+        self.assertTrue(old.disconnected.wait(TIMEOUT), "the old connection was not closed")
+        self.assertFalse(new.session_present)
+        # A clean session does not live on: the old will goes out, as locally.
+        watcher.wait_for(lambda ms: any(m[0] == will_topic for m in ms), what="the old will")
+        self.nodes[0].wait_log(r"Client %s connected to another node, closing old connection"
+                               % cid, timeout=TIMEOUT)
+        # The new connection works.
+        topic = unique_id("after") + "/t"
+        new.subscribe(topic, 1)
+        new.publish(topic, b"works", 1)
+        new.wait_for(lambda ms: (topic, b"works", 1, False) in ms, what="its own message")
+        self.assertFalse(new.disconnected.is_set())
+
+    def test_02_duplicate_id_on_another_node_v5_reason_0x8e(self):
+        cid = unique_id("dup5")
+        # paho 1.6 drops the reason of a DISCONNECT without properties: the old
+        # connection is read byte by byte, the new one is paho's.
+        old = connected_client(self.nodes[0].mqtt_port, client_id=cid, proto=5)
+        self.addCleanup(old.close)
+        self.wait_registered(0, cid)
+        new = self.v5(2, cid)
+        got = parse_v5(old.read_packet(timeout=TIMEOUT))
+        self.assertEqual((got.type, got.reason), (DISCONNECT, RC_SESSION_TAKEN_OVER))
+        old.expect_closed()
+        self.assertFalse(new.session_present)
+        topic = unique_id("v5") + "/t"
+        new.subscribe(topic, 1)
+        new.publish(topic, b"v5 works", 1)
+        with new._cond:
+            self.assertTrue(new._cond.wait_for(
+                lambda: any(m[1] == b"v5 works" for m in new.messages), TIMEOUT))
+        self.assertFalse(new.disconnected.is_set())
+        # A paho MQTT 5 client taken over in turn, from a third node, is closed too.
+        third = self.v5(1, cid)
+        self.assertTrue(new.disconnected.wait(TIMEOUT), "the second connection was not closed")
+        self.assertFalse(third.disconnected.is_set())
+
+    # Persistent sessions move --------------------------------------------------
+    def test_03_persistent_session_moves_with_subscriptions(self):
+        cid = unique_id("move")
+        base = unique_id("mv") + "/"
+        a = self.client(0, client_id=cid, clean_session=False)
+        a.subscribe(base + "#", 1)
+        a.disconnect()
+        b = self.client(1, client_id=cid, clean_session=False)
+        self.assertTrue(b.session_present)
+        self.nodes[1].wait_log(r"took over the session of client %s \(1 subscriptions"
+                               % cid, timeout=TIMEOUT)
+        # No SUBSCRIBE on node B: the moved subscription routes there.
+        self.settle(2, [b])
+        pub = self.client(2)
+        pub.publish(base + "x", b"after the move", 1)
+        self.expect_exactly(b, base, [(base + "x", b"after the move", 1, False)])
+        # Node A let go: a publish there reaches B once, not an old copy on A.
+        self.client(0).publish(base + "y", b"from A", 1)
+        self.expect_exactly(b, base, [(base + "x", b"after the move", 1, False),
+                                      (base + "y", b"from A", 1, False)])
+
+    def test_04_queued_qos1_arrive_on_the_new_node_in_order(self):
+        cid = unique_id("queue")
+        base = unique_id("q") + "/"
+        a = self.client(0, client_id=cid, clean_session=False)
+        a.subscribe(base + "t", 1)
+        self.settle(2, [a])
+        a.disconnect()
+        before = self.queued_on(0)
+        pub = self.client(2)
+        n = 50
+        for i in range(n):
+            pub.publish(base + "t", b"m%03d" % i, 1)
+        wait_for(lambda: self.queued_on(0) >= before + n, timeout=TIMEOUT,
+                 what="node A to queue the messages")
+        b = self.client(1, client_id=cid, clean_session=False)
+        self.assertTrue(b.session_present)
+        want = [(base + "t", b"m%03d" % i, 1, False) for i in range(n)]
+        self.expect_exactly(b, base, want)
+        # And the session goes on receiving on node B.
+        pub.publish(base + "t", b"later", 1)
+        self.expect_exactly(b, base, want + [(base + "t", b"later", 1, False)])
+
+    def test_05_takeover_while_connected_moves_the_session(self):
+        cid = unique_id("live")
+        base = unique_id("lv") + "/"
+        a = self.client(0, client_id=cid, clean_session=False)
+        a.subscribe(base + "#", 1)
+        self.wait_registered(0, cid)
+        b = self.client(2, client_id=cid, clean_session=False)
+        self.assertTrue(a.disconnected.wait(TIMEOUT), "the old connection was not closed")
+        self.assertTrue(b.session_present)
+        self.settle(1, [b])
+        self.client(1).publish(base + "z", b"to the new node", 1)
+        self.expect_exactly(b, base, [(base + "z", b"to the new node", 1, False)])
+
+    def test_06_mqtt5_session_expiry_moves(self):
+        cid = unique_id("exp5")
+        base = unique_id("e5") + "/"
+        a = self.v5(1, cid, clean_start=True, expiry=300)
+        a.subscribe(base + "+", 1)
+        a.disconnect()
+        pub = self.client(0)
+        pub.publish(base + "q", b"while away", 1)
+        wait_for(lambda: self.queued_on(1) >= 1, timeout=TIMEOUT, what="node B to queue it")
+        b = self.v5(0, cid, clean_start=False, expiry=300)
+        self.assertTrue(b.session_present)
+        with b._cond:
+            self.assertTrue(b._cond.wait_for(
+                lambda: (base + "q", b"while away", 1, False) in b.messages, TIMEOUT))
+
+    def test_07_clean_session_on_another_node_discards(self):
+        cid = unique_id("clean")
+        base = unique_id("cl") + "/"
+        a = self.client(0, client_id=cid, clean_session=False)
+        a.subscribe(base + "#", 1)
+        a.disconnect()
+        b = self.client(1, client_id=cid, clean_session=True)
+        self.assertFalse(b.session_present)
+        # No subscription came with it.
+        self.client(2).publish(base + "x", b"nobody", 1)
+        time.sleep(SETTLE)
+        self.assertEqual(self.got(b, base), [])
+        b.disconnect()
+        # Node A dropped its copy: nothing to resume there either.
+        again = self.client(0, client_id=cid, clean_session=False)
+        self.assertFalse(again.session_present)
+
+    def test_08_non_persistent_client_moving_gets_no_session(self):
+        cid = unique_id("np")
+        a = self.client(0, client_id=cid, clean_session=True)
+        a.subscribe(unique_id("np") + "/#", 1)
+        a.disconnect()
+        b = self.client(2, client_id=cid, clean_session=False)
+        self.assertFalse(b.session_present)
+
+    # Without NATS -------------------------------------------------------------
+    def test_91_nats_down_connect_stays_local(self):
+        for n in self.nats:
+            n.kill()
+        try:
+            for b in self.nodes:
+                b.wait_log(r"lost NATS", timeout=TIMEOUT)
+            cid = unique_id("local")
+            started = time.monotonic()
+            first = self.client(0, client_id=cid)
+            self.assertLess(time.monotonic() - started, 1.5, "CONNECT waited for NATS")
+            # A local duplicate is still taken over.
+            second = self.client(0, client_id=cid)
+            self.assertTrue(first.disconnected.wait(TIMEOUT))
+            self.assertFalse(second.disconnected.is_set())
+            self.nodes[0].wait_log(r"not connected; client %s is taken over on this node only"
+                                   % cid, timeout=TIMEOUT)
+        finally:
+            for n in self.nats:
+                n.start()
+        self.wait_nats_cluster()
+        for b in self.nodes:
+            b.wait_log(r"connected to NATS at .*\n?", timeout=20)
+
+
+if __name__ == "__main__":
+    main()
