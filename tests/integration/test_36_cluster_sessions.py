@@ -26,10 +26,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from clustertest import ClusterCase, SETTLE  # noqa: E402
-from midgetest import (DISCONNECT, connected_client, main, parse_v5, unique_id,  # noqa: E402
+from midgetest import (DISCONNECT, PUBCOMP, PUBREC, connected_client, main,  # noqa: E402
+                       parse_publish5, parse_v5, publish, puback, pubrel, subscribe, unique_id,
                        wait_for)
 
 TIMEOUT = 10
+SESSION_EXPIRY = 0x11
 RC_SESSION_TAKEN_OVER = 0x8E
 
 
@@ -278,6 +280,39 @@ class ClusterSessions(ClusterCase):
         a.disconnect()
         b = self.client(2, client_id=cid, clean_session=False)
         self.assertFalse(b.session_present)
+
+    def test_09_in_flight_and_incoming_qos2_state_move(self):
+        """A QoS 1 message sent but not acknowledged on node A is sent again,
+        with DUP, on node B; a QoS 2 PUBLISH node A acknowledged with PUBREC is
+        completed on node B (MQTT 5: PUBCOMP without "packet id not found")."""
+        cid = unique_id("infl")
+        topic = unique_id("if") + "/t"
+        expiry = bytes([SESSION_EXPIRY]) + (300).to_bytes(4, "big")
+        a = connected_client(self.nodes[0].mqtt_port, client_id=cid, proto=5, clean=True,
+                             props=expiry)
+        self.addCleanup(a.close)
+        a.send(subscribe(1, [(topic, 1)], proto=5))
+        a.read_packet(timeout=TIMEOUT)  # SUBACK
+        self.client(0).publish(topic, b"unacked", 1)
+        first = parse_publish5(a.read_packet(timeout=TIMEOUT))
+        self.assertEqual((first.topic, first.payload, first.qos), (topic, b"unacked", 1))
+        a.send(publish(unique_id("in") + "/q2", b"exactly once", qos=2, mid=7, proto=5))
+        got = parse_v5(a.read_packet(timeout=TIMEOUT))
+        self.assertEqual((got.type, got.rest), (PUBREC, 7))
+        a.close()  # no PUBACK, no PUBREL
+        self.nodes[0].wait_log(r"Client %s closed its connection" % cid, timeout=TIMEOUT)
+        b = connected_client(self.nodes[1].mqtt_port, client_id=cid, proto=5, clean=False,
+                             props=expiry, session_present=True)
+        self.addCleanup(b.close)
+        pkt = b.read_packet(timeout=TIMEOUT)
+        again = parse_publish5(pkt)
+        self.assertEqual((again.topic, again.payload, again.qos, again.mid),
+                         (topic, b"unacked", 1, first.mid))
+        self.assertTrue(pkt[0] & 0x08, "re-sent without DUP")
+        b.send(puback(first.mid, proto=5))
+        b.send(pubrel(7, proto=5))
+        got = parse_v5(b.read_packet(timeout=TIMEOUT))
+        self.assertEqual((got.type, got.rest, got.reason), (PUBCOMP, 7, 0))
 
     # Without NATS -------------------------------------------------------------
     def test_91_nats_down_connect_stays_local(self):
