@@ -67,6 +67,13 @@ int cluster_session_claim(struct cluster *c, uint64_t request, const char *id, b
 /* The session of s->client_id ended on this node (owner worker): its key goes. */
 void cluster_session_ended(struct cluster *c, const struct session *s);
 
+/*
+ * A session that outlives its connection was taken or changed its
+ * subscriptions (owner worker): the registry learns them, asynchronously, so
+ * another node can rebuild them if this one dies.
+ */
+void cluster_session_changed(struct cluster *c, const struct session *s);
+
 /* INBOX_CLUSTER_SESSION on the id's worker: another node takes it over (ptr: the request). */
 void cluster_session_serve(struct worker *w, void *request);
 void cluster_session_request_free(void *request);

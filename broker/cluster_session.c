@@ -39,7 +39,7 @@
  * must not queue for minutes. */
 #define MAX_QUEUED 10000
 
-enum job_kind { JOB_CLAIM, JOB_RELEASE };
+enum job_kind { JOB_CLAIM, JOB_RELEASE, JOB_UPDATE };
 
 struct session_job {
 	struct session_job *next;
@@ -47,6 +47,8 @@ struct session_job {
 	uint64_t request;       /* CLAIM: the decision id; its low byte names the worker */
 	bool clean_start;
 	bool persistent;
+	uint8_t *value;         /* UPDATE: the registry value to write */
+	size_t value_len;
 	size_t id_len;
 	char id[];
 };
@@ -134,6 +136,36 @@ static bool is_this_node(const struct cluster *c, const struct session_reg *r)
 }
 
 /*
+ * The session of a node that is gone, as far as the registry knows it: its
+ * subscriptions, encoded as a moved session into d->data. The messages it held
+ * are not here. Seam: once QoS 1/2 messages travel in the JetStream stream
+ * <js_name>_msgs, the registry can keep the stream sequence the session had
+ * reached and the messages after it are replayed into the rebuilt session.
+ */
+static int rebuild_from_registry(const struct session_reg *r, struct decision *d)
+{
+	struct wire_in in = {r->subs, r->subs_len, false};
+	struct wire_out o = {0};
+	struct session_wire_head h = {.expiry_interval = SESSION_EXPIRY_NEVER, .protocol = 4,
+				      .nsubs = r->nsubs};
+	struct session_wire_sub sub;
+
+	session_wire_head_put(&o, &h);
+	for (uint32_t i = 0; i < r->nsubs; i++) {
+		if (session_wire_sub_get(&in, &sub) < 0)
+			break;
+		session_wire_sub_put(&o, &sub);
+	}
+	if (in.bad || o.failed) {
+		mem_free(o.data);
+		return -1;
+	}
+	d->data = o.data;
+	d->data_len = (uint32_t)o.len;
+	return 0;
+}
+
+/*
  * Asks the owner to close the connection and let go of the session; a moved
  * session's encoding goes into d->data. Bounded by CLAIM_WAIT_MS.
  */
@@ -156,8 +188,13 @@ static void ask_owner(struct cluster *c, const struct session_reg *r, const stru
 							 CLAIM_WAIT_MS);
 	mem_free(o.data);
 	if (s == NATS_NO_RESPONDERS) {
-		/* The owner is gone (its NATS connection with it). Seam: a later version
-		 * rebuilds the session from the registry and the <js_name>_msgs stream here. */
+		/* The owner is gone (its NATS connection with it). */
+		if (r->persistent && !j->clean_start && rebuild_from_registry(r, d) == 0) {
+			log_notice("Cluster: node %.*s, which held client %s, is gone: its session is "
+				   "rebuilt here from the registry (%u subscriptions).",
+				   (int)r->node_len, r->node, j->id, r->nsubs);
+			return;
+		}
 		log_notice("Cluster: node %.*s, which held client %s, is gone: its session starts "
 			   "anew here.", (int)r->node_len, r->node, j->id);
 		return;
@@ -216,6 +253,18 @@ static void run_claim(struct cluster *c, const struct session_job *j)
 	record_owner(c, key, j);
 }
 
+static void run_update(struct cluster *c, const struct session_job *j)
+{
+	char key[CLUSTER_KEY_MAX + 1];
+	natsStatus s;
+
+	cluster_key_encode(key, j->id, j->id_len);
+	s = kvStore_Put(NULL, c->sessions->kv, key, j->value, (int)j->value_len);
+	if (s != NATS_OK && warn_now(c->sessions))
+		log_warn("Warning: cluster: the session registry did not record the subscriptions of "
+			 "client %s: %s.", j->id, natsStatus_GetText(s));
+}
+
 static void run_release(struct cluster *c, const struct session_job *j)
 {
 	char key[CLUSTER_KEY_MAX + 1];
@@ -253,8 +302,11 @@ static void *sessions_main(void *arg)
 		pthread_mutex_unlock(&cs->lock);
 		if (j->kind == JOB_CLAIM)
 			run_claim(c, j);
+		else if (j->kind == JOB_UPDATE)
+			run_update(c, j);
 		else
 			run_release(c, j);
+		mem_free(j->value);
 		mem_free(j);
 		pthread_mutex_lock(&cs->lock);
 	}
@@ -262,21 +314,26 @@ static void *sessions_main(void *arg)
 	return NULL;
 }
 
+/* Queues a job; takes value (NULL for none) even when it fails. */
 static int enqueue(struct cluster *c, enum job_kind kind, uint64_t request, const char *id,
-		   bool clean_start, bool persistent)
+		   bool clean_start, bool persistent, uint8_t *value, size_t value_len)
 {
 	struct cluster_sessions *cs = c->sessions;
 	size_t len = strlen(id);
 	struct session_job *j;
 
-	if (len > UINT16_MAX || !(j = mem_malloc(sizeof(*j) + len + 1)))
+	if (len > UINT16_MAX || !(j = mem_malloc(sizeof(*j) + len + 1))) {
+		mem_free(value);
 		return -1;
+	}
 	*j = (struct session_job){.kind = kind, .request = request, .clean_start = clean_start,
-				  .persistent = persistent, .id_len = len};
+				  .persistent = persistent, .value = value, .value_len = value_len,
+				  .id_len = len};
 	memcpy(j->id, id, len + 1);
 	pthread_mutex_lock(&cs->lock);
 	if (cs->stop || cs->queued >= MAX_QUEUED) {
 		pthread_mutex_unlock(&cs->lock);
+		mem_free(j->value);
 		mem_free(j);
 		return -1;
 	}
@@ -411,6 +468,7 @@ void cluster_session_fini(struct cluster *c)
 	while (cs->head) {
 		struct session_job *j = cs->head;
 		cs->head = j->next;
+		mem_free(j->value);
 		mem_free(j);
 	}
 	kvStore_Destroy(cs->kv);
@@ -429,12 +487,34 @@ bool cluster_session_ready(struct cluster *c)
 int cluster_session_claim(struct cluster *c, uint64_t request, const char *id, bool clean_start,
 			  bool persistent)
 {
-	return enqueue(c, JOB_CLAIM, request, id, clean_start, persistent);
+	return enqueue(c, JOB_CLAIM, request, id, clean_start, persistent, NULL, 0);
 }
 
 void cluster_session_ended(struct cluster *c, const struct session *s)
 {
 	if (s->bridge || cluster_session_handing_over() || !cluster_session_ready(c))
 		return;
-	(void)enqueue(c, JOB_RELEASE, 0, s->client_id, false, false);
+	(void)enqueue(c, JOB_RELEASE, 0, s->client_id, false, false, NULL, 0);
+}
+
+void cluster_session_changed(struct cluster *c, const struct session *s)
+{
+	struct session_reg r = {.instance = c->instance, .persistent = true, .node = c->node,
+				.node_len = c->node_len, .id = s->client_id,
+				.id_len = strlen(s->client_id)};
+	struct wire_out o = {0};
+
+	if (s->bridge || s->expiry_interval == 0 || !cluster_session_ready(c))
+		return; /* only a session that outlives its connection is resumed elsewhere */
+	for (const struct session_sub *sub = s->subs; sub; sub = sub->next)
+		r.nsubs++;
+	session_reg_encode(&o, &r);
+	for (const struct session_sub *sub = s->subs; sub; sub = sub->next)
+		session_wire_sub_put(&o, &(struct session_wire_sub){.filter = sub->filter,
+			.len = sub->len, .qos = sub->qos, .options = sub->flags, .subid = sub->subid});
+	if (o.failed) {
+		mem_free(o.data);
+		return;
+	}
+	(void)enqueue(c, JOB_UPDATE, 0, s->client_id, false, true, o.data, o.len);
 }

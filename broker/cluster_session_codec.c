@@ -170,6 +170,7 @@ void session_reg_encode(struct wire_out *o, const struct session_reg *r)
 	put_be(o, r->id_len, 2);
 	put_bytes(o, r->node, r->node_len);
 	put_bytes(o, r->id, r->id_len);
+	put_be(o, r->nsubs, 4);
 }
 
 int session_reg_decode(const uint8_t *buf, size_t len, struct session_reg *r)
@@ -184,7 +185,10 @@ int session_reg_decode(const uint8_t *buf, size_t len, struct session_reg *r)
 	r->id_len = (size_t)get_be(&in, 2);
 	r->node = (const char *)get_bytes(&in, r->node_len);
 	r->id = (const char *)get_bytes(&in, r->id_len);
-	/* Later versions may append; this one reads what it knows. */
+	r->nsubs = (uint32_t)get_be(&in, 4);
+	/* The subscriptions are read one by one; later versions may append more. */
+	r->subs = in.p;
+	r->subs_len = in.left;
 	return in.bad || r->node_len == 0 || r->id_len == 0 ? -1 : 0;
 }
 

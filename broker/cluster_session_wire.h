@@ -16,6 +16,7 @@
  * integers are big-endian.
  *   registry value "SR" 1  flags(1: bit 0 the session outlives its connection)
  *                  instance(8) node_len(1) id_len(2) node id
+ *                  [nsubs(4) and that many subs, as in a session below]
  *   request        "SQ" 1  flags(1: bit 0 clean start) id_len(2) id
  *   reply          "SA" 1  status(1) [a session, when status is MOVED]
  *   session        "SS" 1  flags(1)=0 expiry_interval(4) protocol(1) last_mid(2)
@@ -74,8 +75,12 @@ struct session_reg {
 	size_t node_len;     /* 1..255 */
 	const char *id;
 	size_t id_len;       /* 1..65535 */
+	uint32_t nsubs;      /* the session's subscriptions, when it outlives its connection */
+	const uint8_t *subs; /* decoding: where they start (read them with session_wire_sub_get) */
+	size_t subs_len;
 };
 
+/* Writes r up to its subscription count; the caller appends r->nsubs subs. */
 void session_reg_encode(struct wire_out *o, const struct session_reg *r);
 int session_reg_decode(const uint8_t *buf, size_t len, struct session_reg *r);
 

@@ -60,6 +60,12 @@ void cluster_session_ended(struct cluster *c, const struct session *s)
 	(void)s;
 }
 
+void cluster_session_changed(struct cluster *c, const struct session *s)
+{
+	(void)c;
+	(void)s;
+}
+
 void cluster_session_serve(struct worker *w, void *request)
 {
 	(void)w;

@@ -335,6 +335,8 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 		}
 	}
 	store_session_save(s);
+	if (b->cluster)
+		cluster_session_changed(b->cluster, s);
 	STAT_ADD(w->stats.clients_connected, 1);
 	STAT_ADD(w->stats.connections, 1);
 	int64_t now_connected = atomic_fetch_add(&b->clients_connected, 1) + 1;

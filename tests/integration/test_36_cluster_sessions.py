@@ -12,8 +12,10 @@ SUBSCRIBE), after a disconnect or while still connected on the first node;
 QoS 1 messages queued on the first node while the client was away arrive on
 the second, in order, none lost, none twice; a clean session on the second
 node discards the first node's session; a non-persistent client that moves
-gets session present 0; every nats-server down: CONNECT still works, locally
-and without waiting for NATS.
+gets session present 0; messages in flight and incoming QoS 2 ids move too;
+kill -9 of the node holding a persistent session: the client reconnecting
+elsewhere gets its subscriptions back from the registry; every nats-server
+down: CONNECT still works, locally and without waiting for NATS.
 
 Run alone: /usr/bin/python3 tests/integration/test_36_cluster_sessions.py
 """
@@ -313,6 +315,34 @@ class ClusterSessions(ClusterCase):
         b.send(pubrel(7, proto=5))
         got = parse_v5(b.read_packet(timeout=TIMEOUT))
         self.assertEqual((got.type, got.rest, got.reason), (PUBCOMP, 7, 0))
+
+    # The owner dies ------------------------------------------------------------
+    def test_80_owner_killed_session_rebuilt_from_registry(self):
+        """kill -9 of the node holding a persistent session: the client
+        reconnecting elsewhere gets its subscriptions back from the registry
+        (session present 1). The messages the dead node held are not replayed
+        (that needs the JetStream message stream)."""
+        cid = unique_id("dead")
+        base = unique_id("dd") + "/"
+        a = self.client(0, client_id=cid, clean_session=False)
+        a.subscribe(base + "#", 1)
+        a.subscribe(base + "other", 0)
+        a.client.unsubscribe(base + "other")
+        time.sleep(1.0)  # the registry learns subscriptions asynchronously
+        self.kill_node(0)
+        try:
+            started = time.monotonic()
+            b = self.client(1, client_id=cid, clean_session=False)
+            self.assertLess(time.monotonic() - started, 1.5, "CONNECT waited for the dead node")
+            self.assertTrue(b.session_present)
+            self.nodes[1].wait_log(r"held client %s, is gone: its session is rebuilt here from "
+                                   r"the registry \(1 subscriptions\)" % cid, timeout=TIMEOUT)
+            self.settle(2, [b])
+            self.client(2).publish(base + "x", b"after the crash", 1)
+            self.expect_exactly(b, base, [(base + "x", b"after the crash", 1, False)])
+        finally:
+            self.start_node(0)
+            self.nodes[0].wait_log(r"Cluster: session registry ready", timeout=30)
 
     # Without NATS -------------------------------------------------------------
     def test_91_nats_down_connect_stays_local(self):

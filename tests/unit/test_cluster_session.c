@@ -130,6 +130,8 @@ START_TEST(test_registry_value_roundtrip)
 	ck_assert_mem_eq(back.node, "node-a", 6);
 	ck_assert_uint_eq(back.id_len, 8);
 	ck_assert_mem_eq(back.id, "client/1", 8);
+	ck_assert_uint_eq(back.nsubs, 0);
+	ck_assert_uint_eq(back.subs_len, 0);
 	/* Every truncation is refused; a later version's tail is not. */
 	for (size_t n = 0; n < o.len; n++)
 		ck_assert_int_eq(session_reg_decode(o.data, n, &back), -1);
@@ -139,6 +141,33 @@ START_TEST(test_registry_value_roundtrip)
 	ck_assert_int_eq(session_reg_decode(longer, o.len + 1, &back), 0);
 	o.data[2] = 2; /* another version */
 	ck_assert_int_eq(session_reg_decode(o.data, o.len, &back), -1);
+	mem_free(o.data);
+}
+END_TEST
+
+START_TEST(test_registry_value_with_subscriptions)
+{
+	struct session_reg r = {.instance = 1, .persistent = true, .node = "b", .node_len = 1,
+				.id = "c", .id_len = 1, .nsubs = 2}, back;
+	struct wire_out o = {0};
+	struct session_wire_sub s;
+
+	session_reg_encode(&o, &r);
+	session_wire_sub_put(&o, &(struct session_wire_sub){.filter = "x/#", .len = 3, .qos = 1,
+							   .subid = 4});
+	session_wire_sub_put(&o, &(struct session_wire_sub){.filter = "y", .len = 1, .qos = 2,
+							   .options = 0x08});
+	ck_assert_int_eq(session_reg_decode(o.data, o.len, &back), 0);
+	ck_assert_uint_eq(back.nsubs, 2);
+	struct wire_in in = {back.subs, back.subs_len, false};
+	ck_assert_int_eq(session_wire_sub_get(&in, &s), 0);
+	ck_assert_mem_eq(s.filter, "x/#", 3);
+	ck_assert_uint_eq(s.subid, 4);
+	ck_assert_int_eq(session_wire_sub_get(&in, &s), 0);
+	ck_assert_mem_eq(s.filter, "y", 1);
+	ck_assert_uint_eq(s.options, 0x08);
+	ck_assert_uint_eq(in.left, 0);
+	ck_assert_int_eq(session_wire_sub_get(&in, &s), -1);
 	mem_free(o.data);
 }
 END_TEST
@@ -363,6 +392,7 @@ Suite *suite_cluster_session(void)
 
 	tc = tcase_create("messages");
 	tcase_add_test(tc, test_registry_value_roundtrip);
+	tcase_add_test(tc, test_registry_value_with_subscriptions);
 	tcase_add_test(tc, test_request_reply_roundtrip);
 	tcase_add_test(tc, test_session_roundtrip);
 	tcase_add_test(tc, test_session_truncated_refused);
