@@ -56,9 +56,9 @@ bool cluster_session_ready(struct cluster *c);
  * A CONNECT on worker (request & 0xFF) wants client `id`: off the worker,
  * finds the node holding it in the registry, has that node close the
  * connection and hand over the session (or drop it, for a clean start),
- * records this node as the owner, and answers as a plugin would: an
- * INBOX_DECIDED `request` whose data is the moved session's encoding (none:
- * no session came). At most about 3 s (registry, then 2 s for the node).
+ * records this node as the owner, and answers (INBOX_CLUSTER_CLAIMED) as a
+ * plugin would: the CONNECT gets a decision whose data is the moved session's
+ * encoding (none: no session came). At most about 3 s (registry, then 2 s for the node).
  * -1 when it cannot ask: decide locally.
  */
 int cluster_session_claim(struct cluster *c, uint64_t request, const char *id, bool clean_start,
@@ -73,6 +73,14 @@ void cluster_session_ended(struct cluster *c, const struct session *s);
  * another node can rebuild them if this one dies.
  */
 void cluster_session_changed(struct cluster *c, const struct session *s);
+
+/*
+ * INBOX_CLUSTER_CLAIMED: the answer to cluster_session_claim() `request`
+ * (claimed: what came, with the client id). It resumes the waiting CONNECT;
+ * when the client left meanwhile, a session that came stays here offline.
+ */
+void cluster_session_claimed(struct worker *w, uint64_t request, void *claimed);
+void cluster_session_claimed_free(void *claimed);
 
 /* INBOX_CLUSTER_SESSION on the id's worker: another node takes it over (ptr: the request). */
 void cluster_session_serve(struct worker *w, void *request);

@@ -14,6 +14,7 @@
 
 struct broker;
 struct cluster_sessions;
+struct decision;
 struct interest_entry;
 
 /* Ids of a message already seen from one node start (instance), in a window. */
@@ -70,6 +71,12 @@ struct cluster {
 
 	/* The session registry and hand-over (cluster_session.c). */
 	struct cluster_sessions *sessions;
+};
+
+/* The answer to a claim (INBOX_CLUSTER_CLAIMED): d.data is the moved session, if any. */
+struct cluster_claimed {
+	struct decision *d;
+	char id[];
 };
 
 /* Another node takes over client `id` (INBOX_CLUSTER_SESSION on the id's worker). */

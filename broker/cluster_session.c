@@ -224,12 +224,21 @@ static void ask_owner(struct cluster *c, const struct session_reg *r, const stru
 	natsMsg_Destroy(reply);
 }
 
-static void answer_worker(struct cluster *c, uint64_t request, struct decision *d)
+static void answer_worker(struct cluster *c, const struct session_job *j, struct decision *d)
 {
 	struct broker *b = c->b;
+	struct cluster_claimed *cc = mem_malloc(sizeof(*cc) + j->id_len + 1);
 
-	worker_post(&b->workers[(request & 0xFF) % b->nworkers],
-		    &(struct inbox_item){.kind = INBOX_DECIDED, .id = request, .ptr = d});
+	if (!cc) {
+		log_err("Error: out of memory answering a CONNECT of client %s.", j->id);
+		decision_free_data(d);
+		mem_free(d);
+		return; /* the decision's timeout answers it */
+	}
+	cc->d = d;
+	memcpy(cc->id, j->id, j->id_len + 1);
+	worker_post(&b->workers[(j->request & 0xFF) % b->nworkers],
+		    &(struct inbox_item){.kind = INBOX_CLUSTER_CLAIMED, .id = j->request, .ptr = cc});
 }
 
 static void run_claim(struct cluster *c, const struct session_job *j)
@@ -249,7 +258,7 @@ static void run_claim(struct cluster *c, const struct session_job *j)
 	if (read_owner(c, key, j, &e, &r) == 0 && !is_this_node(c, &r))
 		ask_owner(c, &r, j, d);
 	kvEntry_Destroy(e);
-	answer_worker(c, j->request, d);
+	answer_worker(c, j, d);
 	record_owner(c, key, j);
 }
 

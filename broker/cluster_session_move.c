@@ -16,6 +16,7 @@
 #include "alloc.h"
 #include "broker.h"
 #include "client.h"
+#include "decision.h"
 #include "cluster_session_wire.h"
 #include "deliver.h"
 #include "log.h"
@@ -135,6 +136,45 @@ void cluster_session_request_free(void *request)
 }
 
 /* ---- Taking ---------------------------------------------------------------------------- */
+
+void cluster_session_claimed_free(void *claimed)
+{
+	struct cluster_claimed *cc = claimed;
+
+	decision_free_data(cc->d);
+	mem_free(cc->d);
+	mem_free(cc);
+}
+
+/* The client left while its session was on the way: keep it, offline, not lose it. */
+static void keep_orphan(struct worker *w, const char *id, const struct decision *d)
+{
+	struct session *s;
+
+	if (session_find(&w->sessions, id)) {
+		log_warn("Warning: cluster: the session of client %s came from another node while "
+			 "another connection started one here: the moved one is dropped.", id);
+		return;
+	}
+	if (!(s = cluster_session_install(w, id, d->data, d->data_len)))
+		return;
+	session_detach(s); /* its expiry starts as if the client had just left */
+	if (w->broker->cluster)
+		cluster_session_changed(w->broker->cluster, s);
+	log_notice("Cluster: client %s left before its session arrived; it waits here offline.",
+		   id);
+}
+
+void cluster_session_claimed(struct worker *w, uint64_t request, void *claimed)
+{
+	struct cluster_claimed *cc = claimed;
+
+	if (cc->d->data && !decision_pending(w, request))
+		keep_orphan(w, cc->id, cc->d);
+	decision_answer(w, request, cc->d); /* takes d's data; late ones are dropped */
+	mem_free(cc->d);
+	mem_free(cc);
+}
 
 static int install_sub(struct worker *w, struct session *s, const struct session_wire_sub *ws)
 {

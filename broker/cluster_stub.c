@@ -66,6 +66,18 @@ void cluster_session_changed(struct cluster *c, const struct session *s)
 	(void)s;
 }
 
+void cluster_session_claimed(struct worker *w, uint64_t request, void *claimed)
+{
+	(void)w;
+	(void)request;
+	cluster_session_claimed_free(claimed);
+}
+
+void cluster_session_claimed_free(void *claimed)
+{
+	mem_free(claimed);
+}
+
 void cluster_session_serve(struct worker *w, void *request)
 {
 	(void)w;

@@ -208,6 +208,15 @@ int decision_park(struct client *c, uint64_t id, struct midge_plugin *p)
 	return 0;
 }
 
+bool decision_pending(struct worker *w, uint64_t id)
+{
+	struct decision_wait *dw = *bucket(&w->decisions, id);
+
+	while (dw && dw->id != id)
+		dw = dw->hnext;
+	return dw && dw->pending;
+}
+
 void decision_answer(struct worker *w, uint64_t id, struct decision *d)
 {
 	struct decision_table *t = &w->decisions;
