@@ -176,7 +176,7 @@ static void ask_owner(struct cluster *c, const struct session_reg *r, const stru
 	struct session_req q = {.clean_start = j->clean_start, .id = j->id, .id_len = j->id_len};
 	struct wire_out o = {0};
 	natsMsg *reply = NULL;
-	enum session_reply_status status;
+	enum session_reply_status status = SESSION_REPLY_NONE;
 	const uint8_t *sess;
 	size_t sess_len;
 	int64_t started = cluster_now_ms();

@@ -334,9 +334,9 @@ int session_wire_msg_get(struct wire_in *in, struct session_wire_msg *m)
 	m->payload = get_bytes(in, m->payload_len);
 	if (in->bad)
 		return -1;
-	/* Queued messages wait with QoS 1/2 only; one in flight names its packet id. */
-	if (m->state > 3 || m->qos == 0 || m->qos > 2 || m->msg_qos > 2 ||
-	    (m->state != 0 && m->mid == 0) || m->topic_len == 0 ||
+	/* QoS 0 only waits queued (queue_qos0_messages); one in flight names its packet id. */
+	if (m->state > 3 || m->qos > 2 || m->msg_qos > 2 ||
+	    (m->state != 0 && (m->mid == 0 || m->qos == 0)) || m->topic_len == 0 ||
 	    !topic_name_valid(m->topic, m->topic_len))
 		in->bad = true;
 	return in->bad ? -1 : 0;

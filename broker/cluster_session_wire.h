@@ -24,6 +24,7 @@
  *                  each sub:  len(2) filter qos(1) options(1) subid(4)
  *                  each qos2: packet id(2)
  *                  each msg:  state(1: 0 queued, else enum inflight_state) mid(2)
+ *                             (QoS 0 only queued, for queue_qos0_messages)
  *                             qos(1) retain(1) subid(4) msg_qos(1) msg_retain(1)
  *                             expiry(4: seconds left, 0 = none) topic_len(2)
  *                             props_len(4) payload_len(4) topic props payload

@@ -351,9 +351,9 @@ START_TEST(test_session_damage_refused)
 	in = (struct wire_in){o.data, o.len, false};
 	ck_assert_int_eq(session_wire_qos2_get(&in, &mid), -1);
 	mem_free(o.data);
-	/* Messages: queued at QoS 0, in flight without a packet id, a wildcard topic. */
+	/* Messages: in flight at QoS 0 or without a packet id, a wildcard topic. */
 	static const struct session_wire_msg bad[] = {
-		{.state = 0, .qos = 0, .topic = "t", .topic_len = 1},
+		{.state = 1, .mid = 1, .qos = 0, .topic = "t", .topic_len = 1},
 		{.state = 1, .mid = 0, .qos = 1, .topic = "t", .topic_len = 1},
 		{.state = 0, .qos = 1, .topic = "t/#", .topic_len = 3},
 		{.state = 9, .mid = 1, .qos = 1, .topic = "t", .topic_len = 1},
@@ -365,6 +365,12 @@ START_TEST(test_session_damage_refused)
 		ck_assert_msg(session_wire_msg_get(&in, &m) == -1, "accepted bad message %zu", i);
 		mem_free(o.data);
 	}
+	/* QoS 0 may wait queued (queue_qos0_messages). */
+	o = (struct wire_out){0};
+	session_wire_msg_put(&o, &(struct session_wire_msg){.qos = 0, .topic = "t", .topic_len = 1});
+	in = (struct wire_in){o.data, o.len, false};
+	ck_assert_int_eq(session_wire_msg_get(&in, &m), 0);
+	mem_free(o.data);
 	/* Wrong magic or version. */
 	o = (struct wire_out){0};
 	encode_sample(&o);
