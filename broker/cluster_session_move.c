@@ -238,6 +238,7 @@ struct session *cluster_session_install(struct worker *w, const char *id, const 
 	s->expiry_interval = h.expiry_interval;
 	s->protocol = h.protocol;
 	s->receive_max = 65535;
+	store_session_save(s); /* its record first: subscriptions and messages are stored under it */
 	for (uint32_t i = 0; i < h.nsubs; i++) {
 		struct session_wire_sub ws;
 		if (session_wire_sub_get(&in, &ws) < 0 || install_sub(w, s, &ws) < 0)

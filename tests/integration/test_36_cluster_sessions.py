@@ -15,7 +15,9 @@ node discards the first node's session; a non-persistent client that moves
 gets session present 0; messages in flight and incoming QoS 2 ids move too;
 kill -9 of the node holding a persistent session: the client reconnecting
 elsewhere gets its subscriptions back from the registry; every nats-server
-down: CONNECT still works, locally and without waiting for NATS.
+down: CONNECT still works, locally and without waiting for NATS. With
+persistence on, a moved session (subscription, queue) is in the new node's
+store across its restart and gone from the old node's.
 
 Run alone: /usr/bin/python3 tests/integration/test_36_cluster_sessions.py
 """
@@ -24,9 +26,11 @@ import os
 import sys
 import threading
 import time
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import clustertest  # noqa: E402
 from clustertest import ClusterCase, SETTLE  # noqa: E402
 from midgetest import (DISCONNECT, PUBCOMP, PUBREC, connected_client, main,  # noqa: E402
                        parse_publish5, parse_v5, publish, puback, pubrel, subscribe, unique_id,
@@ -368,6 +372,54 @@ class ClusterSessions(ClusterCase):
         for b in self.nodes:
             b.wait_log(r"connected to NATS at .*\n?", timeout=20)
 
+
+class ClusterSessionsPersisted(ClusterCase):
+    """The same nodes with persistence on: a moved session is stored where it
+    arrives and forgotten where it left."""
+
+    @classmethod
+    def start_node(cls, i, wait=True):
+        store = os.path.join(cls.tmpdir, "store-%d" % i)
+        os.makedirs(store, exist_ok=True)
+
+        def persistent_config(*args):
+            return clustertest_node_config(*args).replace(
+                "persistence: false", "persistence: true\npersistence_location: %s/" % store)
+        with mock.patch.object(clustertest, "node_config", persistent_config):
+            b = super().start_node(i, wait)
+        b.wait_log(r"Cluster: session registry ready", timeout=30)
+        return b
+
+    def test_moved_session_is_stored_on_the_new_node(self):
+        cid = unique_id("stored")
+        base = unique_id("st") + "/"
+        a = self.client(0, client_id=cid, clean_session=False)
+        a.subscribe(base + "#", 1)
+        self.settle(2, [a])
+        a.disconnect()
+        pub = self.client(2)
+        pub.publish(base + "t", b"queued on A", 1)
+        b = self.client(1, client_id=cid, clean_session=False)
+        self.assertTrue(b.session_present)
+        self.expect_exactly(b, base, [(base + "t", b"queued on A", 1, False)])
+        b.disconnect()
+        pub.publish(base + "t", b"queued on B", 1)
+        time.sleep(SETTLE)
+        # Node B restarts from its store: the moved session, its subscription and queue.
+        self.nodes[1].stop()
+        self.start_node(1)
+        self.nodes[1].wait_log(r"Restored \d+ retained messages and 1 sessions \(1 subscriptions, "
+                               r"0 messages in flight, 1 queued\)", timeout=TIMEOUT)
+        again = self.client(1, client_id=cid, clean_session=False)
+        self.assertTrue(again.session_present)
+        self.expect_exactly(again, base, [(base + "t", b"queued on B", 1, False)])
+        # Node A forgot it: nothing comes back from its store.
+        self.nodes[0].stop()
+        self.start_node(0)
+        self.nodes[0].wait_log(r"Restored \d+ retained messages and 0 sessions", timeout=TIMEOUT)
+
+
+clustertest_node_config = clustertest.node_config
 
 if __name__ == "__main__":
     main()
