@@ -38,6 +38,8 @@
 /* Jobs beyond this are answered "no one else has it" at once: a storm of CONNECTs
  * must not queue for minutes. */
 #define MAX_QUEUED 10000
+/* Registry writes are not waited for; at most this many unacknowledged. */
+#define MAX_PENDING_WRITES 4096
 
 enum job_kind { JOB_CLAIM, JOB_RELEASE, JOB_UPDATE };
 
@@ -66,6 +68,7 @@ struct cluster_sessions {
 	size_t queued;
 	bool stop;
 	int64_t next_warn;           /* this thread's rate limit for repeated warnings */
+	_Atomic int64_t next_write_warn; /* the same for failed writes (libnats's thread) */
 };
 
 /* ---- The registry ----------------------------------------------------------------------- */
@@ -94,6 +97,41 @@ static bool warn_now(struct cluster_sessions *cs)
 	return true;
 }
 
+/* A registry write JetStream refused (libnats's thread). */
+static void on_write_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+	struct cluster *c = closure;
+	int64_t now = cluster_now_ms(), next = atomic_load(&c->sessions->next_write_warn);
+
+	(void)js;
+	if (now >= next && atomic_compare_exchange_strong(&c->sessions->next_write_warn, &next,
+							  now + 10000))
+		log_warn("Warning: cluster: the session registry refused a write: %s.",
+			 pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
+}
+
+/*
+ * Writes key (value, or a delete marker when value is NULL) without waiting
+ * for JetStream: a KV write is a publish on $KV.<bucket>.<key>.
+ */
+static natsStatus registry_write(struct cluster *c, const char *key, const void *value, size_t len)
+{
+	char subj[CLUSTER_KEY_MAX + 300];
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	snprintf(subj, sizeof(subj), "$KV.%s_sessions.%s", c->js_name, key);
+	if (value)
+		return js_PublishAsync(c->sessions->js, subj, value, (int)len, NULL);
+	s = natsMsg_Create(&m, subj, NULL, NULL, 0);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "KV-Operation", "DEL");
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(c->sessions->js, &m, NULL);
+	natsMsg_Destroy(m); /* NULL once the library took it */
+	return s;
+}
+
 static void record_owner(struct cluster *c, const char *key, const struct session_job *j)
 {
 	struct cluster_sessions *cs = c->sessions;
@@ -103,6 +141,8 @@ static void record_owner(struct cluster *c, const char *key, const struct sessio
 	struct wire_out o = {0};
 
 	session_reg_encode(&o, &r);
+	/* Waited for: committed before the CONNACK, so a client that hurries to
+	 * another node finds it. */
 	natsStatus s = o.failed ? NATS_NO_MEMORY : kvStore_Put(NULL, cs->kv, key, o.data, (int)o.len);
 	if (s != NATS_OK && warn_now(cs))
 		log_warn("Warning: cluster: the session registry did not record client %s: %s.",
@@ -258,8 +298,8 @@ static void run_claim(struct cluster *c, const struct session_job *j)
 	if (read_owner(c, key, j, &e, &r) == 0 && !is_this_node(c, &r))
 		ask_owner(c, &r, j, d);
 	kvEntry_Destroy(e);
-	answer_worker(c, j, d);
 	record_owner(c, key, j);
+	answer_worker(c, j, d);
 }
 
 static void run_update(struct cluster *c, const struct session_job *j)
@@ -268,7 +308,7 @@ static void run_update(struct cluster *c, const struct session_job *j)
 	natsStatus s;
 
 	cluster_key_encode(key, j->id, j->id_len);
-	s = kvStore_Put(NULL, c->sessions->kv, key, j->value, (int)j->value_len);
+	s = registry_write(c, key, j->value, j->value_len);
 	if (s != NATS_OK && warn_now(c->sessions))
 		log_warn("Warning: cluster: the session registry did not record the subscriptions of "
 			 "client %s: %s.", j->id, natsStatus_GetText(s));
@@ -282,7 +322,7 @@ static void run_release(struct cluster *c, const struct session_job *j)
 
 	cluster_key_encode(key, j->id, j->id_len);
 	if (read_owner(c, key, j, &e, &r) == 0 && is_this_node(c, &r)) {
-		natsStatus s = kvStore_Delete(c->sessions->kv, key);
+		natsStatus s = registry_write(c, key, NULL, 0);
 		if (s != NATS_OK)
 			log_debug("Cluster: registry entry of %s not released: %s.", j->id,
 				  natsStatus_GetText(s));
@@ -403,6 +443,9 @@ int cluster_session_setup(struct cluster *c)
 		jsOptions o;
 		jsOptions_Init(&o);
 		o.Wait = REGISTRY_WAIT_MS;
+		o.PublishAsync.MaxPending = MAX_PENDING_WRITES;
+		o.PublishAsync.ErrHandler = on_write_error;
+		o.PublishAsync.ErrHandlerClosure = c;
 		if ((s = natsConnection_JetStream(&cs->js, c->nc, &o)) != NATS_OK)
 			return -1;
 	}
