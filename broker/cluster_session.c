@@ -295,10 +295,14 @@ static void run_claim(struct cluster *c, const struct session_job *j)
 	d->verdict = HOOK_ALLOW;
 	d->qos = -1;
 	cluster_key_encode(key, j->id, j->id_len);
-	if (read_owner(c, key, j, &e, &r) == 0 && !is_this_node(c, &r))
+	bool known = read_owner(c, key, j, &e, &r) == 0;
+	if (known && !is_this_node(c, &r))
 		ask_owner(c, &r, j, d);
+	/* A client coming back to this node finds the entry right already. */
+	if (!known || !is_this_node(c, &r) || r.instance != c->instance ||
+	    r.persistent != j->persistent)
+		record_owner(c, key, j);
 	kvEntry_Destroy(e);
-	record_owner(c, key, j);
 	answer_worker(c, j, d);
 }
 

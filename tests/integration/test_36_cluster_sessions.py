@@ -358,7 +358,8 @@ class ClusterSessions(ClusterCase):
             cid = unique_id("local")
             started = time.monotonic()
             first = self.client(0, client_id=cid)
-            self.assertLess(time.monotonic() - started, 1.5, "CONNECT waited for NATS")
+            self.assertLess(time.monotonic() - started, 1.5, "CONNECT waited for NATS:\n" +
+                            "\n".join(self.nodes[0].log_lines[-15:]))
             # A local duplicate is still taken over.
             second = self.client(0, client_id=cid)
             self.assertTrue(first.disconnected.wait(TIMEOUT))
@@ -397,8 +398,11 @@ class ClusterSessionsPersisted(ClusterCase):
         a.subscribe(base + "#", 1)
         self.settle(2, [a])
         a.disconnect()
+        before = self.metric(0, "midge_queued_messages")
         pub = self.client(2)
         pub.publish(base + "t", b"queued on A", 1)
+        wait_for(lambda: self.metric(0, "midge_queued_messages") > before, timeout=TIMEOUT,
+                 what="node A to queue it")
         b = self.client(1, client_id=cid, clean_session=False)
         self.assertTrue(b.session_present)
         self.expect_exactly(b, base, [(base + "t", b"queued on A", 1, False)])
