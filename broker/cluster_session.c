@@ -7,12 +7,16 @@
  * A CONNECT on a worker that wants the id queues a claim here; this module's
  * own thread reads the key, asks the owner on its control subject
  * <prefix>.ctl.<node>.session to close the connection and hand over the
- * session (a NATS request, at most CLAIM_WAIT_MS), answers the worker
- * through its inbox as a plugin would (INBOX_DECIDED), then records this
- * node as the owner. Requests from other nodes arrive on the control subject
- * and go to the worker owning the id (cluster_session_move.c). A session
- * that ends here releases its key when it still names this node. Workers
- * never wait on NATS; the thread does, one job at a time.
+ * session (a NATS request, at most CLAIM_WAIT_MS), records this node as the
+ * owner (waited for, so the entry is there before the CONNACK), and answers
+ * the worker through its inbox (INBOX_CLUSTER_CLAIMED), which resumes the
+ * CONNECT as a plugin's delayed answer would. Requests from other nodes
+ * arrive on the control subject and go to the worker owning the id
+ * (cluster_session_move.c). Sessions that outlive their connection keep
+ * their subscriptions in the value (written without waiting), so a node can
+ * rebuild them when the owner is gone; a session that ends here releases its
+ * key when it still names this node. Workers never wait on NATS; the thread
+ * does, one job at a time.
  */
 #include "config.h"
 
