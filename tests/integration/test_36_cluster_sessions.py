@@ -13,6 +13,8 @@ QoS 1 messages queued on the first node while the client was away arrive on
 the second, in order, none lost, none twice; a clean session on the second
 node discards the first node's session; a non-persistent client that moves
 gets session present 0; messages in flight and incoming QoS 2 ids move too;
+the old connection's will stays quiet when its session continues on the new
+node and goes out when the new node starts clean;
 kill -9 of the node holding a persistent session: the client reconnecting
 elsewhere gets its subscriptions back from the registry; every nats-server
 down: CONNECT still works, locally and without waiting for NATS. With
@@ -319,6 +321,34 @@ class ClusterSessions(ClusterCase):
         b.send(pubrel(7, proto=5))
         got = parse_v5(b.read_packet(timeout=TIMEOUT))
         self.assertEqual((got.type, got.rest, got.reason), (PUBCOMP, 7, 0))
+
+    def test_10_will_stays_quiet_when_the_session_continues(self):
+        """As a local takeover: a persistent session taken over without a clean
+        start lives on, so the old connection's will does not go out; taken
+        over with a clean start, it does."""
+        will_topic = unique_id("will") + "/w"
+        watcher = self.client(2)
+        watcher.subscribe(will_topic, 1)
+        self.settle(0, [watcher])
+        cid = unique_id("willp")
+        old = self.client(0, client_id=cid, clean_session=False,
+                          will=(will_topic, b"continues", 1, False))
+        self.wait_registered(0, cid)
+        new = self.client(1, client_id=cid, clean_session=False)
+        self.assertTrue(old.disconnected.wait(TIMEOUT))
+        self.assertTrue(new.session_present)
+        time.sleep(SETTLE)
+        self.assertEqual(self.got(watcher, will_topic), [])
+        # The same with a clean start on a third node: the will of the second goes.
+        new.close()
+        cid2 = unique_id("willc")
+        second = self.client(1, client_id=cid2, clean_session=False,
+                             will=(will_topic, b"ends", 1, False))
+        self.wait_registered(1, cid2)
+        self.client(2, client_id=cid2, clean_session=True)
+        self.assertTrue(second.disconnected.wait(TIMEOUT))
+        watcher.wait_for(lambda ms: any(m[1] == b"ends" for m in ms), what="the will")
+        self.assertEqual([m[1] for m in self.got(watcher, will_topic)], [b"ends"])
 
     # The owner dies ------------------------------------------------------------
     def test_80_owner_killed_session_rebuilt_from_registry(self):
