@@ -24,6 +24,8 @@
 struct broker;
 struct cluster;
 struct message;
+struct session;
+struct worker;
 
 /*
  * Joins the cluster of b->cfg->cluster (enabled): connects to NATS in the
@@ -51,6 +53,52 @@ static inline bool cluster_topic_stays_here(const char *topic, size_t len)
 {
 	return len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/');
 }
+/* ---- Sessions that follow their client (cluster_session.c, cluster_session_move.c) ---- */
+
+/* Whether a CONNECT asks the cluster about its client id now (NATS up, registry there). */
+bool cluster_session_ready(struct cluster *c);
+
+/*
+ * A CONNECT on worker (request & 0xFF) wants client `id`: off the worker,
+ * finds the node holding it in the registry, has that node close the
+ * connection and hand over the session (or drop it, for a clean start),
+ * records this node as the owner, and answers (INBOX_CLUSTER_CLAIMED) as a
+ * plugin would: the CONNECT gets a decision whose data is the moved session's
+ * encoding (none: no session came). At most about 3 s (registry, then 2 s for the node).
+ * -1 when it cannot ask: decide locally.
+ */
+int cluster_session_claim(struct cluster *c, uint64_t request, const char *id, bool clean_start,
+			  bool persistent);
+
+/* The session of s->client_id ended on this node (owner worker): its key goes. */
+void cluster_session_ended(struct cluster *c, const struct session *s);
+
+/*
+ * A session that outlives its connection was taken or changed its
+ * subscriptions (owner worker): the registry learns them, asynchronously, so
+ * another node can rebuild them if this one dies.
+ */
+void cluster_session_changed(struct cluster *c, const struct session *s);
+
+/*
+ * INBOX_CLUSTER_CLAIMED: the answer to cluster_session_claim() `request`
+ * (claimed: what came, with the client id). It resumes the waiting CONNECT;
+ * when the client left meanwhile, a session that came stays here offline.
+ */
+void cluster_session_claimed(struct worker *w, uint64_t request, void *claimed);
+void cluster_session_claimed_free(void *claimed);
+
+/* INBOX_CLUSTER_SESSION on the id's worker: another node takes it over (ptr: the request). */
+void cluster_session_serve(struct worker *w, void *request);
+void cluster_session_request_free(void *request);
+
+/*
+ * A session moved from another node (its encoding) becomes client id's on
+ * w: subscriptions into the trie, messages in flight and queued, incoming
+ * QoS 2 ids. NULL (logged) when malformed or out of memory.
+ */
+struct session *cluster_session_install(struct worker *w, const char *id, const uint8_t *data,
+					size_t len);
 
 struct cluster_stats {
 	bool enabled;       /* false: no cluster section, the rest is zero */

@@ -14,6 +14,8 @@
 
 struct broker;
 struct config_cluster;
+struct cluster_sessions;
+struct decision;
 struct interest_entry;
 struct share_entry;
 struct shared_link;
@@ -78,12 +80,41 @@ struct cluster {
 	pthread_cond_t jobs_cond;
 	bool jobs_stop, jobs_kick;  /* under jobs_lock */
 	_Atomic bool setup_done;    /* every setup step succeeded */
+
+	/* The session registry and hand-over (cluster_session.c). */
+	struct cluster_sessions *sessions;
+};
+
+/* The answer to a claim (INBOX_CLUSTER_CLAIMED): d.data is the moved session, if any. */
+struct cluster_claimed {
+	struct decision *d;
+	char id[];
+};
+
+/* Another node takes over client `id` (INBOX_CLUSTER_SESSION on the id's worker). */
+struct session_takeover {
+	bool clean_start;
+	char *reply;                /* the NATS subject the answer goes to (in this block) */
+	char id[];
 };
 
 /* (cluster_nats.c) The handler of every NATS subscription; closure: the cluster. */
 void cluster_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 /* Subscribes to subject with cluster_on_msg; NULL on failure (logged). */
 natsSubscription *cluster_subscribe(struct cluster *c, const char *subject);
+/* The same with another handler (closure: the cluster); close_connection() waits for it. */
+natsSubscription *cluster_subscribe_with(struct cluster *c, const char *subject,
+					 natsMsgHandler handler);
+
+/* (cluster_session.c) Its state and thread (cluster_start), its setup step (the
+ * registry bucket, the control subject), unsubscribing (cluster_stop) and the end. */
+int cluster_session_init(struct cluster *c);
+int cluster_session_setup(struct cluster *c);
+void cluster_session_unsubscribe(struct cluster *c);
+void cluster_session_fini(struct cluster *c);
+/* (cluster_session_move.c) Whether this worker is handing a session to another node
+ * now: the key stays, the other node writes it. */
+bool cluster_session_handing_over(void);
 
 /* (cluster_nats.c) Servers, reconnection, credentials and TLS of cc into o. */
 natsStatus cluster_options_common(natsOptions *o, const struct config_cluster *cc);

@@ -24,6 +24,7 @@ struct cluster_job {
 };
 
 static const struct cluster_job jobs[] = {
+	{"session registry", cluster_session_setup, NULL},
 	{NULL, NULL, NULL},
 };
 

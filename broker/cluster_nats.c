@@ -248,8 +248,14 @@ static void on_sub_complete(void *closure)
 
 natsSubscription *cluster_subscribe(struct cluster *c, const char *subject)
 {
+	return cluster_subscribe_with(c, subject, cluster_on_msg);
+}
+
+natsSubscription *cluster_subscribe_with(struct cluster *c, const char *subject,
+					 natsMsgHandler handler)
+{
 	natsSubscription *sub = NULL;
-	natsStatus s = natsConnection_Subscribe(&sub, c->nc, subject, cluster_on_msg, c);
+	natsStatus s = natsConnection_Subscribe(&sub, c->nc, subject, handler, c);
 
 	if (s == NATS_OK)
 		s = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
@@ -382,6 +388,7 @@ static void close_connection(struct cluster *c)
 static void cluster_free(struct cluster *c)
 {
 	cluster_jobs_stop(c);
+	cluster_session_fini(c);
 	jsCtx_Destroy(c->js);
 	c->js = NULL;
 	if (c->nc)
@@ -429,7 +436,7 @@ int cluster_start(struct broker *b)
 		c->instance = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	if (c->instance == 0)
 		c->instance = 1;
-	if (set_options(c, cc) < 0)
+	if (set_options(c, cc) < 0 || cluster_session_init(c) < 0)
 		goto fail;
 	s = natsConnection_Connect(&c->nc, c->opts);
 	if (s == NATS_NOT_YET_CONNECTED) {
@@ -487,6 +494,7 @@ void cluster_stop(struct broker *b)
 	pthread_rwlock_unlock(&b->sub_lock);
 	natsSubscription_Unsubscribe(c->retained_sub);
 	natsSubscription_Destroy(c->retained_sub);
+	cluster_session_unsubscribe(c);
 	b->cluster = NULL;
 	cluster_free(c);
 	/* libnats's own threads and memory (a no-op while another user remains). */

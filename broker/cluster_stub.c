@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "alloc.h"
 #include "broker.h"
 #include "log.h"
 
@@ -51,4 +52,66 @@ void cluster_get_stats(const struct broker *b, struct cluster_stats *st)
 {
 	(void)b;
 	memset(st, 0, sizeof(*st));
+}
+
+bool cluster_session_ready(struct cluster *c)
+{
+	(void)c;
+	return false;
+}
+
+int cluster_session_claim(struct cluster *c, uint64_t request, const char *id, bool clean_start,
+			  bool persistent)
+{
+	(void)c;
+	(void)request;
+	(void)id;
+	(void)clean_start;
+	(void)persistent;
+	return -1;
+}
+
+void cluster_session_ended(struct cluster *c, const struct session *s)
+{
+	(void)c;
+	(void)s;
+}
+
+void cluster_session_changed(struct cluster *c, const struct session *s)
+{
+	(void)c;
+	(void)s;
+}
+
+void cluster_session_claimed(struct worker *w, uint64_t request, void *claimed)
+{
+	(void)w;
+	(void)request;
+	cluster_session_claimed_free(claimed);
+}
+
+void cluster_session_claimed_free(void *claimed)
+{
+	mem_free(claimed);
+}
+
+void cluster_session_serve(struct worker *w, void *request)
+{
+	(void)w;
+	cluster_session_request_free(request);
+}
+
+void cluster_session_request_free(void *request)
+{
+	mem_free(request);
+}
+
+struct session *cluster_session_install(struct worker *w, const char *id, const uint8_t *data,
+					size_t len)
+{
+	(void)w;
+	(void)id;
+	(void)data;
+	(void)len;
+	return NULL;
 }

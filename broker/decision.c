@@ -163,8 +163,13 @@ static void on_timeout(struct ev_loop *loop, struct ev_timer *t)
 	struct worker *w = ev_userdata(loop);
 	struct decision d = {.verdict = HOOK_DENY, .qos = -1};
 
-	log_warn("Warning: plugin %s did not answer for client %s within %d s: denied.",
-		 dw->plugin ? dw->plugin->name : "?", client_name(dw->client), w->cfg->plugin_timeout);
+	/* No plugin: the cluster asked about the client id (cluster_session_claim()). */
+	if (!dw->plugin)
+		log_warn("Warning: the cluster did not answer for client %s within %d s: deciding "
+			 "locally.", client_name(dw->client), w->cfg->plugin_timeout);
+	else
+		log_warn("Warning: plugin %s did not answer for client %s within %d s: denied.",
+			 dw->plugin->name, client_name(dw->client), w->cfg->plugin_timeout);
 	decision_answer(w, dw->id, &d);
 }
 
@@ -201,6 +206,15 @@ int decision_park(struct client *c, uint64_t id, struct midge_plugin *p)
 		       ev_now(w->loop) + (int64_t)w->cfg->plugin_timeout * 1000);
 	client_hold_input(c, true);
 	return 0;
+}
+
+bool decision_pending(struct worker *w, uint64_t id)
+{
+	struct decision_wait *dw = *bucket(&w->decisions, id);
+
+	while (dw && dw->id != id)
+		dw = dw->hnext;
+	return dw && dw->pending;
 }
 
 void decision_answer(struct worker *w, uint64_t id, struct decision *d)

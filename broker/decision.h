@@ -78,6 +78,9 @@ void decision_record(struct client *c, const struct decision *d);
  */
 int decision_park(struct client *c, uint64_t id, struct midge_plugin *p);
 
+/* Whether a client of w still waits for the answer to request id. */
+bool decision_pending(struct worker *w, uint64_t id);
+
 /* An answer arrived on w (inbox) for id: resumes the client. Takes over d's data. */
 void decision_answer(struct worker *w, uint64_t id, struct decision *d);
 

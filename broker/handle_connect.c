@@ -10,6 +10,7 @@
 #include "broker.h"
 #include "client.h"
 #include "client_events.h"
+#include "cluster.h"
 #include "conf.h"
 #include "connect_state.h"
 #include "decision.h"
@@ -47,6 +48,8 @@ struct connect_ctx {
 	const uint8_t *body;   /* the CONNECT, for an extended authentication that goes on */
 	uint32_t body_len;
 	uint8_t flags;
+	uint8_t *moved;        /* the session another cluster node handed over (encoded) */
+	uint32_t moved_len;
 };
 
 /* handle_connect() result while an extended authentication exchange goes on. */
@@ -272,6 +275,12 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 		return refuse(c, x, MQTT_CONNACK_REFUSED_IDENTIFIER_REJECTED,
 			      MQTT_RC_CLIENTID_NOT_VALID, "its client id is a bridge's local id");
 	struct session *s = take_session(c, x);
+
+	if (x->moved) { /* another node's copy is the newer one */
+		if (s)
+			session_destroy(s);
+		s = cluster_session_install(w, x->id, x->moved, x->moved_len);
+	}
 	bool present = s != NULL;
 	size_t props_size = 192 + (x->auth_method ? strlen(x->auth_method) + x->auth_data_len + 6 : 0) +
 			    (w->cfg->response_information ? strlen(w->cfg->response_information) + 3 : 0);
@@ -326,6 +335,8 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 		}
 	}
 	store_session_save(s);
+	if (b->cluster)
+		cluster_session_changed(b->cluster, s);
 	STAT_ADD(w->stats.clients_connected, 1);
 	STAT_ADD(w->stats.connections, 1);
 	int64_t now_connected = atomic_fetch_add(&b->clients_connected, 1) + 1;
@@ -628,6 +639,57 @@ static int redirect(struct client *c, struct connect_ctx *x, const struct config
 	return DISPATCH_STOP;
 }
 
+/*
+ * With a cluster, the node holding this client id closes its connection and
+ * hands over the session before we accept (cluster_session_claim()). The
+ * CONNECT waits as for a plugin's delayed answer, already authenticated (a
+ * preauth record), and comes back here with the answer. DISPATCH_CONTINUE
+ * when it has the answer or cannot ask (then the takeover is local only).
+ */
+static int claim_across_cluster(struct client *c, struct connect_ctx *x)
+{
+	struct worker *w = c->worker;
+	struct cluster *cl = w->broker->cluster;
+	struct decision d;
+	struct preauth *pa;
+
+	if (decision_replay(c, &d)) {
+		x->moved = d.data; /* HOOK_DENY: the wait timed out, no session came */
+		x->moved_len = d.data_len;
+		d.data = NULL;
+		decision_free_data(&d);
+		return DISPATCH_CONTINUE;
+	}
+	if (!cluster_session_ready(cl)) {
+		log_info("Cluster: not connected; client %s is taken over on this node only.", x->id);
+		return DISPATCH_CONTINUE;
+	}
+	pa = mem_calloc(1, sizeof(*pa));
+	if (!pa || !client_ext(c) || !(pa->client_id = mem_strdup(x->id)) ||
+	    (x->username && !(pa->username = mem_strdup(x->username)))) {
+		preauth_free(pa);
+		return DISPATCH_CONTINUE;
+	}
+	pa->has_username = x->username != NULL;
+	/* The answer must be the first one the replay reads: no earlier ones kept. */
+	decision_client_gone(c);
+	decision_packet_begin(c);
+	uint64_t id = decision_request_id(w);
+	if (cluster_session_claim(cl, id, x->id, x->pkt.clean_start,
+				  session_expiry(w->cfg, &x->pkt) > 0) < 0) {
+		preauth_free(pa);
+		return DISPATCH_CONTINUE;
+	}
+	if (decision_park(c, id, NULL) < 0) {
+		preauth_free(pa); /* the answer comes to no wait and is dropped */
+		return DISPATCH_CONTINUE;
+	}
+	preauth_free(c->ext->preauth);
+	c->ext->preauth = pa;
+	c->username = NULL;
+	return DISPATCH_STOP;
+}
+
 static int check_and_accept(struct client *c, struct connect_ctx *x)
 {
 	struct worker *w = c->worker;
@@ -677,6 +739,12 @@ checked:
 	if (mem_limit_reached(0))
 		return refuse(c, x, MQTT_CONNACK_REFUSED_SERVER_UNAVAILABLE, MQTT_RC_SERVER_BUSY,
 			      "memory_limit reached");
+	/* An assigned id is new everywhere. */
+	if (w->broker->cluster && !x->assigned) {
+		rc = claim_across_cluster(c, x);
+		if (rc != DISPATCH_CONTINUE)
+			return rc;
+	}
 	return accept_client(c, x);
 }
 
@@ -701,6 +769,8 @@ int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	x->body = body;
 	x->body_len = len;
 	x->flags = flags;
+	x->moved = NULL;
+	x->moved_len = 0;
 	err = mqtt_decode_connect(body, len, flags, &x->pkt);
 	c->protocol = x->pkt.protocol;
 	if (err == MQTT_CONNECT_OK) {
@@ -734,6 +804,7 @@ out:
 	if (c->username == x->username)
 		c->username = NULL;
 	mem_free(x->username);
+	mem_free(x->moved);
 	mem_free(x);
 	return rc;
 }

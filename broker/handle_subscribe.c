@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "broker.h"
 #include "client.h"
+#include "cluster.h"
 #include "conf.h"
 #include "dispatch.h"
 #include "hooks.h"
@@ -219,6 +220,8 @@ int handle_subscribe(struct client *c, uint8_t flags, const uint8_t *body, uint3
 			g[i].filter = NULL;
 		}
 	}
+	if (c->worker->broker->cluster)
+		cluster_session_changed(c->worker->broker->cluster, c->session);
 	store_hold(c);
 	if (send_suback(c, MQTT_SUBACK, sp.packet_id, codes, n) < 0) {
 		rc = client_fail(c, 0, "out of memory");

@@ -7,6 +7,7 @@
 #include "auth.h"
 #include "broker.h"
 #include "client.h"
+#include "cluster.h"
 #include "conf.h"
 #include "dispatch.h"
 #include "hooks.h"
@@ -80,6 +81,8 @@ int handle_unsubscribe(struct client *c, uint8_t flags, const uint8_t *body, uin
 		return client_fail(c, MQTT_RC_UNSPECIFIED, "out of memory");
 	while (i < up.count && mqtt_unsubscribe_next(&up, &pos, &f))
 		codes[i++] = unsubscribe_one(c, &f);
+	if (c->worker->broker->cluster)
+		cluster_session_changed(c->worker->broker->cluster, c->session);
 	store_hold(c);
 	rc = send_suback(c, MQTT_UNSUBACK, up.packet_id, codes, up.count);
 	mem_free(codes);

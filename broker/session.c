@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "bridge.h"
 #include "broker.h"
+#include "cluster.h"
 #include "log.h"
 #include "message.h"
 #include "policy.h"
@@ -112,6 +113,8 @@ static void on_expiry(struct ev_loop *loop, struct ev_timer *t)
 		return;
 	log_notice("Expiring client %s due to timeout.", s->client_id);
 	STAT_ADD(s->worker->stats.expired, 1);
+	if (s->worker->broker->cluster)
+		cluster_session_ended(s->worker->broker->cluster, s);
 	session_destroy(s);
 }
 
@@ -245,6 +248,8 @@ void session_detach(struct session *s)
 	atomic_store_explicit(&s->online, false, memory_order_relaxed);
 	throttle_session_offline(s);
 	if (s->expiry_interval == 0) {
+		if (w->broker->cluster)
+			cluster_session_ended(w->broker->cluster, s);
 		session_destroy(s);
 		return;
 	}

@@ -224,6 +224,14 @@ static void item_drop(struct worker *w, struct inbox_item *it)
 		bridge_job_free(it->ptr);
 		return;
 	}
+	if (it->kind == INBOX_CLUSTER_SESSION) {
+		cluster_session_request_free(it->ptr);
+		return;
+	}
+	if (it->kind == INBOX_CLUSTER_CLAIMED) {
+		cluster_session_claimed_free(it->ptr);
+		return;
+	}
 	if (it->kind == INBOX_PUBLISH || it->kind == INBOX_CLUSTER) {
 		message_unref(it->msg);
 		return;
@@ -394,6 +402,12 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 			cluster_share_unref(sh);
 			break;
 		}
+		case INBOX_CLUSTER_SESSION:
+			cluster_session_serve(w, it->ptr);
+			break;
+		case INBOX_CLUSTER_CLAIMED:
+			cluster_session_claimed(w, it->id, it->ptr);
+			break;
 		case INBOX_STOP:
 			bridges_worker_stop(w);
 			close_all_clients(w);

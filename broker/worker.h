@@ -39,6 +39,8 @@ enum inbox_kind {
 	INBOX_BRIDGE,       /* a bridge's host name was resolved (ptr: the job, bridge.h) */
 	INBOX_CLUSTER,      /* a message from another cluster node (msg): route locally only */
 	INBOX_CLUSTER_SHARED, /* one for one shared group (msg; ptr: struct cluster_share) */
+	INBOX_CLUSTER_SESSION, /* another node takes over a client id (ptr: cluster.h's request) */
+	INBOX_CLUSTER_CLAIMED, /* the cluster answered a CONNECT (id: its request; ptr: cluster.h) */
 };
 
 struct inbox_item {

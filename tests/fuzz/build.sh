@@ -74,10 +74,11 @@ for s in "$src"/broker/*.c; do
 	if [ "$name" = ev_epoll ] && ! grep -q '^#define HAVE_SYS_EPOLL_H 1' "$config_h"; then
 		continue
 	fi
-	case $name in
-	cluster_nats | cluster_interest | cluster_jobs) [ $have_nats -eq 1 ] || continue ;;
-	cluster_stub) [ $have_nats -eq 0 ] || continue ;;
-	esac
+	# The files on libnats are those that include cluster_int.h.
+	if grep -q '^#include "cluster_int.h"' "$s"; then
+		[ $have_nats -eq 1 ] || continue
+	fi
+	[ "$name" = cluster_stub ] && [ $have_nats -eq 1 ] && continue
 	o=$obj/$name.o
 	objs+=("$o")
 	if stale "$o" "$s"; then outdated+=("$s"); fi

@@ -26,6 +26,7 @@ Suite *suite_persist(void);
 Suite *suite_persist_writer(void);
 Suite *suite_cluster(void);
 Suite *suite_cluster_shared(void);
+Suite *suite_cluster_session(void);
 
 /* Like ck_assert_msg, but silent on success (for callbacks and inner loops). */
 #define REQUIRE(cond, ...)                             \
