@@ -266,7 +266,7 @@ natsSubscription *cluster_subscribe(struct cluster *c, const char *subject)
 
 /* ---- Publishing ------------------------------------------------------------------- */
 
-void cluster_publish(struct cluster *c, const struct message *m)
+void cluster_publish(struct cluster *c, const struct message *m, unsigned worker)
 {
 	uint8_t sbuf[STACK_BUF];
 	char subj_buf[STACK_BUF / 2];
@@ -276,6 +276,7 @@ void cluster_publish(struct cluster *c, const struct message *m)
 	size_t size, smax;
 	natsStatus s;
 
+	c->wacks[worker].last_given = 0; /* this message's, once it has one */
 	if (m->topic_len >= 4 && memcmp(m->topic, "$SYS", 4) == 0 &&
 	    (m->topic_len == 4 || m->topic[4] == '/'))
 		return; /* each node has its own */
@@ -307,9 +308,15 @@ void cluster_publish(struct cluster *c, const struct message *m)
 		goto out;
 	}
 	cluster_env_encode(&e, data);
-	cluster_subject_for_topic(subj, c->prefix, m->retain ? CLUSTER_KIND_RETAIN : CLUSTER_KIND_MSG,
+	bool guarded = m->qos > 0 && !m->retain;
+	cluster_subject_for_topic(subj, c->prefix,
+				  m->retain ? CLUSTER_KIND_RETAIN : guarded ? CLUSTER_KIND_QOS
+									  : CLUSTER_KIND_MSG,
 				  m->topic, m->topic_len);
-	s = natsConnection_Publish(c->nc, subj, data, (int)size);
+	if (guarded && cluster_qos_publish(c, worker, subj, data, size, e.seq))
+		s = NATS_OK; /* its failures are JetStream's answer, counted as unconfirmed */
+	else
+		s = natsConnection_Publish(c->nc, subj, data, (int)size);
 	if (s == NATS_OK)
 		atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
 	else
@@ -380,6 +387,8 @@ static void cluster_free(struct cluster *c)
 	c->js = NULL;
 	if (c->nc)
 		close_connection(c);
+	/* No JetStream answer can come any more. */
+	cluster_qos_free(c);
 	natsOptions_Destroy(c->opts);
 	pthread_mutex_destroy(&c->dedup_lock);
 	pthread_mutex_destroy(&c->closed_lock);
@@ -422,7 +431,7 @@ int cluster_start(struct broker *b)
 		c->instance = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	if (c->instance == 0)
 		c->instance = 1;
-	if (set_options(c, cc) < 0)
+	if (cluster_qos_init(c, b->nworkers) < 0 || set_options(c, cc) < 0)
 		goto fail;
 	s = natsConnection_Connect(&c->nc, c->opts);
 	if (s == NATS_NOT_YET_CONNECTED) {
@@ -435,7 +444,10 @@ int cluster_start(struct broker *b)
 	} else {
 		on_connected(c->nc, c);
 	}
-	s = natsConnection_JetStream(&c->js, c->nc, NULL);
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	cluster_qos_js_options(c, &jo);
+	s = natsConnection_JetStream(&c->js, c->nc, &jo);
 	if (s != NATS_OK) {
 		log_err("Error: cluster: JetStream context: %s.", natsStatus_GetText(s));
 		goto fail;
@@ -498,4 +510,6 @@ void cluster_get_stats(const struct broker *b, struct cluster_stats *st)
 	st->dropped = atomic_load(&c->dropped);
 	st->reconnects = atomic_load(&c->reconnects);
 	st->interest = atomic_load(&c->interest_count);
+	st->confirmed = atomic_load(&c->confirmed);
+	st->unconfirmed = atomic_load(&c->unconfirmed);
 }

@@ -75,7 +75,7 @@ for s in "$src"/broker/*.c; do
 		continue
 	fi
 	case $name in
-	cluster_nats | cluster_interest | cluster_jobs) [ $have_nats -eq 1 ] || continue ;;
+	cluster_nats | cluster_interest | cluster_jobs | cluster_qos) [ $have_nats -eq 1 ] || continue ;;
 	cluster_stub) [ $have_nats -eq 0 ] || continue ;;
 	esac
 	o=$obj/$name.o
