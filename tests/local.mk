@@ -10,7 +10,8 @@ tests_unit_check_midge_SOURCES = \
 	tests/unit/test_topic.c tests/unit/test_subtree.c tests/unit/test_ev.c \
 	tests/unit/test_config.c tests/unit/test_security.c tests/unit/test_ws.c \
 	tests/unit/test_plugin.c tests/unit/test_lua_json.c plugins/lua/lua_json.c \
-	tests/unit/test_persist.c tests/unit/test_persist_writer.c tests/unit/test_cluster.c
+	tests/unit/test_persist.c tests/unit/test_persist_writer.c tests/unit/test_cluster.c \
+	tests/unit/test_cluster_qos.c
 tests_unit_check_midge_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_DATA_DIR='"$(abs_top_srcdir)/tests/unit/data"' \
 	-DTEST_PLUGIN_DIR='"$(abs_top_builddir)/tests/plugins/.libs"'
 tests_unit_check_midge_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LUA_CFLAGS) $(LMDB_CFLAGS)
@@ -68,7 +69,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_30_robustness.py \
 	tests/integration/test_31_cli_tools.py \
 	tests/integration/test_32_operations.py \
-	tests/integration/test_33_cluster.py
+	tests/integration/test_33_cluster.py \
+	tests/integration/test_34_cluster_qos.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)
@@ -77,7 +79,7 @@ AM_TESTS_ENVIRONMENT = \
 	MIDGE_SRCDIR='$(abs_top_srcdir)'; export MIDGE_SRCDIR; \
 	MIDGE_PLUGIN_DIR='$(abs_top_builddir)'; export MIDGE_PLUGIN_DIR; \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE;
-EXTRA_DIST += tests/integration/midgetest.py tests/integration/clustertest.py $(INTEGRATION_TESTS) \
+EXTRA_DIST += tests/integration/midgetest.py tests/integration/clustertest.py tests/integration/natsreq.py $(INTEGRATION_TESTS) \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/page.html \
 	tests/browser/run.mjs
 

@@ -25,6 +25,7 @@ Suite *suite_lua_json(void);
 Suite *suite_persist(void);
 Suite *suite_persist_writer(void);
 Suite *suite_cluster(void);
+Suite *suite_cluster_qos(void);
 
 /* Like ck_assert_msg, but silent on success (for callbacks and inner loops). */
 #define REQUIRE(cond, ...)                             \
