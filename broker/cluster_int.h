@@ -69,6 +69,7 @@ struct cluster {
 	/* JetStream (created with the connection; its streams and buckets by the jobs). */
 	jsCtx *js;
 	int replicas;               /* copies JetStream keeps (config, or min(3, servers)) */
+	int64_t stream_max_age_ns;  /* how long the QoS 1/2 stream keeps a message */
 	char *js_name;              /* the prefix as a stream/bucket name part ('.' -> '_') */
 
 	/* The cluster thread (cluster_jobs.c). */

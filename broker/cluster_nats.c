@@ -426,6 +426,7 @@ int cluster_start(struct broker *b)
 			*p = '_';
 	c->replicas = cc->replicas > 0 ? cc->replicas
 		      : cc->nats_servers.count < 3 ? (int)cc->nats_servers.count : 3;
+	c->stream_max_age_ns = (cc->stream_max_age ? cc->stream_max_age : 3600) * 1000000000LL;
 	c->node_len = strlen(c->node);
 	if (getrandom(&c->instance, sizeof(c->instance), 0) != (ssize_t)sizeof(c->instance))
 		c->instance = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);

@@ -3,13 +3,13 @@
  * PUBACK or PUBREC promises the message is safely in the cluster.
  *
  * The stream <js_name>_msgs captures <prefix>.q.> (file storage, the
- * cluster's replicas, an hour, a 2 minute duplicate window); a setup job
- * creates it or brings its settings in line. Once it is there and NATS is
- * connected, cluster_publish() gives each QoS 1/2 message to
- * js_PublishAsync with a Msg-Id and records it in its worker's
+ * cluster's replicas, cluster.stream_max_age (1 h), a 2 minute duplicate
+ * window); a setup job creates it or brings its settings in line. Once it
+ * is there and NATS is connected, cluster_publish() gives each QoS 1/2
+ * message to js_PublishAsync with a Msg-Id and records it in its worker's
  * cluster_acks; the hold (store.c) keeps the publisher's acknowledgement
- * until the worker's confirmed prefix passes it. Nodes that subscribe get
- * the message as any NATS message: JetStream only adds a copy.
+ * until the worker's settled prefix passes it. Nodes that subscribe get the
+ * message as any NATS message: JetStream only adds a copy.
  *
  * JetStream's answers arrive on libnats's delivery thread, which settles
  * the message under its worker's lock and wakes the worker. A message with
@@ -39,7 +39,6 @@
 #define CONFIRM_MS 15000
 /* How long one attempt waits for its answer. */
 #define ATTEMPT_MS 2000
-#define STREAM_MAX_AGE_NS (3600LL * 1000000000LL)
 #define STREAM_DUPLICATES_NS (120LL * 1000000000LL)
 /* Messages in flight to JetStream (all workers) before a publish waits a little, then fails. */
 #define MAX_PENDING 65536
@@ -225,7 +224,7 @@ static void stream_config(const struct cluster *c, jsStreamConfig *sc, const cha
 	sc->Storage = js_FileStorage;
 	sc->Replicas = c->replicas;
 	sc->Retention = js_LimitsPolicy;
-	sc->MaxAge = STREAM_MAX_AGE_NS;
+	sc->MaxAge = c->stream_max_age_ns;
 	sc->Discard = js_DiscardOld;
 	sc->Duplicates = STREAM_DUPLICATES_NS;
 }

@@ -3,7 +3,8 @@
  * "q" subjects of a filter, the message id (Nats-Msg-Id) and its parser,
  * and cluster_acks, the settled prefix of a worker's messages that holds
  * publishers' acknowledgements (in order, out of order, expiry, failures
- * handed over exactly once, growth past the first ring).
+ * handed over exactly once, growth past the first ring); and the stream's
+ * max age option.
  */
 #include "config.h"
 
@@ -11,9 +12,12 @@
 
 #include "cluster_acks.h"
 #include "cluster_wire.h"
+#include "conf.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 START_TEST(test_qos_subjects)
 {
@@ -182,6 +186,62 @@ START_TEST(test_acks_many)
 }
 END_TEST
 
+#ifdef HAVE_NATS
+/* Loads text as a configuration file of that suffix; returns config_load()'s result. */
+static int load_config(struct config *cfg, struct config_diag *diag, const char *suffix,
+		       const char *text)
+{
+	char path[64];
+	int fd, rc;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/midge-qos-XXXXXX%s", suffix);
+	fd = mkstemps(path, (int)strlen(suffix));
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	memset(diag, 0, sizeof(*diag));
+	config_init(cfg);
+	rc = config_load(cfg, path, CONFIG_FORMAT_AUTO, diag);
+	unlink(path);
+	return rc;
+}
+
+START_TEST(test_stream_max_age_option)
+{
+	static const struct {
+		const char *suffix, *text;
+		int64_t seconds; /* -1: refused */
+	} cases[] = {
+		{".yaml", "cluster:\n  nats_servers: [nats://h:1]\n", 0}, /* the cluster's 1 h */
+		{".yaml", "cluster:\n  nats_servers: [nats://h:1]\n  stream_max_age: 2d\n", 172800},
+		{".yaml", "cluster:\n  nats_servers: [nats://h:1]\n  stream_max_age: 90s\n", 90},
+		{".conf", "cluster_nats_servers nats://h:1\ncluster_stream_max_age 3h\n", 10800},
+		{".yaml", "cluster:\n  nats_servers: [nats://h:1]\n  stream_max_age: 0h\n", -1},
+		{".yaml", "cluster:\n  nats_servers: [nats://h:1]\n  stream_max_age: soon\n", -1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config cfg;
+		struct config_diag diag;
+		int rc = load_config(&cfg, &diag, cases[i].suffix, cases[i].text);
+		if (cases[i].seconds < 0) {
+			ck_assert_msg(rc != 0 && diag.nerrors > 0, "case %zu accepted", i);
+			ck_assert_ptr_nonnull(strstr(diag.errors[0].key, "stream_max_age"));
+		} else {
+			ck_assert_msg(rc == 0, "case %zu: %s", i,
+				      diag.nerrors ? diag.errors[0].message : "");
+			ck_assert_int_eq(cfg.cluster.stream_max_age, cases[i].seconds);
+		}
+		config_free(&cfg);
+		config_diag_free(&diag);
+	}
+}
+END_TEST
+#endif
+
 Suite *suite_cluster_qos(void)
 {
 	Suite *s = suite_create("cluster_qos");
@@ -192,6 +252,9 @@ Suite *suite_cluster_qos(void)
 	tcase_add_test(tc, test_acks_in_order);
 	tcase_add_test(tc, test_acks_out_of_order_and_failures);
 	tcase_add_test(tc, test_acks_many);
+#ifdef HAVE_NATS
+	tcase_add_test(tc, test_stream_max_age_option);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
