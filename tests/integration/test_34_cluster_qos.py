@@ -8,8 +8,9 @@ exactly, in order; every acknowledged message is in the stream when its
 PUBACK / PUBREC arrives (asked of JetStream's API right after each one), with
 the message id <instance>-<sequence>; kill -9 of the node a publisher streams
 QoS 1 messages to: every message it acknowledged reaches a subscriber on
-another node; kill -9 of the nats-server that node uses during such a stream:
-nothing acknowledged is lost; two nats-servers of three down (the stream has
+another node and is in the stream; kill -9 of the nats-server that node uses
+during such a stream: nothing acknowledged is lost (delivered and in the
+stream); two nats-servers of three down (the stream has
 no quorum): a QoS 1 PUBLISH gets no PUBACK and its connection closes, while
 QoS 0 still flows locally, and after recovery QoS 1 is acknowledged again.
 
@@ -108,6 +109,20 @@ class ClusterQos(ClusterCase):
         self.addCleanup(p.close)
         return p
 
+    def stored(self, topic):
+        """How many messages the stream keeps on topic's subject (one per message id)."""
+        subject = subject_of(topic)
+        info = None
+        for n in self.nats:
+            if n.alive():
+                try:
+                    info = js_api(n.port, "STREAM.INFO." + STREAM, {"subjects_filter": subject})
+                    break
+                except (NatsError, OSError):
+                    continue
+        self.assertIsNotNone(info, "no nats-server answered STREAM.INFO")
+        return ((info.get("state") or {}).get("subjects") or {}).get(subject, 0)
+
     # Delivery -----------------------------------------------------------------
     def test_01_qos1_and_qos2_streams_reach_other_nodes_in_order(self):
         base = unique_id("qs") + "/"
@@ -183,6 +198,8 @@ class ClusterQos(ClusterCase):
             self.assertGreaterEqual(len(acked), 300)
             wait_for(lambda: acked <= {m[1] for m in sub.messages}, timeout=15,
                      what="every acknowledged message on node B")
+            # And kept in the stream for whoever replays node A's messages.
+            self.assertGreaterEqual(self.stored(topic), len(acked))
         finally:
             self.start_node(0)
             self.nodes[0].wait_log(r"QoS 1/2 message stream ready", timeout=30)
@@ -214,6 +231,7 @@ class ClusterQos(ClusterCase):
             acked = pub.acked()
             wait_for(lambda: acked <= {m[1] for m in sub.messages}, timeout=20,
                      what="every acknowledged message on node %d" % others[0])
+            self.assertGreaterEqual(self.stored(topic), len(acked))
         finally:
             used[0].start()
             self.wait_nats_cluster()
