@@ -3,10 +3,12 @@
  *
  * Owns this node's membership of a cluster: one NATS connection (libnats,
  * with its own threads and reconnection), the publication of every message
- * routed here to the other nodes, the NATS subscriptions that follow this
- * node's subscription filters, and the hand-over of messages from other
- * nodes to a worker, which routes them locally only. It does not own routing
- * (route.h) or the subject mapping and envelope (cluster_wire.h).
+ * routed here to the other nodes (QoS 1/2 ones through a JetStream stream,
+ * confirmed before their publisher's acknowledgement goes), the NATS
+ * subscriptions that follow this node's subscription filters, and the
+ * hand-over of messages from other nodes to a worker, which routes them
+ * locally only. It does not own routing (route.h), holding acknowledgements
+ * (store.h) or the subject mapping and envelope (cluster_wire.h).
  *
  * Without a cluster section b->cluster stays NULL and nothing here runs:
  * the only cost on the publish path is route.c's test of that pointer. A
