@@ -208,8 +208,9 @@ static int on_connack(struct client *c, uint8_t flags, const uint8_t *body, uint
 	return c->state == CLIENT_CLOSING ? DISPATCH_STOP : DISPATCH_CONTINUE;
 }
 
-/* Acknowledges a PUBLISH of the remote once what it promises is durable. */
-static int ack_publish(struct client *c, const struct mqtt_publish *p)
+/* Acknowledges a PUBLISH of the remote once what it promises is durable (and, routed just
+ * now, in the cluster). */
+static int ack_publish(struct client *c, const struct mqtt_publish *p, bool routed)
 {
 	struct session *s = c->session;
 
@@ -220,7 +221,10 @@ static int ack_publish(struct client *c, const struct mqtt_publish *p)
 			return fail(c, "%s", "out of memory");
 		store_session_save(s);
 	}
-	store_hold(c);
+	if (routed)
+		store_hold_published(c);
+	else
+		store_hold(c);
 	if (send_ack(c, p->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, p->packet_id, 0) < 0)
 		return fail(c, "%s", "out of memory");
 	return DISPATCH_CONTINUE;
@@ -246,13 +250,13 @@ static int on_publish(struct client *c, uint8_t flags, const uint8_t *body, uint
 	STAT_ADD(c->worker->stats.pub_bytes_received, p.payload.len);
 	br->last_traffic = ev_now(c->worker->loop);
 	if (p.qos == 2 && session_qos2_in_has(s, p.packet_id))
-		return ack_publish(c, &p); /* sent again before our PUBREC arrived */
+		return ack_publish(c, &p, false); /* sent again before our PUBREC arrived */
 	local = bridge_topic_in(br, (const char *)p.topic.data, p.topic.len, &rule_qos);
 	if (!local) {
 		if (log_enabled(LOG_T_DEBUG))
 			log_debug("Bridge %s: dropped a message on %.*s: no \"in\" topic matches.",
 				  br->name, (int)p.topic.len, (const char *)p.topic.data);
-		return ack_publish(c, &p);
+		return ack_publish(c, &p, false);
 	}
 	topic = local;
 	payload = p.payload.data;
@@ -261,7 +265,7 @@ static int on_publish(struct client *c, uint8_t flags, const uint8_t *body, uint
 	    !topic_name_valid(topic, strlen(topic))) {
 		mem_free(local);
 		STAT_DROP(c->worker, DROP_DENIED);
-		return ack_publish(c, &p);
+		return ack_publish(c, &p, false);
 	}
 	if (c->protocol == MQTT_PROTO_V5 && p.props.raw.len > 0) {
 		if (!(props = mem_malloc(p.props.raw.len))) {
@@ -284,7 +288,7 @@ static int on_publish(struct client *c, uint8_t flags, const uint8_t *body, uint
 	message_unref(m);
 	if (c->state == CLIENT_CLOSING)
 		return DISPATCH_STOP;
-	return ack_publish(c, &p);
+	return ack_publish(c, &p, true);
 }
 
 static int on_ack(struct client *c, uint8_t type, uint8_t flags, const uint8_t *body, uint32_t len)

@@ -40,7 +40,7 @@ enum {
 	CLIENT_F_READ_PAUSED = 1u << 2,  /* output too large: stop reading */
 	CLIENT_F_HELD = 1u << 3,         /* input held while a plugin decides (decision.h) */
 	CLIENT_F_READ_MORE = 1u << 4,    /* on the worker's re-read list */
-	CLIENT_F_OUT_HELD = 1u << 5,     /* output waits for the store (store.h) */
+	CLIENT_F_OUT_HELD = 1u << 5,     /* output waits for the store or the cluster (store.h) */
 	CLIENT_F_BRIDGE_PEER = 1u << 6,  /* another broker's bridge: no echo, retain as published */
 	CLIENT_F_CLOSE_AFTER_FLUSH = 1u << 7, /* an HTTP answer: close once it is written */
 	CLIENT_F_HOLD_FAILED = 1u << 8,  /* no memory to hold output for the store: close, write nothing */
@@ -56,13 +56,21 @@ enum {
 #define CLIENT_MAX_HOLDS 4
 
 /*
+ * Output from out.appended == mark on waits for the worker's store batch seq
+ * and its cluster messages up to cseq (store.h; 0: no wait for that one); it
+ * fails when one of its cluster messages cfirst..cseq failed.
+ */
+struct client_hold {
+	uint64_t seq, cfirst, cseq, mark;
+};
+
+/*
  * What few connections need, allocated the first time one of them does
  * (client_ext()) and freed with the client: an idle connection carries
  * only struct client.
  */
 struct client_ext {
-	/* Output from out.appended == mark on waits for the worker's batch seq (store.h). */
-	struct { uint64_t seq, mark; } hold[CLIENT_MAX_HOLDS];
+	struct client_hold hold[CLIENT_MAX_HOLDS];
 	struct decision_wait *wait;     /* a plugin decision this client's packet waits for */
 	struct client_plugin_data *pdata; /* per plugin, indexed by the plugin's index */
 	struct ext_auth *xauth;         /* MQTT 5 extended authentication in progress / method */

@@ -3,10 +3,12 @@
  *
  * Owns this node's membership of a cluster: one NATS connection (libnats,
  * with its own threads and reconnection), the publication of every message
- * routed here to the other nodes, the NATS subscriptions that follow this
- * node's subscription filters, and the hand-over of messages from other
- * nodes to a worker, which routes them locally only. It does not own routing
- * (route.h) or the subject mapping and envelope (cluster_wire.h).
+ * routed here to the other nodes (QoS 1/2 ones through a JetStream stream,
+ * confirmed before their publisher's acknowledgement goes), the NATS
+ * subscriptions that follow this node's subscription filters, and the
+ * hand-over of messages from other nodes to a worker, which routes them
+ * locally only. It does not own routing (route.h), holding acknowledgements
+ * (store.h) or the subject mapping and envelope (cluster_wire.h).
  *
  * Without a cluster section b->cluster stays NULL and nothing here runs:
  * the only cost on the publish path is route.c's test of that pointer. A
@@ -39,14 +41,37 @@ int cluster_start(struct broker *b);
 void cluster_stop(struct broker *b);
 
 /*
- * Sends m (borrowed), routed here, to the other nodes. Any worker thread.
- * It does not wait for NATS: libnats buffers (a full buffer is written in
- * place, with a 1 s write deadline, so TCP backpressure from NATS slows the
- * publisher at most that long), and while NATS is away its reconnect buffer
- * keeps 8 MB, beyond which messages are dropped and counted. $SYS topics stay
- * on their node.
+ * Sends m (borrowed), routed here by worker `worker` (its thread), to the
+ * other nodes. It does not wait for NATS: libnats buffers (a full buffer is
+ * written in place, with a 1 s write deadline, so TCP backpressure from NATS
+ * slows the publisher at most that long), and while NATS is away its
+ * reconnect buffer keeps 8 MB, beyond which messages are dropped and
+ * counted. $SYS topics stay on their node.
+ *
+ * A QoS 1/2 message that is not retained goes to the JetStream stream of
+ * the cluster when NATS is connected and the stream is set up: it counts as
+ * submitted by the worker until JetStream confirms it (or it fails), and
+ * store_hold_published() makes its publisher's acknowledgement wait for that
+ * (cluster_confirmed()).
+ * Otherwise it goes the plain way, unconfirmed: local delivery carries on.
  */
-void cluster_publish(struct cluster *c, const struct message *m);
+void cluster_publish(struct cluster *c, const struct message *m, unsigned worker);
+
+/*
+ * The number the message cluster_publish() last handled for that worker got
+ * when it went to JetStream (they count from 1), once: 0 when it went the
+ * plain way, or was taken already. The worker's thread, right after routing
+ * the message whose acknowledgement is to wait (store_hold_published()).
+ */
+uint64_t cluster_take_submitted(struct cluster *c, unsigned worker);
+/*
+ * How far JetStream answered for that worker: returns done, every message
+ * numbered <= done being confirmed or failed; *failed (ascending, *nfailed
+ * of them, valid until the next call) are the numbers that failed since the
+ * last call. The worker's thread.
+ */
+uint64_t cluster_confirmed(struct cluster *c, unsigned worker, const uint64_t **failed,
+			   size_t *nfailed);
 
 /* Whether a topic stays on its node: $SYS topics (each node has its own). */
 static inline bool cluster_topic_stays_here(const char *topic, size_t len)
@@ -109,6 +134,8 @@ struct cluster_stats {
 	uint64_t dropped;   /* not sent (NATS buffer full) or not decodable */
 	uint64_t reconnects;
 	uint64_t interest;  /* filters with a NATS subscription */
+	uint64_t confirmed;   /* QoS 1/2 messages JetStream confirmed */
+	uint64_t unconfirmed; /* QoS 1/2 messages it refused or did not confirm in time */
 };
 
 /*

@@ -1,11 +1,14 @@
 /*
  * cluster_codec.c: the envelope one message crosses NATS in (layout in
- * cluster_wire.h). Bounds-checked reader, length-first writer.
+ * cluster_wire.h), bounds-checked reader, length-first writer; and the
+ * JetStream message id made of the envelope's instance and sequence.
  */
 #include "config.h"
 
 #include "cluster_wire.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "topic.h"
@@ -92,5 +95,38 @@ int cluster_env_decode(const uint8_t *buf, size_t len, struct cluster_env *e)
 	e->payload = e->payload_len ? p : NULL;
 	if (!topic_name_valid(e->topic, e->topic_len))
 		return -1;
+	return 0;
+}
+
+size_t cluster_msg_id(char *out, uint64_t instance, uint64_t seq)
+{
+	int n = snprintf(out, CLUSTER_MSG_ID_MAX, "%016" PRIx64 "-%" PRIu64, instance, seq);
+
+	return n > 0 ? (size_t)n : 0;
+}
+
+int cluster_msg_id_parse(const char *s, uint64_t *instance, uint64_t *seq)
+{
+	uint64_t inst = 0, sq = 0;
+	int i = 0;
+
+	for (; i < 16; i++) {
+		char ch = s[i];
+		int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+		if (v < 0)
+			return -1;
+		inst = inst << 4 | (uint64_t)v;
+	}
+	if (s[i++] != '-' || s[i] < '0' || s[i] > '9')
+		return -1;
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (sq > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		sq = sq * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (s[i] != '\0')
+		return -1;
+	*instance = inst;
+	*seq = sq;
 	return 0;
 }

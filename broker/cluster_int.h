@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cluster_acks.h"
+
 struct broker;
 struct config_cluster;
 struct cluster_sessions;
@@ -28,6 +30,16 @@ struct cluster_origin {
 	uint64_t top;          /* the highest sequence seen */
 	uint64_t last_used;
 	uint64_t bits[CLUSTER_DEDUP_WINDOW / 64]; /* bit seq % WINDOW: seen */
+};
+
+/* One worker's QoS 1/2 messages waiting for JetStream (cluster_qos.c). */
+struct cluster_worker_acks {
+	pthread_mutex_t lock;
+	struct cluster_acks acks;      /* under lock */
+	/* The worker's thread only: */
+	uint64_t last_given;           /* the number of the message just routed, or 0 */
+	uint64_t *taken;               /* failed numbers taken by cluster_confirmed() */
+	size_t ntaken, taken_cap;
 };
 
 #define CLUSTER_INTEREST_BUCKETS 1024
@@ -71,6 +83,7 @@ struct cluster {
 	/* JetStream (created with the connection; its streams and buckets by the jobs). */
 	jsCtx *js;
 	int replicas;               /* copies JetStream keeps (config, or min(3, servers)) */
+	int64_t stream_max_age_ns;  /* how long the QoS 1/2 stream keeps a message */
 	char *js_name;              /* the prefix as a stream/bucket name part ('.' -> '_') */
 
 	/* The cluster thread (cluster_jobs.c). */
@@ -83,6 +96,19 @@ struct cluster {
 
 	/* The session registry and hand-over (cluster_session.c). */
 	struct cluster_sessions *sessions;
+
+	/* QoS 1/2 messages through JetStream (cluster_qos.c). */
+	struct cluster_worker_acks *wacks; /* one per worker */
+	unsigned nwacks;
+	_Atomic bool stream_ready;         /* the stream exists: QoS 1/2 messages go to JetStream */
+	_Atomic bool stream_check;         /* "no responders": look for the stream again */
+	pthread_mutex_t resend_lock;
+	natsMsg **resend;                  /* unanswered messages to send again (resend_lock) */
+	size_t nresend, resend_cap;
+	_Atomic uint64_t confirmed, unconfirmed;
+	/* The cluster thread's own. */
+	int64_t next_stream_check, next_failure_log;
+	uint64_t failures_logged;
 };
 
 /* The answer to a claim (INBOX_CLUSTER_CLAIMED): d.data is the moved session, if any. */
@@ -136,6 +162,23 @@ void cluster_jobs_stop(struct cluster *c);
 void cluster_jobs_kick(struct cluster *c);
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t cluster_now_ms(void);
+
+/* (cluster_qos.c) QoS 1/2 messages through JetStream. */
+int cluster_qos_init(struct cluster *c, unsigned nworkers);
+void cluster_qos_free(struct cluster *c);
+/* The JetStream context's asynchronous publish settings (its answers come to cluster_qos.c). */
+void cluster_qos_js_options(struct cluster *c, jsOptions *o);
+/* Setup job: the stream exists with our settings. 0 when done. */
+int cluster_qos_stream_setup(struct cluster *c);
+/* Tick: deadlines, resends, the stream's presence. */
+void cluster_qos_tick(struct cluster *c, int64_t now);
+/*
+ * Gives a QoS 1/2 message (subject, envelope of sequence seq) to JetStream
+ * for worker `worker` (its thread). false when JetStream is not usable now
+ * (not connected, no stream yet): the caller publishes it the plain way.
+ */
+bool cluster_qos_publish(struct cluster *c, unsigned worker, const char *subj, const void *data,
+			 size_t size, uint64_t seq);
 
 /* (cluster_interest.c) subtree_interest_fn: arg is the cluster. */
 void cluster_interest(void *arg, const char *filter, size_t len, bool on);

@@ -4,8 +4,9 @@
  * The subscription trie calls cluster_interest() when a filter gets its
  * first subscriber and when it loses its last (subtree.h), under the
  * broker's sub_lock, so the table here needs no lock of its own. Each filter
- * holds the one or two subscriptions cluster_wire.h maps it to. libnats
- * keeps them across reconnections.
+ * holds the one or two subscriptions cluster_wire.h maps it to, for QoS 0
+ * messages ("m") and for QoS 1/2 ones ("q"): up to four. libnats keeps them
+ * across reconnections.
  */
 #include "config.h"
 
@@ -20,7 +21,7 @@
 
 struct interest_entry {
 	struct interest_entry *next;
-	natsSubscription *subs[2];
+	natsSubscription *subs[4];
 	size_t len;
 	char filter[];
 };
@@ -36,7 +37,7 @@ static struct interest_entry **slot(struct cluster *c, const char *filter, size_
 
 static void entry_free(struct interest_entry *e)
 {
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (e->subs[i]) {
 			natsSubscription_Unsubscribe(e->subs[i]);
 			natsSubscription_Destroy(e->subs[i]);
@@ -73,9 +74,12 @@ void cluster_interest(void *arg, const char *filter, size_t len, bool on)
 	}
 	memcpy(e->filter, filter, len);
 	e->len = len;
-	int n = cluster_subjects_for_filter(subj, c->prefix, filter, len);
-	for (int i = 0; i < n; i++)
-		e->subs[i] = cluster_subscribe(c, subj[i]);
+	static const char *const kinds[2] = {CLUSTER_KIND_MSG, CLUSTER_KIND_QOS};
+	for (int k = 0; k < 2; k++) {
+		int n = cluster_subjects_for_filter(subj, c->prefix, kinds[k], filter, len);
+		for (int i = 0; i < n; i++)
+			e->subs[2 * k + i] = cluster_subscribe(c, subj[i]);
+	}
 	e->next = NULL;
 	*at = e;
 	atomic_fetch_add(&c->interest_count, 1);

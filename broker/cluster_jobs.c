@@ -24,6 +24,7 @@ struct cluster_job {
 };
 
 static const struct cluster_job jobs[] = {
+	{"the QoS 1/2 message stream", cluster_qos_stream_setup, cluster_qos_tick},
 	{"session registry", cluster_session_setup, NULL},
 	{NULL, NULL, NULL},
 };

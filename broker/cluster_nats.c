@@ -279,7 +279,7 @@ natsSubscription *cluster_subscribe_with(struct cluster *c, const char *subject,
 
 /* ---- Publishing ------------------------------------------------------------------- */
 
-void cluster_publish(struct cluster *c, const struct message *m)
+void cluster_publish(struct cluster *c, const struct message *m, unsigned worker)
 {
 	uint8_t sbuf[STACK_BUF];
 	char subj_buf[STACK_BUF / 2];
@@ -289,6 +289,7 @@ void cluster_publish(struct cluster *c, const struct message *m)
 	size_t size, smax;
 	natsStatus s;
 
+	c->wacks[worker].last_given = 0; /* this message's, once it has one */
 	if (cluster_topic_stays_here(m->topic, m->topic_len))
 		return; /* each node has its own */
 	memset(&e, 0, sizeof(e));
@@ -319,9 +320,15 @@ void cluster_publish(struct cluster *c, const struct message *m)
 		goto out;
 	}
 	cluster_env_encode(&e, data);
-	cluster_subject_for_topic(subj, c->prefix, m->retain ? CLUSTER_KIND_RETAIN : CLUSTER_KIND_MSG,
+	bool guarded = m->qos > 0 && !m->retain;
+	cluster_subject_for_topic(subj, c->prefix,
+				  m->retain ? CLUSTER_KIND_RETAIN : guarded ? CLUSTER_KIND_QOS
+									  : CLUSTER_KIND_MSG,
 				  m->topic, m->topic_len);
-	s = natsConnection_Publish(c->nc, subj, data, (int)size);
+	if (guarded && cluster_qos_publish(c, worker, subj, data, size, e.seq))
+		s = NATS_OK; /* its failures are JetStream's answer, counted as unconfirmed */
+	else
+		s = natsConnection_Publish(c->nc, subj, data, (int)size);
 	if (s == NATS_OK)
 		atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
 	else
@@ -393,6 +400,8 @@ static void cluster_free(struct cluster *c)
 	c->js = NULL;
 	if (c->nc)
 		close_connection(c);
+	/* No JetStream answer can come any more. */
+	cluster_qos_free(c);
 	cluster_shared_close(c);
 	natsOptions_Destroy(c->opts);
 	pthread_mutex_destroy(&c->dedup_lock);
@@ -431,12 +440,14 @@ int cluster_start(struct broker *b)
 			*p = '_';
 	c->replicas = cc->replicas > 0 ? cc->replicas
 		      : cc->nats_servers.count < 3 ? (int)cc->nats_servers.count : 3;
+	c->stream_max_age_ns = (cc->stream_max_age ? cc->stream_max_age : 3600) * 1000000000LL;
 	c->node_len = strlen(c->node);
 	if (getrandom(&c->instance, sizeof(c->instance), 0) != (ssize_t)sizeof(c->instance))
 		c->instance = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	if (c->instance == 0)
 		c->instance = 1;
-	if (set_options(c, cc) < 0 || cluster_session_init(c) < 0)
+	if (cluster_qos_init(c, b->nworkers) < 0 || set_options(c, cc) < 0 ||
+	    cluster_session_init(c) < 0)
 		goto fail;
 	s = natsConnection_Connect(&c->nc, c->opts);
 	if (s == NATS_NOT_YET_CONNECTED) {
@@ -451,7 +462,10 @@ int cluster_start(struct broker *b)
 	}
 	if (cluster_shared_start(c) < 0)
 		goto fail;
-	s = natsConnection_JetStream(&c->js, c->nc, NULL);
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	cluster_qos_js_options(c, &jo);
+	s = natsConnection_JetStream(&c->js, c->nc, &jo);
 	if (s != NATS_OK) {
 		log_err("Error: cluster: JetStream context: %s.", natsStatus_GetText(s));
 		goto fail;
@@ -518,4 +532,6 @@ void cluster_get_stats(const struct broker *b, struct cluster_stats *st)
 	st->dropped = atomic_load(&c->dropped);
 	st->reconnects = atomic_load(&c->reconnects);
 	st->interest = atomic_load(&c->interest_count);
+	st->confirmed = atomic_load(&c->confirmed);
+	st->unconfirmed = atomic_load(&c->unconfirmed);
 }

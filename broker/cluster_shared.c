@@ -53,7 +53,7 @@
  * retained messages on subscribing skips shared subscriptions). A new kind
  * of live message is added here.
  */
-static const char *const share_kinds[] = {CLUSTER_KIND_MSG, CLUSTER_KIND_RETAIN};
+static const char *const share_kinds[] = {CLUSTER_KIND_MSG, CLUSTER_KIND_QOS, CLUSTER_KIND_RETAIN};
 #define NKINDS (sizeof(share_kinds) / sizeof(share_kinds[0]))
 /* Subscriptions per group and link: each kind's one or two subjects. */
 #define SUBS_PER_LINK (NKINDS * 2)
@@ -381,7 +381,7 @@ static int subscribe_all(struct share_entry *e)
 	cluster_queue_name(queue, c->prefix, e->share.group, e->share.glen, e->share.filter, flen);
 	rc = 0;
 	for (size_t k = 0; k < NKINDS; k++) {
-		int n = cluster_subjects_for_filter_of(subj, c->prefix, share_kinds[k],
+		int n = cluster_subjects_for_filter(subj, c->prefix, share_kinds[k],
 						       e->share.filter, flen);
 		for (size_t l = 0; l < c->nshared_links; l++) {
 			for (int i = 0; i < n; i++) {

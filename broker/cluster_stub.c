@@ -25,10 +25,28 @@ void cluster_stop(struct broker *b)
 	(void)b;
 }
 
-void cluster_publish(struct cluster *c, const struct message *m)
+void cluster_publish(struct cluster *c, const struct message *m, unsigned worker)
 {
 	(void)c;
 	(void)m;
+	(void)worker;
+}
+
+uint64_t cluster_take_submitted(struct cluster *c, unsigned worker)
+{
+	(void)c;
+	(void)worker;
+	return 0;
+}
+
+uint64_t cluster_confirmed(struct cluster *c, unsigned worker, const uint64_t **failed,
+			   size_t *nfailed)
+{
+	(void)c;
+	(void)worker;
+	*failed = NULL;
+	*nfailed = 0;
+	return 0;
 }
 
 bool cluster_shares_via_nats(const struct cluster *c)

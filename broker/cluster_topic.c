@@ -73,13 +73,8 @@ size_t cluster_subject_for_topic(char *out, const char *prefix, const char *kind
 	return n;
 }
 
-int cluster_subjects_for_filter(char *out[2], const char *prefix, const char *filter, size_t len)
-{
-	return cluster_subjects_for_filter_of(out, prefix, CLUSTER_KIND_MSG, filter, len);
-}
-
-int cluster_subjects_for_filter_of(char *out[2], const char *prefix, const char *kind,
-				   const char *filter, size_t len)
+int cluster_subjects_for_filter(char *out[2], const char *prefix, const char *kind,
+				const char *filter, size_t len)
 {
 	size_t n = put_head(out[0], prefix, kind);
 	const char *p = filter, *end = filter + len;

@@ -9,8 +9,10 @@
  * Subject mapping. A message on MQTT topic L1/L2/.../Ln travels on
  *     <prefix>.<kind>.<T1>.<T2>...<Tn>
  * where <prefix> is cluster.subject_prefix (default "midge"), <kind> is
- * "m" (plain messages, routed by interest) or "r" (retained messages, which
- * every node receives), and each level Li becomes exactly one NATS token Ti:
+ * "m" (QoS 0 messages, routed by interest), "q" (QoS 1 and 2 messages, routed
+ * by interest too, and kept in the JetStream stream <prefix>_msgs, which
+ * captures <prefix>.q.>) or "r" (retained messages, which every node
+ * receives), and each level Li becomes exactly one NATS token Ti:
  *   - the empty level becomes "~" (NATS forbids empty tokens);
  *   - every byte NATS treats specially is written "~XX" (two upper-case hex
  *     digits): '.', '*', '>', the escape '~' itself, space and every other
@@ -19,7 +21,8 @@
  *     the topic is "~7E", so decoding is unambiguous and lossless.
  * A filter maps the same way, with '+' -> '*' and a trailing '#' -> '>'.
  * Because 'a/#' also matches 'a', it gives two subjects: "<p>.m.a" and
- * "<p>.m.a.>"; a lone '#' gives "<p>.m.>". NATS matching is then at least as
+ * "<p>.m.a.>"; a lone '#' gives "<p>.m.>". A node subscribes each filter
+ * with kind "m" and kind "q". NATS matching is then at least as
  * broad as MQTT's (a '*' or '>' first token matches '$' topics, which MQTT
  * wildcards must not), so a receiving node routes by its own subscription
  * trie, which applies the MQTT rules, never by the subject.
@@ -32,6 +35,7 @@
 #include <stdint.h>
 
 #define CLUSTER_KIND_MSG "m"
+#define CLUSTER_KIND_QOS "q"
 #define CLUSTER_KIND_RETAIN "r"
 #define CLUSTER_ESCAPE '~'
 
@@ -46,15 +50,13 @@ size_t cluster_subject_for_topic(char *out, const char *prefix, const char *kind
 				 const char *topic, size_t len);
 
 /*
- * Writes the subjects that carry every message a valid filter (not a
- * $share one: pass its inner filter) matches, of kind "m": one, or two for a
+ * Writes the subjects that carry every message of that kind a valid filter
+ * (not a $share one: pass its inner filter) matches: one, or two for a
  * filter ending in '/#'. out[0] and out[1] each have cluster_subject_max()
  * bytes. Returns how many were written.
  */
-int cluster_subjects_for_filter(char *out[2], const char *prefix, const char *filter, size_t len);
-/* The same for messages of another kind (cluster_shared.c follows several). */
-int cluster_subjects_for_filter_of(char *out[2], const char *prefix, const char *kind,
-				   const char *filter, size_t len);
+int cluster_subjects_for_filter(char *out[2], const char *prefix, const char *kind,
+				const char *filter, size_t len);
 
 /*
  * The NATS queue group of shared subscription $share/<group>/<filter> (one
@@ -111,5 +113,17 @@ size_t cluster_env_size(const struct cluster_env *e);
 void cluster_env_encode(const struct cluster_env *e, uint8_t *out);
 /* Reads buf into e (pointers into buf); -1 when it is not a valid envelope. */
 int cluster_env_decode(const uint8_t *buf, size_t len, struct cluster_env *e);
+
+/*
+ * The JetStream message id of a QoS 1/2 message (its Nats-Msg-Id header, by
+ * which the stream drops a copy sent again): "<instance>-<sequence>", the
+ * instance in 16 lower-case hex digits, the sequence in decimal, as in the
+ * envelope.
+ */
+#define CLUSTER_MSG_ID_MAX 40
+/* Writes the id into out (CLUSTER_MSG_ID_MAX bytes); returns its length. */
+size_t cluster_msg_id(char *out, uint64_t instance, uint64_t seq);
+/* Reads an id; -1 when s is not one. */
+int cluster_msg_id_parse(const char *s, uint64_t *instance, uint64_t *seq);
 
 #endif

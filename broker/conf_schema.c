@@ -520,6 +520,9 @@ static const struct conf_option options[] = {
 	    .flags = CONF_F_CLUSTER, .group = "cluster",
 	    .help = "copies JetStream keeps of the cluster's messages, retained messages and "
 		    "sessions (0: one per NATS server listed, at most 3)"),
+	OPT("cluster_stream_max_age", DURATION, GL, cluster.stream_max_age,
+	    RANGE(1, 9223372036), .flags = CONF_F_CLUSTER, .group = "cluster",
+	    .help = "how long the JetStream stream keeps QoS 1/2 messages, e.g. 2d (default: 1h)"),
 
 	/* mosquitto 1.x and rsmb options that no longer do anything */
 	LEGACY("allow_duplicate_messages", "duplicates are always suppressed"),

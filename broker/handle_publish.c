@@ -62,8 +62,8 @@ out:
 	return m;
 }
 
-/* Completes the publisher's side of QoS 1/2 for a message that was not routed. */
-static int ack_only(struct client *c, const struct mqtt_publish *p, uint8_t reason)
+/* Completes the publisher's side of QoS 1/2; routed: this message just was (not refused, not resent). */
+static int acknowledge(struct client *c, const struct mqtt_publish *p, uint8_t reason, bool routed)
 {
 	if (p->qos == 0)
 		return DISPATCH_CONTINUE;
@@ -72,8 +72,12 @@ static int ack_only(struct client *c, const struct mqtt_publish *p, uint8_t reas
 			return client_fail(c, 0, "out of memory");
 		store_session_save(c->session);
 	}
-	/* The acknowledgement promises the message (and where it went) is kept. */
-	store_hold(c);
+	/* The acknowledgement promises the message (and where it went) is kept,
+	 * in the cluster too. */
+	if (routed)
+		store_hold_published(c);
+	else
+		store_hold(c);
 	if (p->qos == 1 && send_ack(c, MQTT_PUBACK, p->packet_id, reason) < 0)
 		return client_fail(c, 0, "out of memory");
 	if (p->qos == 2) {
@@ -81,6 +85,12 @@ static int ack_only(struct client *c, const struct mqtt_publish *p, uint8_t reas
 			return client_fail(c, 0, "out of memory");
 	}
 	return DISPATCH_CONTINUE;
+}
+
+/* Completes the publisher's side of QoS 1/2 for a message that was not routed. */
+static int ack_only(struct client *c, const struct mqtt_publish *p, uint8_t reason)
+{
+	return acknowledge(c, p, reason, false);
 }
 
 /* Drops a PUBLISH the ACL refuses; MQTT 3.1.1 has no way to say so, MQTT 5 gets the code. */
@@ -182,5 +192,5 @@ int handle_publish(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	/* Acknowledged, but nothing more is read from it until that subscriber drains. */
 	if (wait_for)
 		throttle_publisher(w, c, wait_for);
-	return ack_only(c, &p, MQTT_RC_SUCCESS);
+	return acknowledge(c, &p, MQTT_RC_SUCCESS, true);
 }

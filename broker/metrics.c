@@ -300,6 +300,12 @@ static void cluster(struct broker *b, struct textbuf *t)
 	    "Messages received from the other nodes.", cs.received);
 	one(t, "midge_cluster_messages_dropped_total", "counter",
 	    "Messages not sent (NATS buffer full) or not decodable.", cs.dropped);
+	one(t, "midge_cluster_messages_confirmed_total", "counter",
+	    "QoS 1/2 messages JetStream confirmed before their publisher's acknowledgement.",
+	    cs.confirmed);
+	one(t, "midge_cluster_messages_unconfirmed_total", "counter",
+	    "QoS 1/2 messages JetStream refused or did not confirm in time (publisher disconnected).",
+	    cs.unconfirmed);
 	one(t, "midge_cluster_reconnects_total", "counter", "Reconnections to NATS.",
 	    cs.reconnects);
 	one(t, "midge_cluster_interest", "gauge", "Filters this node subscribes to on NATS.",

@@ -1,8 +1,9 @@
 /*
  * store.c: opening and closing the durable store, each worker's batch of a
- * loop turn, and holding acknowledgements until their batch is durable
- * (see store.h). What goes into the records is in store_record.c, the
- * restore at start in store_restore.c.
+ * loop turn, and holding acknowledgements until their batch is durable and,
+ * in a cluster, their worker's JetStream messages are confirmed (see
+ * store.h). What goes into the records is in store_record.c, the restore at
+ * start in store_restore.c.
  */
 #include "config.h"
 
@@ -11,6 +12,7 @@
 #include "alloc.h"
 #include "broker.h"
 #include "client.h"
+#include "cluster.h"
 #include "conf.h"
 #include "log.h"
 #include "worker.h"
@@ -238,11 +240,30 @@ static void batch_done(void *arg, int result)
  * connection ends and nothing more of its output goes out (the close would
  * otherwise write what the store can no longer promise).
  */
-static void fail_client(struct client *c)
+static void fail_client(struct client *c, const char *why)
 {
 	store_client_gone(c);
 	outq_clear(&c->out);
-	client_close(c, "was disconnected: its changes could not be stored.", true);
+	client_close(c, why, true);
+}
+
+#define STORE_FAILED "was disconnected: its changes could not be stored."
+
+/*
+ * JetStream did not confirm a message c published. Its incoming QoS 2 ids
+ * are forgotten too (which PUBREC was held is not known): the PUBLISH the
+ * client sends again is routed again, not just answered; at worst a copy.
+ */
+static void fail_unconfirmed(struct client *c)
+{
+	struct session *s = c->session;
+
+	if (s && s->msgs && s->msgs->nqos2_in) {
+		while (s->msgs->nqos2_in)
+			session_qos2_in_remove(s, s->msgs->qos2_in[0]);
+		store_session_save(s);
+	}
+	fail_client(c, "was disconnected: JetStream did not confirm its message.");
 }
 
 /* Clients held for the batch being built lose their connection: it will never be durable. */
@@ -255,7 +276,7 @@ static void fail_current(struct worker *w)
 			continue;
 		struct client_ext *x = ws->held[i]->ext;
 		if (x && x->nhold && x->hold[x->nhold - 1].seq > ws->submitted)
-			fail_client(ws->held[i]);
+			fail_client(ws->held[i], STORE_FAILED);
 	}
 }
 
@@ -299,18 +320,24 @@ static void held_add(struct worker_store *ws, struct client *c)
 	c->flags |= CLIENT_F_OUT_HELD;
 }
 
-void store_hold(struct client *c)
+/* Holds c's output from here until the store has this turn and cluster message cseq (0: none). */
+static void hold(struct client *c, uint64_t cseq)
 {
 	struct worker *w = c->worker;
 	struct worker_store *ws = &w->store;
 	struct store *st = store_of(w->broker);
 	struct client_ext *x;
-	uint64_t seq;
+	uint64_t seq = 0;
 
-	if (!st || !st->hold)
-		return;
-	seq = ws->batch && persist_batch_count(ws->batch) > 0 ? ws->submitted + 1 : ws->submitted;
-	if (seq <= ws->released)
+	if (st && st->hold) {
+		seq = ws->batch && persist_batch_count(ws->batch) > 0 ? ws->submitted + 1
+								       : ws->submitted;
+		if (seq <= ws->released)
+			seq = 0;
+	}
+	if (cseq <= ws->cluster_released)
+		cseq = 0;
+	if (seq == 0 && cseq == 0)
 		return;
 	if (!(x = client_ext(c))) {
 		/* Nothing may go out before the store has it, and nothing can wait:
@@ -319,16 +346,36 @@ void store_hold(struct client *c)
 		worker_schedule_flush(w, c);
 		return;
 	}
-	if (x->nhold > 0 && x->hold[x->nhold - 1].seq >= seq)
+	if (x->nhold > 0 && x->hold[x->nhold - 1].seq >= seq && x->hold[x->nhold - 1].cseq >= cseq)
 		return;
 	if (x->nhold == CLIENT_MAX_HOLDS) {
-		x->hold[CLIENT_MAX_HOLDS - 1].seq = seq; /* waits a little longer, never less */
+		/* Waits a little longer, never less; a failure of any cluster message
+		 * it now covers fails it. */
+		struct client_hold *last = &x->hold[CLIENT_MAX_HOLDS - 1];
+		if (last->seq < seq)
+			last->seq = seq;
+		if (!last->cfirst)
+			last->cfirst = cseq;
+		if (last->cseq < cseq)
+			last->cseq = cseq;
 	} else {
-		x->hold[x->nhold].seq = seq;
-		x->hold[x->nhold].mark = c->out.appended;
+		x->hold[x->nhold] = (struct client_hold){
+			.seq = seq, .cfirst = cseq, .cseq = cseq, .mark = c->out.appended};
 		x->nhold++;
 	}
 	held_add(ws, c);
+}
+
+void store_hold(struct client *c)
+{
+	hold(c, 0);
+}
+
+void store_hold_published(struct client *c)
+{
+	struct cluster *cl = c->worker->broker->cluster;
+
+	hold(c, cl ? cluster_take_submitted(cl, c->worker->index) : 0);
 }
 
 size_t store_writable(struct client *c)
@@ -340,7 +387,8 @@ size_t store_writable(struct client *c)
 
 	if (!x || x->nhold == 0)
 		return SIZE_MAX;
-	while (done < x->nhold && x->hold[done].seq <= ws->released)
+	while (done < x->nhold && x->hold[done].seq <= ws->released &&
+	       x->hold[done].cseq <= ws->cluster_released)
 		done++;
 	if (done) {
 		memmove(x->hold, x->hold + done, (size_t)(x->nhold - done) * sizeof(x->hold[0]));
@@ -368,26 +416,60 @@ void store_client_gone(struct client *c)
 	}
 }
 
+/* Whether one of c's holds covers a cluster message of failed[0..n) (ascending). */
+static bool waits_for_failed(const struct client_ext *x, const uint64_t *failed, size_t n)
+{
+	for (uint8_t i = 0; i < x->nhold; i++) {
+		const struct client_hold *h = &x->hold[i];
+		size_t lo = 0, hi = n;
+		if (!h->cseq)
+			continue;
+		while (lo < hi) { /* the first failed number >= cfirst */
+			size_t mid = lo + (hi - lo) / 2;
+			if (failed[mid] < h->cfirst)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && failed[lo] <= h->cseq)
+			return true;
+	}
+	return false;
+}
+
 void store_on_wake(struct worker *w)
 {
 	struct worker_store *ws = &w->store;
+	struct cluster *cl = w->broker->cluster;
 	uint64_t durable = atomic_load_explicit(&ws->durable, memory_order_acquire);
 	uint64_t failed = atomic_load_explicit(&ws->failed, memory_order_relaxed);
-	bool failures = failed > ws->released;
+	const uint64_t *cfailed = NULL;
+	size_t ncfailed = 0;
+	uint64_t cdone = cl ? cluster_confirmed(cl, w->index, &cfailed, &ncfailed) : 0;
+	uint64_t old_released = ws->released;
 
-	if (durable == ws->released)
+	if (durable == ws->released && cdone == ws->cluster_released)
 		return;
+	bool failures = failed > old_released;
 	ws->released = durable;
+	ws->cluster_released = cdone;
 	/* Backwards: closing a client swaps the last one into its place, already visited. */
 	for (size_t i = ws->nheld; i-- > 0;) {
 		if (i >= ws->nheld)
 			continue;
 		struct client *c = ws->held[i];
 		struct client_ext *x = c->ext;
-		if (!x || x->nhold == 0 || x->hold[0].seq > durable)
+		if (!x || x->nhold == 0)
 			continue;
-		if (failures && x->hold[0].seq <= failed) {
-			fail_client(c);
+		/* At once, whatever its store batch: that failure is final. */
+		if (ncfailed && waits_for_failed(x, cfailed, ncfailed)) {
+			fail_unconfirmed(c);
+			continue;
+		}
+		if (x->hold[0].seq > durable || x->hold[0].cseq > cdone)
+			continue;
+		if (failures && x->hold[0].seq > old_released && x->hold[0].seq <= failed) {
+			fail_client(c, STORE_FAILED);
 			continue;
 		}
 		(void)store_writable(c); /* drops the holds now released */

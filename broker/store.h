@@ -11,7 +11,9 @@
  * disk). With sync always or batch, an acknowledgement that promises
  * durability (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK) is held in its
  * client's output until the batches it depends on are durable; the rest of
- * the output before it still goes.
+ * the output before it still goes. In a cluster the same hold also waits
+ * until JetStream confirmed the QoS 1/2 message acknowledged (cluster.h),
+ * persistence or not.
  *
  * Message routing writes queue entries for the subscribers' sessions on the
  * publisher's worker (so the publisher's acknowledgement covers them); the
@@ -42,7 +44,8 @@ struct worker_store {
 	_Atomic uint64_t durable;      /* of those, committed (set by the writer thread) */
 	_Atomic uint64_t failed;       /* the last batch whose commit failed (0 = none) */
 	uint64_t released;             /* durable as the held clients last saw it */
-	struct client **held;          /* clients with output waiting for durability */
+	uint64_t cluster_released;     /* the cluster's confirmed prefix, as they last saw it */
+	struct client **held;          /* clients with output waiting for durability or the cluster */
 	size_t nheld;
 	size_t held_cap;
 };
@@ -61,7 +64,10 @@ bool store_enabled(const struct broker *b);
 
 /* Before the worker sleeps: hands this turn's batch to the writer. */
 void store_turn_end(struct worker *w);
-/* On wake-up: releases output whose batches are durable (or closes clients whose batch failed). */
+/*
+ * On wake-up: releases output whose batches are durable and whose cluster
+ * messages are confirmed (or closes clients whose batch or message failed).
+ */
 void store_on_wake(struct worker *w);
 
 /*
@@ -69,6 +75,13 @@ void store_on_wake(struct worker *w);
  * made so far on this worker is durable. Call before queueing it.
  */
 void store_hold(struct client *c);
+/*
+ * The same for the acknowledgement (PUBACK, PUBREC) of the message c
+ * published and this worker just routed: it also waits until JetStream
+ * confirmed that message, when it went there (cluster.h). Should JetStream
+ * not confirm it, c's connection closes without the acknowledgement.
+ */
+void store_hold_published(struct client *c);
 /* How many bytes of c's output may be written now (SIZE_MAX: all). */
 size_t store_writable(struct client *c);
 /* c is closing: it leaves the held list. */

@@ -11,7 +11,7 @@ tests_unit_check_midge_SOURCES = \
 	tests/unit/test_config.c tests/unit/test_security.c tests/unit/test_ws.c \
 	tests/unit/test_plugin.c tests/unit/test_lua_json.c plugins/lua/lua_json.c \
 	tests/unit/test_persist.c tests/unit/test_persist_writer.c tests/unit/test_cluster.c \
-	tests/unit/test_cluster_shared.c tests/unit/test_cluster_session.c
+	tests/unit/test_cluster_shared.c tests/unit/test_cluster_session.c tests/unit/test_cluster_qos.c
 tests_unit_check_midge_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_DATA_DIR='"$(abs_top_srcdir)/tests/unit/data"' \
 	-DTEST_PLUGIN_DIR='"$(abs_top_builddir)/tests/plugins/.libs"'
 tests_unit_check_midge_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LUA_CFLAGS) $(LMDB_CFLAGS)
@@ -70,6 +70,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test_31_cli_tools.py \
 	tests/integration/test_32_operations.py \
 	tests/integration/test_33_cluster.py \
+	tests/integration/test_34_cluster_qos.py \
 	tests/integration/test_36_cluster_sessions.py \
 	tests/integration/test_37_cluster_shared.py
 TESTS += $(INTEGRATION_TESTS)
@@ -80,7 +81,7 @@ AM_TESTS_ENVIRONMENT = \
 	MIDGE_SRCDIR='$(abs_top_srcdir)'; export MIDGE_SRCDIR; \
 	MIDGE_PLUGIN_DIR='$(abs_top_builddir)'; export MIDGE_PLUGIN_DIR; \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE;
-EXTRA_DIST += tests/integration/midgetest.py tests/integration/clustertest.py $(INTEGRATION_TESTS) \
+EXTRA_DIST += tests/integration/midgetest.py tests/integration/clustertest.py tests/integration/natsreq.py $(INTEGRATION_TESTS) \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/page.html \
 	tests/browser/run.mjs
 

@@ -23,6 +23,7 @@ import urllib.request
 
 from midgetest import (MIDGE_BIN, Broker, PahoClient, _stop_checked, free_port,
                        is_mosquitto, unique_id, wait_for)
+from natsreq import NatsError, js_api
 
 NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
 SETTLE = 0.6  # seconds to wait for a copy that must not come
@@ -214,6 +215,24 @@ class ClusterCase(unittest.TestCase):
         wait_for(lambda: len({n.jetstream_leader() for n in live} - {""}) == 1
                  and all(n.jetstream_leader() for n in live), timeout=timeout,
                  what="the nats-servers to elect a JetStream leader")
+
+    @classmethod
+    def stream_info(cls, name="midge_msgs", timeout=1.0):
+        """JetStream's STREAM.INFO of a stream, from its leader; None while it has none."""
+        for n in cls.nats:
+            if n.alive():
+                try:
+                    info = js_api(n.port, "STREAM.INFO." + name, timeout=timeout)
+                except (NatsError, OSError):
+                    continue
+                return info if "config" in info else None
+        return None
+
+    @classmethod
+    def wait_stream_leader(cls, name="midge_msgs", timeout=30):
+        """Until the stream answers (has a leader): QoS 1/2 acknowledgements wait for it."""
+        wait_for(lambda: ((cls.stream_info(name) or {}).get("cluster") or {}).get("leader"),
+                 timeout=timeout, what="stream %s to have a leader" % name)
 
     # Helpers ---------------------------------------------------------------
     def client(self, node, **kw):

@@ -246,6 +246,9 @@ class Cluster(ClusterCase):
         used[0].kill()
         try:
             self.nodes[0].wait_log(r"lost NATS|connected to NATS at", timeout=10)
+            # QoS 1 acknowledgements wait for JetStream, which elects a new stream
+            # leader first when the killed server led it (seconds).
+            self.wait_stream_leader()
             self.cross_node_flows(timeout=20)
             # A QoS 1 stream after the failover loses nothing.
             base = unique_id("fo") + "/"
@@ -286,6 +289,7 @@ class Cluster(ClusterCase):
             wait_for(lambda: self.sys_state(i) == "connected", timeout=20,
                      what="node %d to report connected" % i)
             self.assertEqual(http_get(self.nodes[i].http_port, "/health"), (200, "ok\n"))
+        self.wait_stream_leader()
         self.cross_node_flows(timeout=20)
 
 

@@ -10,6 +10,7 @@ static Suite *(*const suites[])(void) = {
 	suite_packet, suite_property, suite_codec, suite_topic, suite_subtree, suite_ev,
 	suite_config, suite_security, suite_ws, suite_plugin, suite_lua_json, suite_persist,
 	suite_persist_writer, suite_cluster, suite_cluster_shared, suite_cluster_session,
+	suite_cluster_qos,
 };
 
 const char *test_data_dir(void)

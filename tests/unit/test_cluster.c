@@ -137,7 +137,7 @@ START_TEST(test_filter_subjects)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t len = strlen(cases[i].filter), max = cluster_subject_max("pfx.a", len);
 		char *out[2] = {malloc(max), malloc(max)};
-		int n = cluster_subjects_for_filter(out, "pfx.a", cases[i].filter, len);
+		int n = cluster_subjects_for_filter(out, "pfx.a", CLUSTER_KIND_MSG, cases[i].filter, len);
 		if (strcmp(out[0], cases[i].s0) != 0 || n != (cases[i].s1 ? 2 : 1) ||
 		    (cases[i].s1 && strcmp(out[1], cases[i].s1) != 0))
 			fail_note(&f, "%s -> %d: %s %s; ", cases[i].filter, n, out[0],
@@ -184,7 +184,7 @@ START_TEST(test_filter_subjects_cover_mqtt)
 		size_t max = cluster_subject_max("midge", fl);
 		char *out[2] = {malloc(max), malloc(max)};
 		char *subj = subject_of(topic, tl);
-		int n = cluster_subjects_for_filter(out, "midge", filter, fl);
+		int n = cluster_subjects_for_filter(out, "midge", CLUSTER_KIND_MSG, filter, fl);
 		bool nats = nats_match(out[0], subj) || (n == 2 && nats_match(out[1], subj));
 		if (topic_matches(filter, fl, topic, tl) && !nats)
 			fail_note(&f, "%s matches %s but not %s; ", filter, topic, out[0]);

@@ -90,10 +90,10 @@ START_TEST(test_filter_subjects_of_a_kind)
 	char b0[64], b1[64];
 	char *out[2] = {b0, b1};
 
-	ck_assert_int_eq(cluster_subjects_for_filter_of(out, "p", CLUSTER_KIND_RETAIN, "a/#", 3), 2);
+	ck_assert_int_eq(cluster_subjects_for_filter(out, "p", CLUSTER_KIND_RETAIN, "a/#", 3), 2);
 	ck_assert_str_eq(b0, "p.r.a");
 	ck_assert_str_eq(b1, "p.r.a.>");
-	ck_assert_int_eq(cluster_subjects_for_filter_of(out, "p", "q", "+/x", 3), 1);
+	ck_assert_int_eq(cluster_subjects_for_filter(out, "p", "q", "+/x", 3), 1);
 	ck_assert_str_eq(b0, "p.q.*.x");
 }
 END_TEST

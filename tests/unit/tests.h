@@ -27,6 +27,7 @@ Suite *suite_persist_writer(void);
 Suite *suite_cluster(void);
 Suite *suite_cluster_shared(void);
 Suite *suite_cluster_session(void);
+Suite *suite_cluster_qos(void);
 
 /* Like ck_assert_msg, but silent on success (for callbacks and inner loops). */
 #define REQUIRE(cond, ...)                             \
