@@ -60,7 +60,8 @@ libmidgecore_la_SOURCES = \
 	broker/bridge.c broker/bridge.h broker/bridge_int.h broker/bridge_proto.c broker/bridge_topic.c \
 	broker/bridge_tls.c broker/http.c broker/http.h broker/metrics.c broker/metrics.h \
 	broker/client_events.c broker/client_events.h broker/sdnotify.c broker/sdnotify.h \
-	broker/cluster.h broker/cluster_wire.h broker/cluster_topic.c broker/cluster_codec.c
+	broker/cluster.h broker/cluster_wire.h broker/cluster_topic.c broker/cluster_codec.c \
+	broker/cluster_key.c
 # The cluster (cluster.h) over NATS when libnats is there; stubs otherwise.
 if HAVE_NATS
 libmidgecore_la_SOURCES += broker/cluster_int.h broker/cluster_nats.c broker/cluster_interest.c \
