@@ -52,12 +52,13 @@ struct cluster {
 
 	/* Under the broker's sub_lock (write): the trie calls cluster_interest(). */
 	struct interest_entry *interest[CLUSTER_INTEREST_BUCKETS];
-	natsSubscription *retained_sub;   /* <prefix>.r.>: every retained message */
 
 	/* JetStream (created with the connection; its streams and buckets by the jobs). */
 	jsCtx *js;
 	int replicas;               /* copies JetStream keeps (config, or min(3, servers)) */
 	char *js_name;              /* the prefix as a stream/bucket name part ('.' -> '_') */
+
+	struct cluster_retained *retained;  /* cluster_retain.c */
 
 	/* The cluster thread (cluster_jobs.c). */
 	pthread_t jobs_thread;
@@ -72,6 +73,28 @@ struct cluster {
 void cluster_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 /* Subscribes to subject with cluster_on_msg; NULL on failure (logged). */
 natsSubscription *cluster_subscribe(struct cluster *c, const char *subject);
+
+/* Counts sub in the subscriptions closing waits for (cluster_nats.c). */
+natsStatus cluster_sub_track(struct cluster *c, natsSubscription *sub);
+/* Fills e with m (borrowed) as this node sends it; false (e filled, no expiry) when m expired. */
+struct cluster_env;
+struct message;
+bool cluster_env_of(struct cluster *c, const struct message *m, struct cluster_env *e);
+
+/*
+ * (cluster_retain.c) Retained messages in the bucket <js_name>_retained.
+ * init/free: with the cluster; setup: a job step (the bucket, and the
+ * consumer every node follows it with); stop: before the connection closes.
+ */
+#define CLUSTER_RETAIN_LOAD_WAIT_MS 2000
+int cluster_retain_init(struct cluster *c);
+int cluster_retain_setup(struct cluster *c);
+/* Waits up to ms for the bucket's values as they were when following began. */
+void cluster_retain_wait_loaded(struct cluster *c, int ms);
+/* Puts (or clears) retained m in the bucket without waiting. Any worker. */
+void cluster_retain_publish(struct cluster *c, const struct message *m);
+void cluster_retain_stop(struct cluster *c);
+void cluster_retain_free(struct cluster *c);
 
 /* (cluster_jobs.c) The cluster thread: setup steps and ticks. */
 int cluster_jobs_start(struct cluster *c);

@@ -24,6 +24,7 @@ struct cluster_job {
 };
 
 static const struct cluster_job jobs[] = {
+	{"retained messages", cluster_retain_setup, NULL},
 	{NULL, NULL, NULL},
 };
 

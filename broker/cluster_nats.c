@@ -239,13 +239,10 @@ static void on_sub_complete(void *closure)
 	pthread_mutex_unlock(&c->closed_lock);
 }
 
-natsSubscription *cluster_subscribe(struct cluster *c, const char *subject)
+natsStatus cluster_sub_track(struct cluster *c, natsSubscription *sub)
 {
-	natsSubscription *sub = NULL;
-	natsStatus s = natsConnection_Subscribe(&sub, c->nc, subject, cluster_on_msg, c);
+	natsStatus s = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
 
-	if (s == NATS_OK)
-		s = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
 	if (s == NATS_OK) {
 		pthread_mutex_lock(&c->closed_lock);
 		s = natsSubscription_SetOnCompleteCB(sub, on_sub_complete, c);
@@ -253,6 +250,16 @@ natsSubscription *cluster_subscribe(struct cluster *c, const char *subject)
 			c->live_subs++;
 		pthread_mutex_unlock(&c->closed_lock);
 	}
+	return s;
+}
+
+natsSubscription *cluster_subscribe(struct cluster *c, const char *subject)
+{
+	natsSubscription *sub = NULL;
+	natsStatus s = natsConnection_Subscribe(&sub, c->nc, subject, cluster_on_msg, c);
+
+	if (s == NATS_OK)
+		s = cluster_sub_track(c, sub);
 	if (s != NATS_OK) {
 		log_err("Error: cluster: unable to subscribe to %s: %s.", subject,
 			natsStatus_GetText(s));
@@ -265,6 +272,30 @@ natsSubscription *cluster_subscribe(struct cluster *c, const char *subject)
 }
 
 /* ---- Publishing ------------------------------------------------------------------- */
+
+bool cluster_env_of(struct cluster *c, const struct message *m, struct cluster_env *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->instance = c->instance;
+	e->seq = atomic_fetch_add_explicit(&c->seq, 1, memory_order_relaxed) + 1;
+	e->qos = m->qos;
+	e->retain = m->retain;
+	e->node = c->node;
+	e->node_len = c->node_len;
+	e->topic = m->topic;
+	e->topic_len = m->topic_len;
+	e->props = m->props;
+	e->props_len = m->props_len;
+	e->payload = m->payload;
+	e->payload_len = m->payload_len;
+	if (m->expires) {
+		int64_t left = m->expires - (int64_t)time(NULL);
+		if (left <= 0)
+			return false;
+		e->expiry = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+	}
+	return true;
+}
 
 void cluster_publish(struct cluster *c, const struct message *m)
 {
@@ -279,25 +310,13 @@ void cluster_publish(struct cluster *c, const struct message *m)
 	if (m->topic_len >= 4 && memcmp(m->topic, "$SYS", 4) == 0 &&
 	    (m->topic_len == 4 || m->topic[4] == '/'))
 		return; /* each node has its own */
-	memset(&e, 0, sizeof(e));
-	e.instance = c->instance;
-	e.seq = atomic_fetch_add_explicit(&c->seq, 1, memory_order_relaxed) + 1;
-	e.qos = m->qos;
-	e.retain = m->retain;
-	if (m->expires) {
-		int64_t left = m->expires - (int64_t)time(NULL);
-		if (left <= 0)
-			return;
-		e.expiry = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+	/* Retained messages live in the cluster's bucket, which every node follows. */
+	if (m->retain) {
+		cluster_retain_publish(c, m);
+		return;
 	}
-	e.node = c->node;
-	e.node_len = c->node_len;
-	e.topic = m->topic;
-	e.topic_len = m->topic_len;
-	e.props = m->props;
-	e.props_len = m->props_len;
-	e.payload = m->payload;
-	e.payload_len = m->payload_len;
+	if (!cluster_env_of(c, m, &e))
+		return;
 	size = cluster_env_size(&e);
 	smax = cluster_subject_max(c->prefix, m->topic_len);
 	data = size <= sizeof(sbuf) ? sbuf : mem_malloc(size);
@@ -307,8 +326,7 @@ void cluster_publish(struct cluster *c, const struct message *m)
 		goto out;
 	}
 	cluster_env_encode(&e, data);
-	cluster_subject_for_topic(subj, c->prefix, m->retain ? CLUSTER_KIND_RETAIN : CLUSTER_KIND_MSG,
-				  m->topic, m->topic_len);
+	cluster_subject_for_topic(subj, c->prefix, CLUSTER_KIND_MSG, m->topic, m->topic_len);
 	s = natsConnection_Publish(c->nc, subj, data, (int)size);
 	if (s == NATS_OK)
 		atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
@@ -376,6 +394,8 @@ static void close_connection(struct cluster *c)
 static void cluster_free(struct cluster *c)
 {
 	cluster_jobs_stop(c);
+	cluster_retain_stop(c);
+	cluster_retain_free(c);
 	jsCtx_Destroy(c->js);
 	c->js = NULL;
 	if (c->nc)
@@ -396,7 +416,6 @@ int cluster_start(struct broker *b)
 {
 	const struct config_cluster *cc = &b->cfg->cluster;
 	struct cluster *c = mem_calloc(1, sizeof(*c));
-	char subj[512];
 	natsStatus s;
 
 	if (!c)
@@ -440,10 +459,7 @@ int cluster_start(struct broker *b)
 		log_err("Error: cluster: JetStream context: %s.", natsStatus_GetText(s));
 		goto fail;
 	}
-	/* Retained messages reach every node, so each keeps the whole retained set. */
-	snprintf(subj, sizeof(subj), "%s.%s.>", c->prefix, CLUSTER_KIND_RETAIN);
-	c->retained_sub = cluster_subscribe(c, subj);
-	if (!c->retained_sub)
+	if (cluster_retain_init(c) < 0)
 		goto fail;
 	pthread_rwlock_wrlock(&b->sub_lock);
 	b->subs.interest = cluster_interest;
@@ -451,12 +467,13 @@ int cluster_start(struct broker *b)
 	pthread_rwlock_unlock(&b->sub_lock);
 	if (cluster_jobs_start(c) < 0)
 		goto fail;
+	/* Clients that connect early see the cluster's retained messages: a bounded wait. */
+	if (atomic_load(&c->connected))
+		cluster_retain_wait_loaded(c, CLUSTER_RETAIN_LOAD_WAIT_MS);
 	b->cluster = c;
 	log_notice("Cluster: node %s (subjects %s.*) started.", c->node, c->prefix);
 	return 0;
 fail:
-	if (c->retained_sub)
-		natsSubscription_Destroy(c->retained_sub);
 	cluster_free(c);
 	return -1;
 }
@@ -473,8 +490,7 @@ void cluster_stop(struct broker *b)
 	b->subs.interest_arg = NULL;
 	cluster_interest_clear(c);
 	pthread_rwlock_unlock(&b->sub_lock);
-	natsSubscription_Unsubscribe(c->retained_sub);
-	natsSubscription_Destroy(c->retained_sub);
+	cluster_retain_stop(c);
 	b->cluster = NULL;
 	cluster_free(c);
 	/* libnats's own threads and memory (a no-op while another user remains). */

@@ -9,8 +9,9 @@
  * Subject mapping. A message on MQTT topic L1/L2/.../Ln travels on
  *     <prefix>.<kind>.<T1>.<T2>...<Tn>
  * where <prefix> is cluster.subject_prefix (default "midge"), <kind> is
- * "m" (plain messages, routed by interest) or "r" (retained messages, which
- * every node receives), and each level Li becomes exactly one NATS token Ti:
+ * "m" (plain messages, routed by interest; retained messages travel through
+ * a key-value bucket instead, keyed as below), and each level Li becomes
+ * exactly one NATS token Ti:
  *   - the empty level becomes "~" (NATS forbids empty tokens);
  *   - every byte NATS treats specially is written "~XX" (two upper-case hex
  *     digits): '.', '*', '>', the escape '~' itself, space and every other
@@ -32,7 +33,6 @@
 #include <stdint.h>
 
 #define CLUSTER_KIND_MSG "m"
-#define CLUSTER_KIND_RETAIN "r"
 #define CLUSTER_ESCAPE '~'
 
 /* Bytes a subject for a topic or filter of len bytes may need, NUL included. */

@@ -65,7 +65,7 @@ libmidgecore_la_SOURCES = \
 # The cluster (cluster.h) over NATS when libnats is there; stubs otherwise.
 if HAVE_NATS
 libmidgecore_la_SOURCES += broker/cluster_int.h broker/cluster_nats.c broker/cluster_interest.c \
-	broker/cluster_jobs.c
+	broker/cluster_jobs.c broker/cluster_retain.c
 else
 libmidgecore_la_SOURCES += broker/cluster_stub.c
 endif

@@ -223,7 +223,8 @@ static void item_drop(struct worker *w, struct inbox_item *it)
 		bridge_job_free(it->ptr);
 		return;
 	}
-	if (it->kind == INBOX_PUBLISH || it->kind == INBOX_CLUSTER) {
+	if (it->kind == INBOX_PUBLISH || it->kind == INBOX_CLUSTER ||
+	    it->kind == INBOX_CLUSTER_RETAINED) {
 		message_unref(it->msg);
 		return;
 	}
@@ -379,6 +380,10 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 			break;
 		case INBOX_CLUSTER:
 			route_publish_local(w, it->msg);
+			message_unref(it->msg);
+			break;
+		case INBOX_CLUSTER_RETAINED:
+			route_retain_local(w, it->msg);
 			message_unref(it->msg);
 			break;
 		case INBOX_STOP:

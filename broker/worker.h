@@ -38,6 +38,7 @@ enum inbox_kind {
 	INBOX_KICK,         /* a plugin kicks a client (ptr: its id; retain: send the will) */
 	INBOX_BRIDGE,       /* a bridge's host name was resolved (ptr: the job, bridge.h) */
 	INBOX_CLUSTER,      /* a message from another cluster node (msg): route locally only */
+	INBOX_CLUSTER_RETAINED, /* a retained message of the cluster's bucket (msg): store only */
 };
 
 struct inbox_item {

@@ -68,7 +68,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_30_robustness.py \
 	tests/integration/test_31_cli_tools.py \
 	tests/integration/test_32_operations.py \
-	tests/integration/test_33_cluster.py
+	tests/integration/test_33_cluster.py \
+	tests/integration/test_35_cluster_retained_wills.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)

@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""Clusters: retained messages that live in the cluster (three nodes over
+three clustered nats-servers with JetStream, clustertest.py).
+
+Covered: a retained message set on node A reaches a subscriber of node C
+started after it was set, with the retain flag; a clear on one node clears
+it everywhere, also for a node that was down meanwhile (which still gets the
+other topics); MQTT 5 properties of a retained message reach a node started
+later, and a retained message that expired meanwhile does not come back;
+200 retained topics all reach a restarted node; topics with '.', '*', '>',
+'=', '~', '$', blanks, empty levels, UTF-8 and a 1500-byte level survive the
+key encoding.
+
+Run alone: /usr/bin/python3 tests/integration/test_35_cluster_retained_wills.py
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from clustertest import SETTLE, ClusterCase  # noqa: E402
+from midgetest import main, unique_id, wait_for  # noqa: E402
+
+
+def v5_client(port, client_id, will=None, will_delay=0, session_expiry=0):
+    """A raw paho MQTT 5 client (PahoClient speaks no MQTT 5 properties)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5, reconnect_on_failure=False)
+    c.got = []
+    c.on_message = lambda cl, u, m: c.got.append(m)
+    if will:
+        wp = Properties(PacketTypes.WILLMESSAGE)
+        if will_delay:
+            wp.WillDelayInterval = will_delay
+        c.will_set(will[0], will[1], will[2], will[3], properties=wp)
+    cp = Properties(PacketTypes.CONNECT)
+    if session_expiry:
+        cp.SessionExpiryInterval = session_expiry
+    c.connect("127.0.0.1", port, properties=cp)
+    c.loop_start()
+    wait_for(c.is_connected, timeout=10, what="an MQTT 5 CONNACK")
+    return c
+
+
+class Retained(ClusterCase):
+    def restart(self, i):
+        self.kill_node(i)
+        return self.start_node(i)
+
+    def retained_on(self, node, filt, count, timeout=10):
+        """Subscribes on node to filt; returns the retained messages once count came."""
+        c = self.client(node)
+        c.subscribe(filt, 1)
+        wait_for(lambda: len([m for m in c.messages if m[3]]) >= count, timeout=timeout,
+                 what="%d retained messages for %s on node %d" % (count, filt, node))
+        time.sleep(SETTLE)
+        return [m for m in c.messages if m[3]]
+
+    def stored_on(self, node, filt, count, timeout=10):
+        """Waits until node (which is up) has count messages for filt: retained when it
+        subscribes, or live (the bucket delivered them to it a moment later). Then
+        JetStream stored them."""
+        c = self.client(node)
+        c.subscribe(filt, 1)
+        wait_for(lambda: len({m[0] for m in c.messages}) >= count, timeout=timeout,
+                 what="%d messages for %s on node %d" % (count, filt, node))
+        time.sleep(SETTLE)
+        return sorted({(m[0], m[1]) for m in c.messages})
+
+    # Retained messages ------------------------------------------------------
+    def test_01_retained_reach_a_node_started_later(self):
+        topic = unique_id("late") + "/r"
+        self.kill_node(2)
+        self.client(0).publish(topic, b"kept", 1, retain=True)
+        self.assertEqual(self.stored_on(1, topic, 1), [(topic, b"kept")])
+        self.start_node(2)
+        # At once: the node waited for the bucket's values before taking clients.
+        c = self.client(2)
+        c.subscribe(topic, 1)
+        c.wait_for(lambda ms: len(ms) >= 1, timeout=3, what="the retained message at once")
+        time.sleep(SETTLE)
+        self.assertEqual(c.messages, [(topic, b"kept", 1, True)])
+        self.client(0).publish(topic, b"", 1, retain=True)
+
+    def test_02_clear_reaches_a_node_that_was_down(self):
+        base = unique_id("clr") + "/"
+        pub = self.client(0)
+        pub.publish(base + "gone", b"old", 1, retain=True)
+        pub.publish(base + "stays", b"here", 1, retain=True)
+        self.assertEqual(len(self.stored_on(1, base + "#", 2)), 2)
+        self.kill_node(1)
+        pub.publish(base + "gone", b"", 1, retain=True)  # cleared while B is down
+        time.sleep(1)
+        # C, which was up, forgot it too (it keeps the other one).
+        self.assertEqual(self.retained_on(2, base + "#", 1), [(base + "stays", b"here", 1, True)])
+        self.start_node(1)
+        self.assertEqual(self.retained_on(1, base + "#", 1), [(base + "stays", b"here", 1, True)])
+        # Cleared on B (another node than the one that set it): gone on A as well.
+        self.client(1).publish(base + "stays", b"", 1, retain=True)
+        time.sleep(1)
+        a = self.client(0)
+        a.subscribe(base + "#", 1)
+        time.sleep(SETTLE)
+        self.assertEqual(a.messages, [])
+
+    def test_03_properties_and_expiry_reach_a_late_node(self):
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        base = unique_id("v5r") + "/"
+        self.kill_node(2)
+        pub = v5_client(self.nodes[0].mqtt_port, unique_id("v5p"))
+        self.addCleanup(pub.loop_stop)
+        self.addCleanup(pub.disconnect)
+        props = Properties(PacketTypes.PUBLISH)
+        props.ContentType = "text/plain"
+        props.ResponseTopic = "reply/here"
+        props.CorrelationData = b"\x00corr"
+        props.UserProperty = [("k1", "v1"), ("k2", "v2")]
+        props.MessageExpiryInterval = 100
+        props.PayloadFormatIndicator = 1
+        pub.publish(base + "long", b"lives", 1, retain=True, properties=props).wait_for_publish(5)
+        short = Properties(PacketTypes.PUBLISH)
+        short.MessageExpiryInterval = 1
+        pub.publish(base + "short", b"dies", 1, retain=True, properties=short).wait_for_publish(5)
+        self.assertEqual(len(self.stored_on(1, base + "#", 2)), 2)
+        time.sleep(2.2)  # the short one expires
+        self.start_node(2)
+        sub = v5_client(self.nodes[2].mqtt_port, unique_id("v5s"))
+        self.addCleanup(sub.loop_stop)
+        self.addCleanup(sub.disconnect)
+        sub.subscribe(base + "#", 1)
+        wait_for(lambda: sub.got, timeout=5, what="the retained message with properties")
+        time.sleep(SETTLE)
+        self.assertEqual([m.topic for m in sub.got], [base + "long"])
+        m = sub.got[0]
+        self.assertTrue(m.retain)
+        self.assertEqual(m.payload, b"lives")
+        p = m.properties
+        self.assertEqual(p.ContentType, "text/plain")
+        self.assertEqual(p.ResponseTopic, "reply/here")
+        self.assertEqual(p.CorrelationData, b"\x00corr")
+        self.assertEqual(p.UserProperty, [("k1", "v1"), ("k2", "v2")])
+        self.assertEqual(p.PayloadFormatIndicator, 1)
+        self.assertTrue(90 <= p.MessageExpiryInterval <= 100, p.MessageExpiryInterval)
+
+    def test_04_many_retained_topics_reach_a_restarted_node(self):
+        base = unique_id("many") + "/"
+        pub = self.client(0)
+        for i in range(200):
+            pub.publish("%s%d" % (base, i), b"v%d" % i, 1, retain=True)
+        self.assertEqual(len(self.stored_on(1, base + "#", 200)), 200)
+        self.restart(2)
+        got = self.retained_on(2, base + "#", 200)
+        self.assertEqual(sorted(got), sorted(("%s%d" % (base, i), b"v%d" % i, 1, True)
+                                             for i in range(200)))
+
+    def test_05_special_characters_in_topics(self):
+        u = unique_id("sp")
+        topics = [u + "/a.b", u + "/*/>", u + "/x=y/=3D", u + "/~7E/~", u + "//empty//",
+                  u + "/with space", u + "/caf\u00e9/\u20ac\U0001F600", u + "/$dollar",
+                  u + "/" + "L" * 1500, "$" + u + "/dollar-first", u + "/-_/AZaz09"]
+        pub = self.client(0)
+        for i, t in enumerate(topics):
+            pub.publish(t, b"p%d" % i, 1, retain=True)
+        self.assertEqual(len(self.stored_on(1, u + "/#", len(topics) - 1)), len(topics) - 1)
+        self.restart(2)
+        c = self.client(2)
+        for t in topics:
+            c.subscribe(t, 1)
+        c.wait_for(lambda ms: len(ms) >= len(topics), timeout=10, what="every special topic")
+        time.sleep(SETTLE)
+        self.assertEqual(sorted(c.messages),
+                         sorted((t, b"p%d" % i, 1, True) for i, t in enumerate(topics)))
+
+
+if __name__ == "__main__":
+    main()
