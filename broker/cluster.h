@@ -45,6 +45,18 @@ void cluster_stop(struct broker *b);
  */
 void cluster_publish(struct cluster *c, const struct message *m);
 
+/*
+ * The wills registry (cluster_wills.c): a connection with a will, accepted
+ * on this node, registers it so that another node fires it should this node
+ * die. `delay`: seconds from the node's death (the lesser of the Will Delay
+ * Interval and the session expiry). Returns the registration to forget it
+ * by, 0 when not registered. Any worker; neither waits for NATS.
+ */
+uint64_t cluster_will_register(struct cluster *c, const char *client_id,
+			       const struct message *will, uint32_t delay);
+/* The will of registration reg (of client_id) was published, discarded or cancelled. */
+void cluster_will_forget(struct cluster *c, const char *client_id, uint64_t reg);
+
 struct cluster_stats {
 	bool enabled;       /* false: no cluster section, the rest is zero */
 	bool connected;
@@ -54,6 +66,8 @@ struct cluster_stats {
 	uint64_t dropped;   /* not sent (NATS buffer full) or not decodable */
 	uint64_t reconnects;
 	uint64_t interest;  /* filters with a NATS subscription */
+	uint64_t nodes_gone;  /* dead nodes this node claimed */
+	uint64_t wills_fired; /* wills of dead nodes this node published */
 };
 
 /* Any thread. */

@@ -56,9 +56,11 @@ struct cluster {
 	/* JetStream (created with the connection; its streams and buckets by the jobs). */
 	jsCtx *js;
 	int replicas;               /* copies JetStream keeps (config, or min(3, servers)) */
+	int64_t node_timeout_ms;    /* a node whose heartbeat stands still this long is gone */
 	char *js_name;              /* the prefix as a stream/bucket name part ('.' -> '_') */
 
 	struct cluster_retained *retained;  /* cluster_retain.c */
+	struct cluster_wills *wills;        /* cluster_wills.c and cluster_nodes.c */
 
 	/* The cluster thread (cluster_jobs.c). */
 	pthread_t jobs_thread;
@@ -95,6 +97,10 @@ void cluster_retain_wait_loaded(struct cluster *c, int ms);
 void cluster_retain_publish(struct cluster *c, const struct message *m);
 void cluster_retain_stop(struct cluster *c);
 void cluster_retain_free(struct cluster *c);
+
+/* (cluster_wills.c) The wills registry's names; with the cluster. */
+int cluster_wills_init(struct cluster *c);
+void cluster_wills_free(struct cluster *c);
 
 /* (cluster_jobs.c) The cluster thread: setup steps and ticks. */
 int cluster_jobs_start(struct cluster *c);

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include "cluster_int.h"
+#include "cluster_wills.h"
 
 #include <errno.h>
 #include <time.h>
@@ -25,6 +26,7 @@ struct cluster_job {
 
 static const struct cluster_job jobs[] = {
 	{"retained messages", cluster_retain_setup, NULL},
+	{"wills registry and node heartbeats", cluster_nodes_setup, cluster_nodes_tick},
 	{NULL, NULL, NULL},
 };
 

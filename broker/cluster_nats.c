@@ -12,6 +12,7 @@
 
 #include "cluster.h"
 #include "cluster_int.h"
+#include "cluster_wills.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +397,7 @@ static void cluster_free(struct cluster *c)
 	cluster_jobs_stop(c);
 	cluster_retain_stop(c);
 	cluster_retain_free(c);
+	cluster_wills_free(c);
 	jsCtx_Destroy(c->js);
 	c->js = NULL;
 	if (c->nc)
@@ -437,6 +439,7 @@ int cluster_start(struct broker *b)
 	c->replicas = cc->replicas > 0 ? cc->replicas
 		      : cc->nats_servers.count < 3 ? (int)cc->nats_servers.count : 3;
 	c->node_len = strlen(c->node);
+	c->node_timeout_ms = (int64_t)(cc->node_timeout > 0 ? cc->node_timeout : 3) * 1000;
 	if (getrandom(&c->instance, sizeof(c->instance), 0) != (ssize_t)sizeof(c->instance))
 		c->instance = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	if (c->instance == 0)
@@ -459,7 +462,7 @@ int cluster_start(struct broker *b)
 		log_err("Error: cluster: JetStream context: %s.", natsStatus_GetText(s));
 		goto fail;
 	}
-	if (cluster_retain_init(c) < 0)
+	if (cluster_retain_init(c) < 0 || cluster_wills_init(c) < 0)
 		goto fail;
 	pthread_rwlock_wrlock(&b->sub_lock);
 	b->subs.interest = cluster_interest;
@@ -485,6 +488,7 @@ void cluster_stop(struct broker *b)
 	if (!c)
 		return;
 	cluster_jobs_stop(c);
+	cluster_nodes_leave(c);
 	pthread_rwlock_wrlock(&b->sub_lock);
 	b->subs.interest = NULL;
 	b->subs.interest_arg = NULL;
@@ -514,4 +518,8 @@ void cluster_get_stats(const struct broker *b, struct cluster_stats *st)
 	st->dropped = atomic_load(&c->dropped);
 	st->reconnects = atomic_load(&c->reconnects);
 	st->interest = atomic_load(&c->interest_count);
+	if (c->wills) {
+		st->nodes_gone = atomic_load(&c->wills->nodes_gone);
+		st->wills_fired = atomic_load(&c->wills->wills_fired);
+	}
 }

@@ -30,6 +30,23 @@ void cluster_publish(struct cluster *c, const struct message *m)
 	(void)m;
 }
 
+uint64_t cluster_will_register(struct cluster *c, const char *client_id,
+			       const struct message *will, uint32_t delay)
+{
+	(void)c;
+	(void)client_id;
+	(void)will;
+	(void)delay;
+	return 0;
+}
+
+void cluster_will_forget(struct cluster *c, const char *client_id, uint64_t reg)
+{
+	(void)c;
+	(void)client_id;
+	(void)reg;
+}
+
 void cluster_get_stats(const struct broker *b, struct cluster_stats *st)
 {
 	(void)b;

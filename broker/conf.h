@@ -240,6 +240,7 @@ struct config_cluster {
 	char *nats_tls_keyfile;
 	char *subject_prefix;           /* first subject token(s), default "midge" */
 	int replicas;                   /* JetStream replicas; 0 = min(3, servers listed) */
+	int node_timeout;               /* seconds: a silent node is gone, its wills fire */
 };
 
 struct config {

@@ -520,6 +520,10 @@ static const struct conf_option options[] = {
 	    .flags = CONF_F_CLUSTER, .group = "cluster",
 	    .help = "copies JetStream keeps of the cluster's messages, retained messages and "
 		    "sessions (0: one per NATS server listed, at most 3)"),
+	OPT("cluster_node_timeout", INT, GL, cluster.node_timeout, .def = "3", RANGE(1, 3600),
+	    .flags = CONF_F_CLUSTER, .group = "cluster",
+	    .help = "seconds without a heartbeat after which a node is gone and another node "
+		    "fires its clients' wills"),
 
 	/* mosquitto 1.x and rsmb options that no longer do anything */
 	LEGACY("allow_duplicate_messages", "duplicates are always suppressed"),

@@ -10,6 +10,7 @@
 #include "broker.h"
 #include "client.h"
 #include "client_events.h"
+#include "cluster.h"
 #include "conf.h"
 #include "connect_state.h"
 #include "decision.h"
@@ -324,6 +325,13 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 						   "out of memory storing the will");
 			c->ext->will_delay = x->pkt.will.props.will_delay;
 		}
+	}
+	/* Fired by another node should this one die (the lesser delay wins, as here). */
+	if (c->will && b->cluster) {
+		uint32_t delay = client_will_delay(c);
+		if (s->expiry_interval < delay)
+			delay = s->expiry_interval;
+		c->cluster_will = cluster_will_register(b->cluster, s->client_id, c->will, delay);
 	}
 	store_session_save(s);
 	STAT_ADD(w->stats.clients_connected, 1);

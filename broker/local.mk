@@ -65,7 +65,8 @@ libmidgecore_la_SOURCES = \
 # The cluster (cluster.h) over NATS when libnats is there; stubs otherwise.
 if HAVE_NATS
 libmidgecore_la_SOURCES += broker/cluster_int.h broker/cluster_nats.c broker/cluster_interest.c \
-	broker/cluster_jobs.c broker/cluster_retain.c
+	broker/cluster_jobs.c broker/cluster_retain.c broker/cluster_wills.h broker/cluster_wills.c \
+	broker/cluster_nodes.c
 else
 libmidgecore_la_SOURCES += broker/cluster_stub.c
 endif

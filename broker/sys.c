@@ -181,7 +181,7 @@ static void publish_bridges(struct sys_state *st)
 	}
 }
 
-/* cluster/{state,node,messages/sent,messages/received} with a cluster section. */
+/* cluster/{state,node,messages/{sent,received,dropped},nodes/gone,wills/fired} with a cluster section. */
 static void publish_cluster(struct sys_state *st)
 {
 	struct cluster_stats cs;
@@ -194,6 +194,8 @@ static void publish_cluster(struct sys_state *st)
 	put_u64(st, "cluster/messages/sent", cs.sent);
 	put_u64(st, "cluster/messages/received", cs.received);
 	put_u64(st, "cluster/messages/dropped", cs.dropped);
+	put_u64(st, "cluster/nodes/gone", cs.nodes_gone);
+	put_u64(st, "cluster/wills/fired", cs.wills_fired);
 }
 
 static void publish_all(struct sys_state *st)

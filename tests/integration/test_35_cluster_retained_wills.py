@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Clusters: retained messages that live in the cluster (three nodes over
-three clustered nats-servers with JetStream, clustertest.py).
+"""Clusters: retained messages that live in the cluster, and wills that fire
+when the node their client was on dies (three nodes over three clustered
+nats-servers with JetStream, clustertest.py).
 
 Covered: a retained message set on node A reaches a subscriber of node C
 started after it was set, with the retain flag; a clear on one node clears
@@ -9,7 +10,13 @@ other topics); MQTT 5 properties of a retained message reach a node started
 later, and a retained message that expired meanwhile does not come back;
 200 retained topics all reach a restarted node; topics with '.', '*', '>',
 '=', '~', '$', blanks, empty levels, UTF-8 and a 1500-byte level survive the
-key encoding.
+key encoding; the will of a client on A fires exactly once (one copy for a
+subscriber on B and one on C: one survivor claims A) when A is killed with
+kill -9, and not again when A comes back; a client that disconnected
+normally leaves no will behind, one whose connection dropped fires once
+(from A, not again when A dies); a Will Delay Interval is respected by the
+claimer, and a will whose client came back on another node meanwhile does
+not fire; the survivors count the claim and the will (/metrics).
 
 Run alone: /usr/bin/python3 tests/integration/test_35_cluster_retained_wills.py
 """
@@ -23,9 +30,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clustertest import SETTLE, ClusterCase  # noqa: E402
 from midgetest import main, unique_id, wait_for  # noqa: E402
 
+NODE_TIMEOUT = 2  # seconds (cluster.node_timeout)
+
 
 def v5_client(port, client_id, will=None, will_delay=0, session_expiry=0):
-    """A raw paho MQTT 5 client (PahoClient speaks no MQTT 5 properties)."""
+    """A raw paho MQTT 5 client (PahoClient speaks no will properties)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
@@ -46,7 +55,9 @@ def v5_client(port, client_id, will=None, will_delay=0, session_expiry=0):
     return c
 
 
-class Retained(ClusterCase):
+class RetainedAndWills(ClusterCase):
+    CLUSTER_EXTRA = "  node_timeout: %d\n" % NODE_TIMEOUT
+
     def restart(self, i):
         self.kill_node(i)
         return self.start_node(i)
@@ -70,6 +81,12 @@ class Retained(ClusterCase):
                  what="%d messages for %s on node %d" % (count, filt, node))
         time.sleep(SETTLE)
         return sorted({(m[0], m[1]) for m in c.messages})
+
+    def counted(self, nodes, name):
+        return sum(self.metric(n, name) for n in nodes)
+
+    def wills_fired(self, nodes):
+        return self.counted(nodes, "midge_cluster_wills_fired_total")
 
     # Retained messages ------------------------------------------------------
     def test_01_retained_reach_a_node_started_later(self):
@@ -175,6 +192,79 @@ class Retained(ClusterCase):
         time.sleep(SETTLE)
         self.assertEqual(sorted(c.messages),
                          sorted((t, b"p%d" % i, 1, True) for i, t in enumerate(topics)))
+
+    # Wills ------------------------------------------------------------------
+    def test_10_will_fires_once_when_its_node_is_killed(self):
+        topic = unique_id("will") + "/w"
+        subs = [self.client(1), self.client(2)]
+        for c in subs:
+            c.subscribe(topic, 1)
+        self.settle(0, subs)
+        before = self.wills_fired([1, 2])
+        gone = self.counted([1, 2], "midge_cluster_nodes_gone_total")
+        self.client(0, will=(topic, b"dead", 1, False))
+        time.sleep(0.5)  # its registration reached the bucket
+        killed = time.monotonic()
+        self.kill_node(0)
+        for c in subs:
+            c.wait_for(lambda ms: any(m[0] == topic for m in ms), timeout=NODE_TIMEOUT + 8,
+                       what="the will of a client of the killed node")
+        took = time.monotonic() - killed
+        self.assertLess(took, NODE_TIMEOUT + 4)
+        # Back under a new instance: A claims nothing of its previous run twice.
+        self.start_node(0)
+        time.sleep(NODE_TIMEOUT + 1)
+        for c in subs:
+            self.assertEqual(self.got(c, topic), [(topic, b"dead", 1, False)])
+        # Exactly one survivor claimed A and fired it.
+        self.assertEqual(self.wills_fired([1, 2]) - before, 1)
+        self.assertEqual(self.counted([1, 2], "midge_cluster_nodes_gone_total") - gone, 1)
+
+    def test_11_normal_disconnect_leaves_no_will(self):
+        base = unique_id("bye") + "/"
+        sub = self.client(1)
+        sub.subscribe(base + "#", 1)
+        self.settle(0, [sub])
+        polite = self.client(0, will=(base + "polite", b"no", 1, False))
+        dropped = self.client(0, will=(base + "dropped", b"yes", 1, False))
+        polite.disconnect()
+        dropped.abort()  # its will goes out from A, now
+        sub.wait_for(lambda ms: len(ms) >= 1, what="the will of the dropped connection")
+        time.sleep(0.5)
+        self.kill_node(0)
+        time.sleep(NODE_TIMEOUT + 3)  # A is claimed: nothing of it is left to fire
+        self.assertEqual(self.got(sub, base), [(base + "dropped", b"yes", 1, False)])
+        self.start_node(0)
+
+    def test_12_will_delay_and_a_client_back_elsewhere(self):
+        base = unique_id("delay") + "/"
+        sub = self.client(2)
+        sub.subscribe(base + "#", 1)
+        self.settle(0, [sub])
+        port = self.nodes[0].mqtt_port
+        waits = v5_client(port, unique_id("wd"), will=(base + "late", b"late", 1, False),
+                          will_delay=4, session_expiry=100)
+        back_id = unique_id("wb")
+        comes_back = v5_client(port, back_id, will=(base + "back", b"never", 1, False),
+                               will_delay=4, session_expiry=100)
+        for c in (waits, comes_back):
+            self.addCleanup(c.loop_stop)
+        time.sleep(0.5)
+        killed = time.monotonic()
+        self.kill_node(0)
+        # Back on B (with a will of its own) before the delay ran out.
+        again = v5_client(self.nodes[1].mqtt_port, back_id, will=(base + "back2", b"later", 1, False),
+                          session_expiry=100)
+        self.addCleanup(again.loop_stop)
+        sub.wait_for(lambda ms: any(m[0] == base + "late" for m in ms), timeout=NODE_TIMEOUT + 12,
+                     what="the delayed will")
+        took = time.monotonic() - killed
+        # The heartbeat stood still at most 1 s before the kill, then the delay.
+        self.assertGreaterEqual(took, NODE_TIMEOUT - 1 + 4 - 0.3)
+        time.sleep(2)
+        self.assertEqual(self.got(sub, base), [(base + "late", b"late", 1, False)])
+        again.disconnect()  # normally: its own will does not fire either
+        self.start_node(0)
 
 
 if __name__ == "__main__":

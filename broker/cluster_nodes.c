@@ -1,0 +1,262 @@
+/*
+ * cluster_nodes.c: which nodes are alive, and who fires a dead node's wills.
+ *
+ * Every node puts "alive <instance>" under its name in the bucket
+ * <js_name>_nodes about once a second (CLUSTER_HEARTBEAT_MS; the bucket's
+ * max age drops what nobody wrote for an hour). Each node watches the
+ * others' revisions on its own clock: a node whose revision has not moved
+ * for the node timeout is gone. Clocks never meet, and a watcher that could
+ * not look for a while (NATS or JetStream away, its own heartbeat failing)
+ * starts counting afresh rather than blaming the others.
+ *
+ * Claiming is a compare-and-set: the watcher replaces the revision it saw
+ * with "gone <instance> by <node>". Of several watchers exactly one
+ * succeeds, and it fires the wills of that node's instance
+ * (cluster_wills.c). A node that comes back under the same name takes its
+ * key the same way before anything else: if it wins, nobody claimed its
+ * previous run, so it fires that run's wills itself (those clients are gone
+ * with it); if the key says "gone", a survivor did. A node that stops
+ * normally says "gone" itself and purges its own entries (its clients'
+ * wills were handled as their connections closed).
+ */
+#include "config.h"
+
+#include "cluster_wills.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "broker.h"
+#include "log.h"
+
+#define CLUSTER_HEARTBEAT_MS 1000
+#define CHECK_MS 1000
+/* Longer without a successful look, and what was seen is too old to judge by. */
+#define BLIND_MS 2500
+#define NODES_MAX_AGE_NS (3600LL * 1000000000LL)
+#define VALUE_MAX 512
+
+static int open_bucket(struct cluster *c, kvStore **kv, const char *name, int64_t ttl_ns)
+{
+	kvConfig kc;
+	natsStatus s;
+
+	if (*kv)
+		return 0;
+	/* Another node made it already (the usual case): binding is one request. Nodes
+	 * that create it at once wait for JetStream, the losers then bind. */
+	if (js_KeyValue(kv, c->js, name) == NATS_OK)
+		return 0;
+	kvConfig_Init(&kc);
+	kc.Bucket = name;
+	kc.History = 1;
+	kc.TTL = ttl_ns;
+	kc.StorageType = js_FileStorage;
+	kc.Replicas = c->replicas;
+	s = js_CreateKeyValue(kv, c->js, &kc);
+	if (s != NATS_OK)
+		s = js_KeyValue(kv, c->js, name);
+	return s == NATS_OK ? 0 : -1;
+}
+
+static void alive_value(const struct cluster *c, char *out, size_t cap)
+{
+	snprintf(out, cap, "alive %016" PRIx64, c->instance);
+}
+
+static bool is_gone(const char *v, int len)
+{
+	return len >= 5 && memcmp(v, "gone ", 5) == 0;
+}
+
+/* The instance an "alive <hex>" value names, into hex (17 bytes); false otherwise. */
+static bool alive_instance(const char *v, int len, char hex[17])
+{
+	if (len != 6 + 16 || memcmp(v, "alive ", 6) != 0)
+		return false;
+	memcpy(hex, v + 6, 16);
+	hex[16] = '\0';
+	return true;
+}
+
+/* Our key, compare-and-set: fires our previous run's wills when nobody claimed it. */
+static int take_own_key(struct cluster *c)
+{
+	struct cluster_wills *cw = c->wills;
+	kvEntry *e = NULL;
+	char val[VALUE_MAX], old[17] = "";
+	uint64_t rev = 0;
+	bool fire_old = false;
+	natsStatus s;
+
+	alive_value(c, val, sizeof(val));
+	s = kvStore_Get(&e, cw->nodes_kv, cw->node_key);
+	if (s == NATS_NOT_FOUND) {
+		s = kvStore_Create(&rev, cw->nodes_kv, cw->node_key, val, (int)strlen(val));
+		fire_old = s == NATS_OK;
+	} else if (s == NATS_OK) {
+		const char *v = kvEntry_ValueString(e);
+		int len = kvEntry_ValueLen(e);
+		if (is_gone(v, len)) {
+			s = kvStore_Put(&rev, cw->nodes_kv, cw->node_key, val, (int)strlen(val));
+		} else {
+			(void)alive_instance(v, len, old);
+			s = kvStore_Update(&rev, cw->nodes_kv, cw->node_key, val, (int)strlen(val),
+					   kvEntry_Revision(e));
+			fire_old = s == NATS_OK;
+		}
+		kvEntry_Destroy(e);
+	}
+	if (s != NATS_OK)
+		return -1; /* retried: a claimer may have just taken it */
+	if (fire_old) {
+		size_t n = cluster_wills_fire(c, cw->node_key, NULL);
+		if (n)
+			log_notice("Cluster: node %s restarted; firing %zu wills of its previous run.",
+				   c->node, n);
+	}
+	cw->next_beat_ms = cluster_now_ms() + CLUSTER_HEARTBEAT_MS;
+	cw->last_beat_ok_ms = cluster_now_ms();
+	return 0;
+}
+
+int cluster_nodes_setup(struct cluster *c)
+{
+	struct cluster_wills *cw = c->wills;
+
+	if (open_bucket(c, &cw->wills_kv, cw->wills_bucket, 0) < 0 ||
+	    open_bucket(c, &cw->nodes_kv, cw->nodes_bucket, NODES_MAX_AGE_NS) < 0)
+		return -1;
+	if (!cw->started) {
+		if (take_own_key(c) < 0)
+			return -1;
+		cw->started = true;
+	}
+	return 0;
+}
+
+static struct node_seen *seen_of(struct cluster_wills *cw, const char *name)
+{
+	struct node_seen *n;
+
+	for (n = cw->seen; n; n = n->next)
+		if (strcmp(n->name, name) == 0)
+			return n;
+	n = mem_calloc(1, sizeof(*n) + strlen(name) + 1);
+	if (!n)
+		return NULL;
+	strcpy(n->name, name);
+	n->next = cw->seen;
+	cw->seen = n;
+	return n;
+}
+
+static void claim(struct cluster *c, const char *name, uint64_t rev, const char *instance)
+{
+	struct cluster_wills *cw = c->wills;
+	char val[VALUE_MAX];
+	uint64_t nrev;
+	natsStatus s;
+
+	snprintf(val, sizeof(val), "gone %s by %s", instance, c->node);
+	s = kvStore_Update(&nrev, cw->nodes_kv, name, val, (int)strlen(val), rev);
+	if (s != NATS_OK) {
+		log_info("Cluster: node %s is gone; another node fires its wills.", name);
+		return;
+	}
+	atomic_fetch_add(&cw->nodes_gone, 1);
+	size_t n = cluster_wills_fire(c, name, instance);
+	log_notice("Cluster: node %s is gone; firing %zu wills.", name, n);
+}
+
+static void check_nodes(struct cluster *c, int64_t now)
+{
+	struct cluster_wills *cw = c->wills;
+	kvKeysList keys;
+	bool blind = now - cw->last_check_ok_ms > BLIND_MS ||
+		     now - cw->last_beat_ok_ms > BLIND_MS;
+	natsStatus s;
+
+	memset(&keys, 0, sizeof(keys));
+	s = kvStore_Keys(&keys, cw->nodes_kv, NULL);
+	if (s != NATS_OK && s != NATS_NOT_FOUND)
+		return;
+	for (int i = 0; i < keys.Count; i++) {
+		const char *name = keys.Keys[i];
+		kvEntry *e = NULL;
+		struct node_seen *seen;
+		char inst[17];
+
+		if (strcmp(name, cw->node_key) == 0)
+			continue;
+		if (kvStore_Get(&e, cw->nodes_kv, name) != NATS_OK)
+			continue;
+		seen = seen_of(cw, name);
+		uint64_t rev = kvEntry_Revision(e);
+		if (seen && (rev != seen->revision || blind)) {
+			seen->revision = rev;
+			seen->changed_ms = now;
+		} else if (seen && now - seen->changed_ms >= c->node_timeout_ms &&
+			   alive_instance(kvEntry_ValueString(e), kvEntry_ValueLen(e), inst)) {
+			claim(c, name, rev, inst);
+		}
+		kvEntry_Destroy(e);
+	}
+	kvKeysList_Destroy(&keys);
+	cw->last_check_ok_ms = now;
+}
+
+void cluster_nodes_tick(struct cluster *c, int64_t now)
+{
+	struct cluster_wills *cw = c->wills;
+	char val[VALUE_MAX];
+	uint64_t rev;
+
+	if (!cw->started)
+		return;
+	cluster_wills_due(c, now);
+	if (!atomic_load(&c->connected))
+		return;
+	if (now >= cw->next_beat_ms) {
+		alive_value(c, val, sizeof(val));
+		cw->next_beat_ms = now + CLUSTER_HEARTBEAT_MS;
+		if (kvStore_Put(&rev, cw->nodes_kv, cw->node_key, val, (int)strlen(val)) == NATS_OK)
+			cw->last_beat_ok_ms = cluster_now_ms();
+	}
+	if (now >= cw->next_check_ms) {
+		cw->next_check_ms = now + CHECK_MS;
+		check_nodes(c, cluster_now_ms());
+	}
+}
+
+void cluster_nodes_leave(struct cluster *c)
+{
+	struct cluster_wills *cw = c->wills;
+	char val[VALUE_MAX];
+	kvKeysList keys;
+	uint64_t rev;
+
+	if (!cw || !cw->started || !atomic_load(&c->connected))
+		return;
+	snprintf(val, sizeof(val), "gone %016" PRIx64 " by %s (stopped)", c->instance, c->node);
+	(void)kvStore_Put(&rev, cw->nodes_kv, cw->node_key, val, (int)strlen(val));
+	memset(&keys, 0, sizeof(keys));
+	if (kvStore_Keys(&keys, cw->wills_kv, NULL) != NATS_OK)
+		return;
+	for (int i = 0; i < keys.Count; i++)
+		if (strncmp(keys.Keys[i], cw->key_head, cw->key_head_len) == 0)
+			(void)kvStore_Purge(cw->wills_kv, keys.Keys[i], NULL);
+	kvKeysList_Destroy(&keys);
+}
+
+void cluster_nodes_free(struct cluster_wills *cw)
+{
+	while (cw->seen) {
+		struct node_seen *n = cw->seen;
+		cw->seen = n->next;
+		mem_free(n);
+	}
+}
