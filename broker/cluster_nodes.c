@@ -25,11 +25,9 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
-#include "broker.h"
 #include "log.h"
 
 #define CLUSTER_HEARTBEAT_MS 1000
