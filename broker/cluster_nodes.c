@@ -3,11 +3,12 @@
  *
  * Every node puts "alive <instance>" under its name in the bucket
  * <js_name>_nodes about once a second (CLUSTER_HEARTBEAT_MS; the bucket's
- * max age drops what nobody wrote for an hour). Each node watches the
- * others' revisions on its own clock: a node whose revision has not moved
- * for the node timeout is gone. Clocks never meet, and a watcher that could
- * not look for a while (NATS or JetStream away, its own heartbeat failing)
- * starts counting afresh rather than blaming the others.
+ * max age drops what nobody wrote for an hour), and follows the bucket with
+ * a watcher, timing each key's updates on its own clock: a node whose key
+ * has not changed for the node timeout is gone. Clocks never meet. Our own
+ * heartbeats coming back through the watcher prove it current; a node that
+ * stops seeing them (NATS or JetStream away) judges nobody, and starts
+ * counting afresh when they come back rather than blaming the others.
  *
  * Claiming is a compare-and-set: the watcher replaces the revision it saw
  * with "gone <instance> by <node>". Of several watchers exactly one
@@ -31,9 +32,10 @@
 #include "log.h"
 
 #define CLUSTER_HEARTBEAT_MS 1000
-#define CHECK_MS 1000
-/* Longer without a successful look, and what was seen is too old to judge by. */
+/* Longer without our own heartbeat coming back, and the watcher is not current. */
 #define BLIND_MS 2500
+/* Updates taken from the watcher per tick at most. */
+#define WATCH_BATCH 256
 #define NODES_MAX_AGE_NS (3600LL * 1000000000LL)
 #define VALUE_MAX 512
 
@@ -117,7 +119,6 @@ static int take_own_key(struct cluster *c)
 				   c->node, n);
 	}
 	cw->next_beat_ms = cluster_now_ms() + CLUSTER_HEARTBEAT_MS;
-	cw->last_beat_ok_ms = cluster_now_ms();
 	return 0;
 }
 
@@ -133,6 +134,9 @@ int cluster_nodes_setup(struct cluster *c)
 			return -1;
 		cw->started = true;
 	}
+	if (!cw->watch && kvStore_WatchAll(&cw->watch, cw->nodes_kv, NULL) != NATS_OK)
+		return -1;
+	cw->own_seen_ms = cluster_now_ms();
 	return 0;
 }
 
@@ -162,7 +166,7 @@ static void claim(struct cluster *c, const char *name, uint64_t rev, const char 
 	snprintf(val, sizeof(val), "gone %s by %s", instance, c->node);
 	s = kvStore_Update(&nrev, cw->nodes_kv, name, val, (int)strlen(val), rev);
 	if (s != NATS_OK) {
-		log_info("Cluster: node %s is gone; another node fires its wills.", name);
+		log_info("Cluster: node %s is gone; another node claimed it first.", name);
 		return;
 	}
 	atomic_fetch_add(&cw->nodes_gone, 1);
@@ -170,41 +174,57 @@ static void claim(struct cluster *c, const char *name, uint64_t rev, const char 
 	log_notice("Cluster: node %s is gone; firing %zu wills.", name, n);
 }
 
+/* One update of the nodes bucket, as the watcher delivers it. */
+static void note(struct cluster_wills *cw, kvEntry *e, int64_t now)
+{
+	const char *name = kvEntry_Key(e);
+	struct node_seen *seen;
+
+	if (strcmp(name, cw->node_key) == 0) {
+		cw->own_seen_ms = now; /* the watcher is current up to our last heartbeat */
+		return;
+	}
+	seen = seen_of(cw, name);
+	if (!seen)
+		return;
+	seen->revision = kvEntry_Revision(e);
+	seen->changed_ms = now;
+	seen->alive = kvEntry_Operation(e) == kvOp_Put &&
+		      alive_instance(kvEntry_ValueString(e), kvEntry_ValueLen(e), seen->instance);
+}
+
+/* Takes what the watcher has; then claims the nodes that stood still too long. */
 static void check_nodes(struct cluster *c, int64_t now)
 {
 	struct cluster_wills *cw = c->wills;
-	kvKeysList keys;
-	bool blind = now - cw->last_check_ok_ms > BLIND_MS ||
-		     now - cw->last_beat_ok_ms > BLIND_MS;
-	natsStatus s;
+	kvEntry *e;
 
-	memset(&keys, 0, sizeof(keys));
-	s = kvStore_Keys(&keys, cw->nodes_kv, NULL);
-	if (s != NATS_OK && s != NATS_NOT_FOUND)
-		return;
-	for (int i = 0; i < keys.Count; i++) {
-		const char *name = keys.Keys[i];
-		kvEntry *e = NULL;
-		struct node_seen *seen;
-		char inst[17];
-
-		if (strcmp(name, cw->node_key) == 0)
-			continue;
-		if (kvStore_Get(&e, cw->nodes_kv, name) != NATS_OK)
-			continue;
-		seen = seen_of(cw, name);
-		uint64_t rev = kvEntry_Revision(e);
-		if (seen && (rev != seen->revision || blind)) {
-			seen->revision = rev;
-			seen->changed_ms = now;
-		} else if (seen && now - seen->changed_ms >= c->node_timeout_ms &&
-			   alive_instance(kvEntry_ValueString(e), kvEntry_ValueLen(e), inst)) {
-			claim(c, name, rev, inst);
-		}
+	for (int i = 0; i < WATCH_BATCH; i++) {
+		e = NULL;
+		if (kvWatcher_Next(&e, cw->watch, 1) != NATS_OK)
+			break;
+		if (e) /* NULL: the initial values are in */
+			note(cw, e, now);
 		kvEntry_Destroy(e);
 	}
-	kvKeysList_Destroy(&keys);
-	cw->last_check_ok_ms = now;
+	/* Not seeing our own heartbeat come back, we see nobody's: judge nobody, and
+	 * count afresh once we see again. */
+	if (now - cw->own_seen_ms > BLIND_MS) {
+		cw->blind = true;
+		return;
+	}
+	if (cw->blind) {
+		for (struct node_seen *n = cw->seen; n; n = n->next)
+			n->changed_ms = now;
+		cw->blind = false;
+		return;
+	}
+	for (struct node_seen *n = cw->seen; n; n = n->next) {
+		if (n->alive && now - n->changed_ms >= c->node_timeout_ms) {
+			n->alive = false; /* the watcher tells what became of it */
+			claim(c, n->name, n->revision, n->instance);
+		}
+	}
 }
 
 void cluster_nodes_tick(struct cluster *c, int64_t now)
@@ -221,13 +241,10 @@ void cluster_nodes_tick(struct cluster *c, int64_t now)
 	if (now >= cw->next_beat_ms) {
 		alive_value(c, val, sizeof(val));
 		cw->next_beat_ms = now + CLUSTER_HEARTBEAT_MS;
-		if (kvStore_Put(&rev, cw->nodes_kv, cw->node_key, val, (int)strlen(val)) == NATS_OK)
-			cw->last_beat_ok_ms = cluster_now_ms();
+		if (kvStore_Put(&rev, cw->nodes_kv, cw->node_key, val, (int)strlen(val)) != NATS_OK)
+			log_debug("Cluster: heartbeat not stored: %s.", nats_GetLastError(NULL));
 	}
-	if (now >= cw->next_check_ms) {
-		cw->next_check_ms = now + CHECK_MS;
-		check_nodes(c, cluster_now_ms());
-	}
+	check_nodes(c, cluster_now_ms());
 }
 
 void cluster_nodes_leave(struct cluster *c)
@@ -252,6 +269,11 @@ void cluster_nodes_leave(struct cluster *c)
 
 void cluster_nodes_free(struct cluster_wills *cw)
 {
+	if (cw->watch) {
+		kvWatcher_Stop(cw->watch);
+		kvWatcher_Destroy(cw->watch);
+		cw->watch = NULL;
+	}
 	while (cw->seen) {
 		struct node_seen *n = cw->seen;
 		cw->seen = n->next;

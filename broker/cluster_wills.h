@@ -24,6 +24,8 @@ struct node_seen {
 	struct node_seen *next;
 	uint64_t revision;
 	int64_t changed_ms;         /* cluster_now_ms() when revision last changed */
+	bool alive;                 /* its value says "alive <instance>" */
+	char instance[17];          /* that instance, hex */
 	char name[];                /* its key */
 };
 
@@ -40,8 +42,10 @@ struct cluster_wills {
 	/* The cluster thread only. */
 	kvStore *wills_kv, *nodes_kv;
 	bool started;               /* our heartbeat is in, our old wills handled */
-	int64_t next_beat_ms, last_beat_ok_ms;
-	int64_t next_check_ms, last_check_ok_ms;
+	int64_t next_beat_ms;
+	kvWatcher *watch;           /* the nodes bucket */
+	int64_t own_seen_ms;        /* our heartbeat last came back through it */
+	bool blind;                 /* it did not for a while */
 	struct node_seen *seen;
 	struct pending_will *pending;
 
