@@ -16,7 +16,10 @@ kill -9, and not again when A comes back; a client that disconnected
 normally leaves no will behind, one whose connection dropped fires once
 (from A, not again when A dies); a Will Delay Interval is respected by the
 claimer, and a will whose client came back on another node meanwhile does
-not fire; the survivors count the claim and the will (/metrics).
+not fire; a node killed and restarted at once gets its previous run's will
+out exactly once (itself, or the survivor that claimed it first); a node
+that stops normally is not claimed and leaves no will behind; the survivors
+count the claim and the will (/metrics).
 
 Run alone: /usr/bin/python3 tests/integration/test_35_cluster_retained_wills.py
 """
@@ -57,6 +60,18 @@ def v5_client(port, client_id, will=None, will_delay=0, session_expiry=0):
 
 class RetainedAndWills(ClusterCase):
     CLUSTER_EXTRA = "  node_timeout: %d\n" % NODE_TIMEOUT
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # A brand-new cluster: wills registered before the first node made the
+        # buckets are not kept (JetStream has nowhere to put them).
+        try:
+            for b in cls.nodes:
+                b.wait_log(r"Cluster: wills registry and node heartbeats ready", timeout=20)
+        except BaseException:
+            cls.tearDownClass()
+            raise
 
     def restart(self, i):
         self.kill_node(i)
@@ -266,6 +281,39 @@ class RetainedAndWills(ClusterCase):
         again.disconnect()  # normally: its own will does not fire either
         self.start_node(0)
 
+
+    def test_13_quick_restart_fires_the_previous_runs_will_once(self):
+        topic = unique_id("quick") + "/w"
+        subs = [self.client(1), self.client(2)]
+        for c in subs:
+            c.subscribe(topic, 1)
+        self.settle(0, subs)
+        self.client(0, will=(topic, b"prev", 1, False))
+        time.sleep(0.5)
+        # Back before the others call it gone (or just after): either it fires its
+        # previous run's will itself, or the survivor that claimed it does.
+        self.restart(0)
+        for c in subs:
+            c.wait_for(lambda ms: any(m[0] == topic for m in ms), timeout=NODE_TIMEOUT + 8,
+                       what="the will of the previous run")
+        time.sleep(NODE_TIMEOUT + 1)
+        for c in subs:
+            self.assertEqual(self.got(c, topic), [(topic, b"prev", 1, False)])
+
+    def test_14_a_node_that_stops_normally_is_not_claimed(self):
+        topic = unique_id("stop") + "/w"
+        sub = self.client(1)
+        sub.subscribe(topic, 1)
+        self.settle(0, [sub])
+        gone = self.counted([1, 2], "midge_cluster_nodes_gone_total")
+        self.client(0, will=(topic, b"x", 1, False))
+        time.sleep(0.5)
+        self.nodes[0].stop()  # SIGTERM: clients closed without their wills, as alone
+        self.nodes[0] = None
+        time.sleep(NODE_TIMEOUT + 2.5)
+        self.assertEqual(self.got(sub, topic), [])
+        self.assertEqual(self.counted([1, 2], "midge_cluster_nodes_gone_total"), gone)
+        self.start_node(0)
 
 if __name__ == "__main__":
     main()
