@@ -102,6 +102,8 @@ void cluster_retain_free(struct cluster *c);
 int cluster_wills_init(struct cluster *c);
 void cluster_wills_free(struct cluster *c);
 
+/* (cluster_jobs.c) Binds *kv to bucket kc->Bucket, creating it when missing; 0 when done. */
+int cluster_bucket_open(struct cluster *c, kvStore **kv, kvConfig *kc);
 /* (cluster_jobs.c) The cluster thread: setup steps and ticks. */
 int cluster_jobs_start(struct cluster *c);
 void cluster_jobs_stop(struct cluster *c);

@@ -42,24 +42,14 @@
 static int open_bucket(struct cluster *c, kvStore **kv, const char *name, int64_t ttl_ns)
 {
 	kvConfig kc;
-	natsStatus s;
 
-	if (*kv)
-		return 0;
-	/* Another node made it already (the usual case): binding is one request. Nodes
-	 * that create it at once wait for JetStream, the losers then bind. */
-	if (js_KeyValue(kv, c->js, name) == NATS_OK)
-		return 0;
 	kvConfig_Init(&kc);
 	kc.Bucket = name;
 	kc.History = 1;
 	kc.TTL = ttl_ns;
 	kc.StorageType = js_FileStorage;
 	kc.Replicas = c->replicas;
-	s = js_CreateKeyValue(kv, c->js, &kc);
-	if (s != NATS_OK)
-		s = js_KeyValue(kv, c->js, name);
-	return s == NATS_OK ? 0 : -1;
+	return cluster_bucket_open(c, kv, &kc);
 }
 
 static void alive_value(const struct cluster *c, char *out, size_t cap)

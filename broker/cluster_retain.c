@@ -264,22 +264,13 @@ out:
 static int open_bucket(struct cluster *c, struct cluster_retained *r)
 {
 	kvConfig kc;
-	natsStatus s;
 
-	/* Another node made it already (the usual case): binding is one request. Nodes
-	 * that create it at once wait for JetStream, the losers then bind. */
-	if (js_KeyValue(&r->kv, c->js, r->bucket) == NATS_OK)
-		return 0;
 	kvConfig_Init(&kc);
 	kc.Bucket = r->bucket;
 	kc.History = 1;
 	kc.StorageType = js_FileStorage;
 	kc.Replicas = c->replicas;
-	s = js_CreateKeyValue(&r->kv, c->js, &kc);
-	/* Made by another node, maybe with other limits: use it as it is. */
-	if (s != NATS_OK)
-		s = js_KeyValue(&r->kv, c->js, r->bucket);
-	return s == NATS_OK ? 0 : -1;
+	return cluster_bucket_open(c, &r->kv, &kc);
 }
 
 int cluster_retain_setup(struct cluster *c)
