@@ -18,7 +18,8 @@
  * back too and are stored again, delivered to nobody: applying the stream's
  * order everywhere makes nodes that set one topic at once agree. A message
  * whose expiry (counted from when JetStream stored it) has passed is a clear:
- * a late node does not bring it back.
+ * a late node does not bring it back, and purges it from the bucket (only
+ * if it is still the key's last value; marked, so nobody delivers that).
  *
  * cluster_start() waits up to CLUSTER_RETAIN_LOAD_WAIT_MS for the initial
  * load when NATS answered at once, so early subscribers find the retained
@@ -42,6 +43,8 @@
 
 #define STACK_BUF 2048
 #define FOLLOW_HEARTBEAT_MS 1000
+/* On a purge marker that clears an expired value. */
+#define EXPIRED_HEADER "Midge-Expired"
 
 struct cluster_retained {
 	char *bucket;               /* <js_name>_retained */
@@ -200,6 +203,44 @@ static struct message *clear_of_key(struct cluster_retained *r, const char *subj
 	return m;
 }
 
+/*
+ * Purges the expired value e (stream sequence seq) of subject from the bucket, so
+ * that it stops taking room and being loaded. Only if it is still the key's last
+ * value (JetStream checks), marked expired: nobody delivers the clear.
+ */
+static void purge_expired(struct cluster *c, const char *subject, struct cluster_env *e,
+			  uint64_t seq)
+{
+	uint8_t sbuf[STACK_BUF], *data;
+	char last[24];
+	natsMsg *msg = NULL;
+	size_t size;
+	natsStatus s;
+
+	e->payload_len = 0;
+	e->expiry = 0;
+	size = cluster_env_size(e);
+	data = size <= sizeof(sbuf) ? sbuf : mem_malloc(size);
+	if (!data)
+		return;
+	cluster_env_encode(e, data);
+	snprintf(last, sizeof(last), "%llu", (unsigned long long)seq);
+	s = natsMsg_Create(&msg, subject, NULL, (const char *)data, (int)size);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(msg, "KV-Operation", "PURGE");
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(msg, "Nats-Rollup", "sub");
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(msg, "Nats-Expected-Last-Subject-Sequence", last);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(msg, EXPIRED_HEADER, "1");
+	if (s == NATS_OK)
+		(void)natsConnection_PublishMsg(c->nc, msg);
+	natsMsg_Destroy(msg);
+	if (data != sbuf)
+		mem_free(data);
+}
+
 static void on_retained(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
 	struct cluster *c = closure;
@@ -222,9 +263,12 @@ static void on_retained(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 			       (size_t)natsMsg_GetDataLength(msg), &e) == 0) {
 		int64_t stored = meta->Timestamp / 1000000000;
 		int64_t expires = e.expiry ? stored + (int64_t)e.expiry : 0;
-		if (cleared)
+		if (cleared) {
 			e.payload_len = 0;
-		if (expires && expires <= (int64_t)time(NULL)) {
+			if (natsMsgHeader_Get(msg, EXPIRED_HEADER, &op) == NATS_OK)
+				in_load = true; /* nobody is told of an expiry */
+		} else if (expires && expires <= (int64_t)time(NULL)) {
+			purge_expired(c, natsMsg_GetSubject(msg), &e, meta->Sequence.Stream);
 			e.payload_len = 0; /* expired while this node did not know it: not back */
 			in_load = true;    /* and nobody is told of an expiry */
 			expires = 0;
