@@ -5,7 +5,10 @@
  * with its own threads and reconnection), the publication of every message
  * routed here to the other nodes, the NATS subscriptions that follow this
  * node's subscription filters, and the hand-over of messages from other
- * nodes to a worker, which routes them locally only. It does not own routing
+ * nodes to a worker, which routes them locally only; the cluster's retained
+ * messages, kept in a JetStream key-value bucket every node follows
+ * (cluster_retain.c); the wills of clients of a node that dies, which another
+ * node fires (cluster_wills.c, cluster_nodes.c). It does not own routing
  * (route.h) or the subject mapping and envelope (cluster_wire.h).
  *
  * Without a cluster section b->cluster stays NULL and nothing here runs:
