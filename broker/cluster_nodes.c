@@ -77,7 +77,7 @@ static int take_own_key(struct cluster *c)
 {
 	struct cluster_wills *cw = c->wills;
 	kvEntry *e = NULL;
-	char val[VALUE_MAX], old[17] = "";
+	char val[VALUE_MAX];
 	uint64_t rev = 0;
 	bool fire_old = false;
 	natsStatus s;
@@ -93,7 +93,6 @@ static int take_own_key(struct cluster *c)
 		if (is_gone(v, len)) {
 			s = kvStore_Put(&rev, cw->nodes_kv, cw->node_key, val, (int)strlen(val));
 		} else {
-			(void)alive_instance(v, len, old);
 			s = kvStore_Update(&rev, cw->nodes_kv, cw->node_key, val, (int)strlen(val),
 					   kvEntry_Revision(e));
 			fire_old = s == NATS_OK;
@@ -235,6 +234,7 @@ void cluster_nodes_tick(struct cluster *c, int64_t now)
 			log_debug("Cluster: heartbeat not stored: %s.", nats_GetLastError(NULL));
 	}
 	check_nodes(c, cluster_now_ms());
+	cluster_wills_sweep(c, cluster_now_ms());
 }
 
 void cluster_nodes_leave(struct cluster *c)

@@ -42,6 +42,10 @@
 /* A longer client id (as a key token) is not registered: such a will stays local. */
 #define CID_TOKEN_MAX 384
 #define KEY_BUF (sizeof("$KV..") + 300 + 256 * 3 + 20 + CID_TOKEN_MAX + 20)
+/* Every connection with a will leaves a marker under its own key: swept this often,
+ * those older than MARKER_AGE_NS (nobody reads them: a purged entry is just gone). */
+#define SWEEP_MS (5 * 60 * 1000)
+#define MARKER_AGE_NS (60LL * 1000000000LL)
 
 int cluster_wills_init(struct cluster *c)
 {
@@ -322,4 +326,23 @@ void cluster_wills_due(struct cluster *c, int64_t now_ms)
 	}
 	if (listed)
 		kvKeysList_Destroy(&keys);
+}
+
+void cluster_wills_sweep(struct cluster *c, int64_t now_ms)
+{
+	struct cluster_wills *cw = c->wills;
+	kvPurgeOptions po;
+	natsStatus s;
+
+	if (cw->next_sweep_ms == 0)
+		cw->next_sweep_ms = now_ms + SWEEP_MS;
+	if (now_ms < cw->next_sweep_ms)
+		return;
+	cw->next_sweep_ms = now_ms + SWEEP_MS;
+	kvPurgeOptions_Init(&po);
+	po.DeleteMarkersOlderThan = MARKER_AGE_NS;
+	s = kvStore_PurgeDeletes(cw->wills_kv, &po);
+	if (s != NATS_OK && s != NATS_NOT_FOUND)
+		log_debug("Cluster: the wills registry's markers stay for now (%s).",
+			  natsStatus_GetText(s));
 }

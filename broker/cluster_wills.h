@@ -43,6 +43,7 @@ struct cluster_wills {
 	kvStore *wills_kv, *nodes_kv;
 	bool started;               /* our heartbeat is in, our old wills handled */
 	int64_t next_beat_ms;
+	int64_t next_sweep_ms;      /* cluster_wills_sweep() */
 	kvWatcher *watch;           /* the nodes bucket */
 	int64_t own_seen_ms;        /* our heartbeat last came back through it */
 	bool blind;                 /* it did not for a while */
@@ -61,6 +62,8 @@ struct cluster_wills {
 size_t cluster_wills_fire(struct cluster *c, const char *node, const char *instance);
 /* Publishes the pending wills that are due. */
 void cluster_wills_due(struct cluster *c, int64_t now_ms);
+/* Now and then, drops the purge markers forgotten entries leave in the bucket. */
+void cluster_wills_sweep(struct cluster *c, int64_t now_ms);
 
 /* (cluster_nodes.c) A job setup step and its tick. */
 int cluster_nodes_setup(struct cluster *c);
