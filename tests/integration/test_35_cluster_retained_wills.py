@@ -18,8 +18,10 @@ normally leaves no will behind, one whose connection dropped fires once
 claimer, and a will whose client came back on another node meanwhile does
 not fire; a node killed and restarted at once gets its previous run's will
 out exactly once (itself, or the survivor that claimed it first); a node
-that stops normally is not claimed and leaves no will behind; the survivors
-count the claim and the will (/metrics).
+that stops normally is not claimed and leaves no will behind; a dead node's
+retained MQTT 5 will keeps its QoS, retain flag and properties (a new
+subscriber on either survivor gets it); the survivors count the claim and
+the will (/metrics).
 
 Run alone: /usr/bin/python3 tests/integration/test_35_cluster_retained_wills.py
 """
@@ -36,8 +38,8 @@ from midgetest import main, unique_id, wait_for  # noqa: E402
 NODE_TIMEOUT = 2  # seconds (cluster.node_timeout)
 
 
-def v5_client(port, client_id, will=None, will_delay=0, session_expiry=0):
-    """A raw paho MQTT 5 client (PahoClient speaks no will properties)."""
+def v5_client(port, client_id, will=None, will_delay=0, session_expiry=0, will_props=None):
+    """A raw paho MQTT 5 client (PahoClient speaks no MQTT 5 properties)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
@@ -46,6 +48,8 @@ def v5_client(port, client_id, will=None, will_delay=0, session_expiry=0):
     c.on_message = lambda cl, u, m: c.got.append(m)
     if will:
         wp = Properties(PacketTypes.WILLMESSAGE)
+        for k, v in (will_props or {}).items():
+            setattr(wp, k, v)
         if will_delay:
             wp.WillDelayInterval = will_delay
         c.will_set(will[0], will[1], will[2], will[3], properties=wp)
@@ -314,6 +318,33 @@ class RetainedAndWills(ClusterCase):
         self.assertEqual(self.got(sub, topic), [])
         self.assertEqual(self.counted([1, 2], "midge_cluster_nodes_gone_total"), gone)
         self.start_node(0)
+
+    def test_15_a_dead_nodes_will_keeps_its_retain_flag_and_properties(self):
+        topic = unique_id("rwill") + "/status"
+        port = self.nodes[0].mqtt_port
+        c = v5_client(port, unique_id("rw"), will=(topic, b"offline", 1, True),
+                      will_props={"ContentType": "text/plain", "UserProperty": [("why", "crash")],
+                                  "MessageExpiryInterval": 300})
+        self.addCleanup(c.loop_stop)
+        time.sleep(0.5)
+        self.kill_node(0)
+        time.sleep(NODE_TIMEOUT + 3)
+        # Retained by the claimer, in the cluster: a new subscriber on either survivor has it.
+        for node in (1, 2):
+            sub = v5_client(self.nodes[node].mqtt_port, unique_id("rs"))
+            self.addCleanup(sub.loop_stop)
+            self.addCleanup(sub.disconnect)
+            sub.subscribe(topic, 1)
+            wait_for(lambda: sub.got, timeout=5, what="the retained will on node %d" % node)
+            time.sleep(SETTLE)
+            self.assertEqual(len(sub.got), 1)
+            m = sub.got[0]
+            self.assertEqual((m.topic, m.payload, m.qos, m.retain), (topic, b"offline", 1, True))
+            self.assertEqual(m.properties.ContentType, "text/plain")
+            self.assertEqual(m.properties.UserProperty, [("why", "crash")])
+            self.assertTrue(280 <= m.properties.MessageExpiryInterval <= 300)
+        self.start_node(0)
+        self.client(1).publish(topic, b"", 1, retain=True)
 
 if __name__ == "__main__":
     main()
