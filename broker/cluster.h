@@ -49,15 +49,17 @@ void cluster_stop(struct broker *b);
 void cluster_publish(struct cluster *c, const struct message *m);
 
 /*
- * The wills registry (cluster_wills.c): a connection with a will, accepted
- * on this node, registers it so that another node fires it should this node
- * die. `delay`: seconds from the node's death (the lesser of the Will Delay
+ * The wills registry (cluster_wills.c): a connection accepted on this node
+ * registers itself and its will (NULL: none), so that another node fires
+ * the will should this node die, unless the client is back elsewhere by
+ * then. `delay`: seconds from the node's death (the lesser of the Will Delay
  * Interval and the session expiry). Returns the registration to forget it
  * by, 0 when not registered. Any worker; neither waits for NATS.
  */
 uint64_t cluster_will_register(struct cluster *c, const char *client_id,
 			       const struct message *will, uint32_t delay);
-/* The will of registration reg (of client_id) was published, discarded or cancelled. */
+/* The will of registration reg (of client_id) was published, discarded or cancelled, or
+ * the connection without one closed. */
 void cluster_will_forget(struct cluster *c, const char *client_id, uint64_t reg);
 
 struct cluster_stats {

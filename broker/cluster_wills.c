@@ -3,16 +3,17 @@
  *
  * A will normally goes out from the node its client was on, when the
  * connection drops (will.c). To fire the wills of a node that dies without
- * closing anything (kill -9, power loss), every node keeps the wills of its
- * connected clients in the bucket <js_name>_wills:
+ * closing anything (kill -9, power loss), every node keeps its connected
+ * clients, with their wills, in the bucket <js_name>_wills:
  *     key   <node>.<instance>.<client id>.<registration>   (cluster_wire.h tokens)
- *     value delay(4, big-endian seconds) and the will as an envelope
+ *     value delay(4, big-endian seconds) and the will as an envelope (none
+ *           for a client without a will: it is there to say where it is)
  * The instance tells one life of a node from the next; the registration
  * number one connection from the next of the same client (their put and
- * delete may cross). Workers put an entry when a connection with a will is
- * accepted and purge it when the will is published, discarded or cancelled,
- * by plain NATS publishes to $KV.<bucket>.<key>: they never wait. A will
- * waiting for its delay on a session keeps its entry until then.
+ * delete may cross). Workers put an entry when a connection is accepted and
+ * purge it when its will is published, discarded or cancelled (or it had
+ * none and closed), by plain NATS publishes to $KV.<bucket>.<key>: they never
+ * wait. A will waiting for its delay on a session keeps its entry until then.
  *
  * cluster_nodes.c notices a dead node and claims it (exactly one node does);
  * the claimer then calls cluster_wills_fire(), on the cluster thread: each
@@ -123,9 +124,11 @@ uint64_t cluster_will_register(struct cluster *c, const char *client_id, const s
 	size_t size;
 	natsStatus s;
 
-	if (!cluster_env_of(c, will, &e) || !entry_subject(cw, subj, client_id, reg))
+	if (!entry_subject(cw, subj, client_id, reg))
 		return 0;
-	size = 4 + cluster_env_size(&e);
+	if (will && !cluster_env_of(c, will, &e))
+		will = NULL; /* expired already: the client is here all the same */
+	size = 4 + (will ? cluster_env_size(&e) : 0);
 	data = size <= sizeof(sbuf) ? sbuf : mem_malloc(size);
 	if (!data)
 		return 0;
@@ -133,7 +136,8 @@ uint64_t cluster_will_register(struct cluster *c, const char *client_id, const s
 	data[1] = (uint8_t)(delay >> 16);
 	data[2] = (uint8_t)(delay >> 8);
 	data[3] = (uint8_t)delay;
-	cluster_env_encode(&e, data + 4);
+	if (will)
+		cluster_env_encode(&e, data + 4);
 	s = natsConnection_Publish(c->nc, subj, data, (int)size);
 	if (data != sbuf)
 		mem_free(data);
@@ -286,8 +290,8 @@ size_t cluster_wills_fire(struct cluster *c, const char *node, const char *insta
 		if (instance ? strcmp(tok[1], instance) != 0 : strcmp(tok[1], ours) == 0)
 			continue;
 		if (back_elsewhere(&keys, tok[0], tok[1], tok[2])) {
-			log_info("Cluster: client %s is back on another node; its will stays unsent.",
-				 tok[2]);
+			log_debug("Cluster: client %s is back on another node; no will for it.",
+				  tok[2]);
 			(void)kvStore_Purge(cw->wills_kv, key, NULL);
 			continue;
 		}

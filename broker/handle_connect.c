@@ -326,8 +326,9 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 			c->ext->will_delay = x->pkt.will.props.will_delay;
 		}
 	}
-	/* Fired by another node should this one die (the lesser delay wins, as here). */
-	if (c->will && b->cluster) {
+	/* Where the client is, and its will, which another node fires should this one
+	 * die (the lesser delay wins, as here). */
+	if (b->cluster) {
 		uint32_t delay = client_will_delay(c);
 		if (s->expiry_interval < delay)
 			delay = s->expiry_interval;

@@ -15,8 +15,8 @@ subscriber on B and one on C: one survivor claims A) when A is killed with
 kill -9, and not again when A comes back; a client that disconnected
 normally leaves no will behind, one whose connection dropped fires once
 (from A, not again when A dies); a Will Delay Interval is respected by the
-claimer, and a will whose client came back on another node meanwhile does
-not fire; a node killed and restarted at once gets its previous run's will
+claimer, and a will whose client came back on another node meanwhile (with
+or without a will of its own) does not fire; a node killed and restarted at once gets its previous run's will
 out exactly once (itself, or the survivor that claimed it first); a node
 that stops normally is not claimed and leaves no will behind; a dead node's
 retained MQTT 5 will keeps its QoS, retain flag and properties (a new
@@ -266,7 +266,10 @@ class RetainedAndWills(ClusterCase):
         back_id = unique_id("wb")
         comes_back = v5_client(port, back_id, will=(base + "back", b"never", 1, False),
                                will_delay=4, session_expiry=100)
-        for c in (waits, comes_back):
+        bare_id = unique_id("wn")
+        comes_back_bare = v5_client(port, bare_id, will=(base + "bare", b"never", 1, False),
+                                    will_delay=4, session_expiry=100)
+        for c in (waits, comes_back, comes_back_bare):
             self.addCleanup(c.loop_stop)
         time.sleep(0.5)
         killed = time.monotonic()
@@ -275,6 +278,8 @@ class RetainedAndWills(ClusterCase):
         again = v5_client(self.nodes[1].mqtt_port, back_id, will=(base + "back2", b"later", 1, False),
                           session_expiry=100)
         self.addCleanup(again.loop_stop)
+        # And one back on C without any will: its connection is registered all the same.
+        self.client(2, client_id=bare_id)
         sub.wait_for(lambda ms: any(m[0] == base + "late" for m in ms), timeout=NODE_TIMEOUT + 12,
                      what="the delayed will")
         took = time.monotonic() - killed
@@ -284,7 +289,6 @@ class RetainedAndWills(ClusterCase):
         self.assertEqual(self.got(sub, base), [(base + "late", b"late", 1, False)])
         again.disconnect()  # normally: its own will does not fire either
         self.start_node(0)
-
 
     def test_13_quick_restart_fires_the_previous_runs_will_once(self):
         topic = unique_id("quick") + "/w"
