@@ -29,6 +29,7 @@
 #include "cluster_wills.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -46,6 +47,8 @@
 /* Every connection with a will leaves a marker under its own key: swept this often,
  * those older than MARKER_AGE_NS (nobody reads them: a purged entry is just gone). */
 #define SWEEP_MS (5 * 60 * 1000)
+/* Reading a dead node's entries: the longest wait for the next one. */
+#define WATCH_WAIT_MS 5000
 #define MARKER_AGE_NS (60LL * 1000000000LL)
 
 int cluster_wills_init(struct cluster *c)
@@ -144,14 +147,12 @@ uint64_t cluster_will_register(struct cluster *c, const char *client_id, const s
 	return s == NATS_OK ? reg : 0;
 }
 
-void cluster_will_forget(struct cluster *c, const char *client_id, uint64_t reg)
+/* A purge marker on subj: the entry is gone. */
+static void purge_subject(struct cluster *c, const char *subj)
 {
-	char subj[KEY_BUF];
 	natsMsg *msg = NULL;
 	natsStatus s;
 
-	if (!reg || !entry_subject(c->wills, subj, client_id, reg))
-		return;
 	s = natsMsg_Create(&msg, subj, NULL, NULL, 0);
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(msg, "KV-Operation", "PURGE");
@@ -161,23 +162,32 @@ void cluster_will_forget(struct cluster *c, const char *client_id, uint64_t reg)
 		s = natsConnection_PublishMsg(c->nc, msg);
 	natsMsg_Destroy(msg);
 	if (s != NATS_OK)
-		log_debug("Cluster: the will entry of %s stays behind (%s).", client_id,
-			  natsStatus_GetText(s));
+		log_debug("Cluster: the wills registry keeps %s (%s).", subj, natsStatus_GetText(s));
+}
+
+void cluster_will_forget(struct cluster *c, const char *client_id, uint64_t reg)
+{
+	char subj[KEY_BUF];
+
+	if (reg && entry_subject(c->wills, subj, client_id, reg))
+		purge_subject(c, subj);
 }
 
 /* ---- Firing a dead node's wills (the cluster thread) ---------------------------------- */
 
-/* Splits key into its 4 tokens (pointers into copy); false when it is not an entry key. */
-static bool split_key(const char *key, char *copy, size_t cap, char *tok[4])
+/* The runs being fired: node's run `instance`, or with NULL every run of it but ours. */
+struct dead_runs {
+	const char *node, *instance;
+	char ours[17];
+};
+
+/* Cuts key (in place) into its 4 tokens; false when it is not an entry key. */
+static bool cut_key(char *key, char *tok[4])
 {
-	size_t n = strlen(key);
 	int i = 0;
 
-	if (n + 1 > cap)
-		return false;
-	memcpy(copy, key, n + 1);
-	tok[i++] = copy;
-	for (char *p = copy; *p; p++) {
+	tok[i++] = key;
+	for (char *p = key; *p; p++) {
 		if (*p == '.') {
 			if (i == 4)
 				return false;
@@ -188,17 +198,62 @@ static bool split_key(const char *key, char *copy, size_t cap, char *tok[4])
 	return i == 4;
 }
 
-/* Whether another node, or another run of it, has an entry for the client id token cid. */
-static bool back_elsewhere(const kvKeysList *keys, const char *node, const char *instance,
-			   const char *cid)
+static bool is_dead(const struct dead_runs *d, char *const tok[4])
 {
-	char copy[KEY_BUF], *tok[4];
+	if (strcmp(tok[0], d->node) != 0)
+		return false;
+	return d->instance ? strcmp(tok[1], d->instance) == 0 : strcmp(tok[1], d->ours) != 0;
+}
 
-	for (int i = 0; i < keys->Count; i++)
-		if (split_key(keys->Keys[i], copy, sizeof(copy), tok) && strcmp(tok[2], cid) == 0 &&
-		    (strcmp(tok[0], node) != 0 || strcmp(tok[1], instance) != 0))
-			return true;
-	return false;
+/* The client ids (key tokens) with an entry outside the dead runs: clients back elsewhere. */
+struct cid_set {
+	kvKeysList keys;
+	const char **cids;      /* sorted, into keys */
+	size_t n;
+};
+
+static int by_string(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* false when the registry could not be listed. */
+static bool cids_elsewhere(struct cluster_wills *cw, const struct dead_runs *d, struct cid_set *set)
+{
+	natsStatus s;
+
+	memset(set, 0, sizeof(*set));
+	s = kvStore_Keys(&set->keys, cw->wills_kv, NULL);
+	if (s == NATS_NOT_FOUND)
+		return true; /* no entries at all */
+	if (s != NATS_OK) {
+		log_warn("Warning: cluster: unable to list the wills registry: %s.",
+			 natsStatus_GetText(s));
+		return false;
+	}
+	set->cids = mem_malloc(sizeof(*set->cids) * ((size_t)set->keys.Count + 1));
+	if (!set->cids) {
+		kvKeysList_Destroy(&set->keys);
+		return false;
+	}
+	for (int i = 0; i < set->keys.Count; i++) {
+		char *tok[4];
+		if (cut_key(set->keys.Keys[i], tok) && !is_dead(d, tok))
+			set->cids[set->n++] = tok[2];
+	}
+	qsort(set->cids, set->n, sizeof(*set->cids), by_string);
+	return true;
+}
+
+static bool back_elsewhere(const struct cid_set *set, const char *cid)
+{
+	return set->n && bsearch(&cid, set->cids, set->n, sizeof(*set->cids), by_string);
+}
+
+static void cid_set_free(struct cid_set *set)
+{
+	mem_free(set->cids);
+	kvKeysList_Destroy(&set->keys);
 }
 
 static void publish_will(struct cluster *c, struct message *m, uint32_t expiry)
@@ -212,100 +267,99 @@ static void publish_will(struct cluster *c, struct message *m, uint32_t expiry)
 		    &(struct inbox_item){.kind = INBOX_PUBLISH, .msg = m});
 }
 
-/* One entry (tok: its key split): its will out now or pending; the entry purged.
- * Returns whether it fires. */
-static bool fire_entry(struct cluster *c, const char *key, char *const tok[4], int64_t now_ms)
+/* Keeps will m until its delay has run out; false when out of memory. */
+static bool hold_will(struct cluster_wills *cw, struct message *m, uint32_t expiry,
+		      uint32_t delay, const char *cid, int64_t now_ms)
 {
-	struct cluster_wills *cw = c->wills;
-	kvEntry *entry = NULL;
-	struct cluster_env e;
-	struct message *m = NULL;
-	uint32_t delay = 0;
+	size_t clen = strlen(cid);
+	struct pending_will *p = mem_calloc(1, sizeof(*p) + clen + 1);
 
-	if (kvStore_Get(&entry, cw->wills_kv, key) != NATS_OK)
-		return false; /* gone meanwhile: its client left normally */
-	const uint8_t *v = kvEntry_Value(entry);
-	int vlen = kvEntry_ValueLen(entry);
-	if (vlen > 4 && cluster_env_decode(v + 4, (size_t)vlen - 4, &e) == 0) {
-		delay = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
-		m = message_new(e.topic, e.topic_len, e.payload, e.payload_len, e.qos, e.retain,
-				e.props, e.props_len);
-	}
-	kvEntry_Destroy(entry);
-	if (kvStore_Purge(cw->wills_kv, key, NULL) != NATS_OK)
-		log_debug("Cluster: unable to purge will entry %s.", key);
-	if (!m)
+	if (!p)
 		return false;
-	if (delay == 0) {
-		publish_will(c, m, e.expiry);
-		return true;
-	}
-	size_t nlen = strlen(tok[0]), ilen = strlen(tok[1]), clen = strlen(tok[2]);
-	struct pending_will *p = mem_calloc(1, sizeof(*p) + nlen + ilen + clen + 3);
-	if (!p) {
-		publish_will(c, m, e.expiry); /* sooner rather than never */
-		return true;
-	}
 	p->due_ms = now_ms + (int64_t)delay * 1000;
 	p->msg = m;
-	p->expiry = e.expiry;
-	memcpy(p->ids, tok[0], nlen + 1);
-	p->instance = p->ids + nlen + 1;
-	memcpy(p->instance, tok[1], ilen + 1);
-	p->cid = p->instance + ilen + 1;
-	memcpy(p->cid, tok[2], clen + 1);
+	p->expiry = expiry;
+	memcpy(p->cid, cid, clen + 1);
 	p->next = cw->pending;
 	cw->pending = p;
 	return true;
 }
 
-/* Every key of the wills bucket into keys; false when they are unknown. */
-static bool list_keys(struct cluster_wills *cw, kvKeysList *keys)
+/* One entry of the watch: purged; when of a dead run, its will out now or held.
+ * Returns whether a will goes out. */
+static bool fire_entry(struct cluster *c, const struct dead_runs *d, const struct cid_set *set,
+		       kvEntry *entry, int64_t now_ms)
 {
-	memset(keys, 0, sizeof(*keys));
-	natsStatus s = kvStore_Keys(keys, cw->wills_kv, NULL);
-	if (s == NATS_NOT_FOUND)
-		return true; /* no entries at all */
-	if (s != NATS_OK)
-		log_warn("Warning: cluster: unable to list the wills registry: %s.",
-			 natsStatus_GetText(s));
-	return s == NATS_OK;
+	const char *key = kvEntry_Key(entry);
+	char copy[KEY_BUF], subj[KEY_BUF], *tok[4];
+	const uint8_t *v = kvEntry_Value(entry);
+	int vlen = kvEntry_ValueLen(entry);
+	struct cluster_env e;
+	struct message *m;
+	uint32_t delay;
+
+	if (strlen(key) >= sizeof(copy))
+		return false;
+	strcpy(copy, key);
+	if (!cut_key(copy, tok) || !is_dead(d, tok))
+		return false;
+	snprintf(subj, sizeof(subj), "%s%s", c->wills->subject, key);
+	purge_subject(c, subj);
+	if (back_elsewhere(set, tok[2])) {
+		log_debug("Cluster: client %s is back on another node: no will for it.", tok[2]);
+		return false;
+	}
+	if (vlen <= 4 || cluster_env_decode(v + 4, (size_t)vlen - 4, &e) < 0)
+		return false; /* a client without a will */
+	delay = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
+	m = message_new(e.topic, e.topic_len, e.payload, e.payload_len, e.qos, e.retain, e.props,
+			e.props_len);
+	if (!m)
+		return false;
+	if (delay == 0 || !hold_will(c->wills, m, e.expiry, delay, tok[2], now_ms))
+		publish_will(c, m, e.expiry); /* (out of memory: sooner rather than never) */
+	return true;
 }
 
 size_t cluster_wills_fire(struct cluster *c, const char *node, const char *instance)
 {
 	struct cluster_wills *cw = c->wills;
-	kvKeysList keys;
-	size_t n = 0;
+	struct dead_runs d = {.node = node, .instance = instance};
 	int64_t now_ms = cluster_now_ms();
-	char copy[KEY_BUF], *tok[4], ours[17];
+	char filter[KEY_BUF];
+	struct cid_set set;
+	kvWatcher *w = NULL;
+	size_t n = 0;
 
-	snprintf(ours, sizeof(ours), "%016llx", (unsigned long long)c->instance);
-	if (!list_keys(cw, &keys))
+	snprintf(d.ours, sizeof(d.ours), "%016llx", (unsigned long long)c->instance);
+	if (!cids_elsewhere(cw, &d, &set))
 		return 0;
-	for (int i = 0; i < keys.Count; i++) {
-		const char *key = keys.Keys[i];
-		if (!split_key(key, copy, sizeof(copy), tok) || strcmp(tok[0], node) != 0)
-			continue;
-		if (instance ? strcmp(tok[1], instance) != 0 : strcmp(tok[1], ours) == 0)
-			continue;
-		if (back_elsewhere(&keys, tok[0], tok[1], tok[2])) {
-			log_debug("Cluster: client %s is back on another node; no will for it.",
-				  tok[2]);
-			(void)kvStore_Purge(cw->wills_kv, key, NULL);
-			continue;
-		}
-		if (fire_entry(c, key, tok, now_ms))
-			n++;
+	/* One consumer brings every entry of the node with its value. */
+	snprintf(filter, sizeof(filter), "%s.>", node);
+	if (kvStore_Watch(&w, cw->wills_kv, filter, NULL) != NATS_OK) {
+		log_warn("Warning: cluster: unable to read the wills of node %s.", node);
+		cid_set_free(&set);
+		return 0;
 	}
-	kvKeysList_Destroy(&keys);
+	for (;;) {
+		kvEntry *e = NULL;
+		/* NULL: every entry there was has come. */
+		if (kvWatcher_Next(&e, w, WATCH_WAIT_MS) != NATS_OK || !e)
+			break;
+		if (kvEntry_Operation(e) == kvOp_Put && fire_entry(c, &d, &set, e, now_ms))
+			n++;
+		kvEntry_Destroy(e);
+	}
+	kvWatcher_Destroy(w);
+	cid_set_free(&set);
 	return n;
 }
 
 void cluster_wills_due(struct cluster *c, int64_t now_ms)
 {
 	struct pending_will **at = &c->wills->pending;
-	kvKeysList keys;
+	struct dead_runs nobody = {.node = "", .instance = ""};
+	struct cid_set set;
 	bool listed = false;
 
 	while (*at) {
@@ -314,12 +368,13 @@ void cluster_wills_due(struct cluster *c, int64_t now_ms)
 			at = &p->next;
 			continue;
 		}
-		/* The client may have come back during the delay [MQTT-3.1.3-9]. */
-		if (!listed && !list_keys(c->wills, &keys))
+		/* The client may have come back during the delay [MQTT-3.1.3-9]: its old
+		 * entry is purged, so any entry is a new connection. */
+		if (!listed && !cids_elsewhere(c->wills, &nobody, &set))
 			return; /* asked again next tick */
 		listed = true;
 		*at = p->next;
-		if (back_elsewhere(&keys, p->ids, p->instance, p->cid)) {
+		if (back_elsewhere(&set, p->cid)) {
 			log_info("Cluster: client %s is back on another node; its will stays unsent.",
 				 p->cid);
 			message_unref(p->msg);
@@ -329,7 +384,7 @@ void cluster_wills_due(struct cluster *c, int64_t now_ms)
 		mem_free(p);
 	}
 	if (listed)
-		kvKeysList_Destroy(&keys);
+		cid_set_free(&set);
 }
 
 void cluster_wills_sweep(struct cluster *c, int64_t now_ms)

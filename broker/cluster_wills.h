@@ -15,8 +15,7 @@ struct pending_will {
 	int64_t due_ms;             /* cluster_now_ms() */
 	struct message *msg;
 	uint32_t expiry;            /* its Message Expiry Interval, 0 = none */
-	char *instance, *cid;       /* into ids: node, instance, client id, as key tokens */
-	char ids[];
+	char cid[];                 /* its client id, as a key token */
 };
 
 /* What this node last saw of another node's heartbeat. */
