@@ -106,6 +106,7 @@ struct client {
 	uint64_t qos0_unsent_bytes;
 	uint8_t *inbuf;                 /* bytes of an incomplete packet */
 	struct message *will;
+	uint64_t cluster_will;          /* its registration with the cluster (cluster.h), 0 = none */
 	char *username;
 	char *id;                       /* client id once known (borrowed from the session when attached) */
 	struct bridge *bridge;          /* a bridge's connection to another broker (bridge.h) */

@@ -7,8 +7,12 @@
  * confirmed before their publisher's acknowledgement goes), the NATS
  * subscriptions that follow this node's subscription filters, and the
  * hand-over of messages from other nodes to a worker, which routes them
- * locally only. It does not own routing (route.h), holding acknowledgements
- * (store.h) or the subject mapping and envelope (cluster_wire.h).
+ * locally only; the cluster's retained messages, kept in a JetStream
+ * key-value bucket every node follows (cluster_retain.c); the wills of
+ * clients of a node that dies, which another node fires (cluster_wills.c,
+ * cluster_nodes.c). It does not own routing (route.h), holding
+ * acknowledgements (store.h) or the subject mapping and envelope
+ * (cluster_wire.h).
  *
  * Without a cluster section b->cluster stays NULL and nothing here runs:
  * the only cost on the publish path is route.c's test of that pointer. A
@@ -125,6 +129,20 @@ void cluster_session_request_free(void *request);
 struct session *cluster_session_install(struct worker *w, const char *id, const uint8_t *data,
 					size_t len);
 
+/*
+ * The wills registry (cluster_wills.c): a connection accepted on this node
+ * registers itself and its will (NULL: none), so that another node fires
+ * the will should this node die, unless the client is back elsewhere by
+ * then. `delay`: seconds from the node's death (the lesser of the Will Delay
+ * Interval and the session expiry). Returns the registration to forget it
+ * by, 0 when not registered. Any worker; neither waits for NATS.
+ */
+uint64_t cluster_will_register(struct cluster *c, const char *client_id,
+			       const struct message *will, uint32_t delay);
+/* The will of registration reg (of client_id) was published, discarded or cancelled, or
+ * the connection without one closed. */
+void cluster_will_forget(struct cluster *c, const char *client_id, uint64_t reg);
+
 struct cluster_stats {
 	bool enabled;       /* false: no cluster section, the rest is zero */
 	bool connected;
@@ -136,6 +154,8 @@ struct cluster_stats {
 	uint64_t interest;  /* filters with a NATS subscription */
 	uint64_t confirmed;   /* QoS 1/2 messages JetStream confirmed */
 	uint64_t unconfirmed; /* QoS 1/2 messages it refused or did not confirm in time */
+	uint64_t nodes_gone;  /* dead nodes this node claimed */
+	uint64_t wills_fired; /* wills of dead nodes this node published */
 };
 
 /*

@@ -69,7 +69,6 @@ struct cluster {
 
 	/* Under the broker's sub_lock (write): the trie calls cluster_interest(). */
 	struct interest_entry *interest[CLUSTER_INTEREST_BUCKETS];
-	natsSubscription *retained_sub;   /* <prefix>.r.>: every retained message */
 
 	/* Shared subscriptions (cluster_shared.c): queue subscriptions on further
 	 * connections, one per NATS server listed, which NATS echoes this node's own
@@ -84,7 +83,11 @@ struct cluster {
 	jsCtx *js;
 	int replicas;               /* copies JetStream keeps (config, or min(3, servers)) */
 	int64_t stream_max_age_ns;  /* how long the QoS 1/2 stream keeps a message */
+	int64_t node_timeout_ms;    /* a node whose heartbeat stands still this long is gone */
 	char *js_name;              /* the prefix as a stream/bucket name part ('.' -> '_') */
+
+	struct cluster_retained *retained;  /* cluster_retain.c */
+	struct cluster_wills *wills;        /* cluster_wills.c and cluster_nodes.c */
 
 	/* The cluster thread (cluster_jobs.c). */
 	pthread_t jobs_thread;
@@ -155,6 +158,34 @@ void cluster_shared_clear(struct cluster *c);
 /* Closes the shared links (their subscriptions are gone); waits (bounded) and frees. */
 void cluster_shared_close(struct cluster *c);
 
+/* Counts sub in the subscriptions closing waits for (cluster_nats.c). */
+natsStatus cluster_sub_track(struct cluster *c, natsSubscription *sub);
+/* Fills e with m (borrowed) as this node sends it; false (e filled, no expiry) when m expired. */
+struct cluster_env;
+struct message;
+bool cluster_env_of(struct cluster *c, const struct message *m, struct cluster_env *e);
+
+/*
+ * (cluster_retain.c) Retained messages in the bucket <js_name>_retained.
+ * init/free: with the cluster; setup: a job step (the bucket, and the
+ * consumer every node follows it with); stop: before the connection closes.
+ */
+#define CLUSTER_RETAIN_LOAD_WAIT_MS 2000
+int cluster_retain_init(struct cluster *c);
+int cluster_retain_setup(struct cluster *c);
+/* Waits up to ms for the bucket's values as they were when following began. */
+void cluster_retain_wait_loaded(struct cluster *c, int ms);
+/* Puts (or clears) retained m in the bucket without waiting. Any worker. */
+void cluster_retain_publish(struct cluster *c, const struct message *m, unsigned worker);
+void cluster_retain_stop(struct cluster *c);
+void cluster_retain_free(struct cluster *c);
+
+/* (cluster_wills.c) The wills registry's names; with the cluster. */
+int cluster_wills_init(struct cluster *c);
+void cluster_wills_free(struct cluster *c);
+
+/* (cluster_jobs.c) Binds *kv to bucket kc->Bucket, creating it when missing; 0 when done. */
+int cluster_bucket_open(struct cluster *c, kvStore **kv, kvConfig *kc);
 /* (cluster_jobs.c) The cluster thread: setup steps and ticks. */
 int cluster_jobs_start(struct cluster *c);
 void cluster_jobs_stop(struct cluster *c);

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include "cluster_int.h"
+#include "cluster_wills.h"
 
 #include <errno.h>
 #include <time.h>
@@ -23,9 +24,24 @@ struct cluster_job {
 	void (*tick)(struct cluster *c, int64_t now_ms); /* NULL: none */
 };
 
+int cluster_bucket_open(struct cluster *c, kvStore **kv, kvConfig *kc)
+{
+	if (*kv)
+		return 0;
+	/* Another node made it already (the usual case): binding is one request. */
+	if (js_KeyValue(kv, c->js, kc->Bucket) == NATS_OK)
+		return 0;
+	if (js_CreateKeyValue(kv, c->js, kc) == NATS_OK)
+		return 0;
+	/* Made meanwhile by another node, maybe with other limits: used as it is. */
+	return js_KeyValue(kv, c->js, kc->Bucket) == NATS_OK ? 0 : -1;
+}
+
 static const struct cluster_job jobs[] = {
 	{"the QoS 1/2 message stream", cluster_qos_stream_setup, cluster_qos_tick},
 	{"session registry", cluster_session_setup, NULL},
+	{"retained messages", cluster_retain_setup, NULL},
+	{"wills registry and node heartbeats", cluster_nodes_setup, cluster_nodes_tick},
 	{NULL, NULL, NULL},
 };
 

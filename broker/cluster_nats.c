@@ -12,6 +12,7 @@
 
 #include "cluster.h"
 #include "cluster_int.h"
+#include "cluster_wills.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,9 +247,18 @@ static void on_sub_complete(void *closure)
 	pthread_mutex_unlock(&c->closed_lock);
 }
 
-natsSubscription *cluster_subscribe(struct cluster *c, const char *subject)
+natsStatus cluster_sub_track(struct cluster *c, natsSubscription *sub)
 {
-	return cluster_subscribe_with(c, subject, cluster_on_msg);
+	natsStatus s = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
+
+	if (s == NATS_OK) {
+		pthread_mutex_lock(&c->closed_lock);
+		s = natsSubscription_SetOnCompleteCB(sub, on_sub_complete, c);
+		if (s == NATS_OK)
+			c->live_subs++;
+		pthread_mutex_unlock(&c->closed_lock);
+	}
+	return s;
 }
 
 natsSubscription *cluster_subscribe_with(struct cluster *c, const char *subject,
@@ -258,14 +268,7 @@ natsSubscription *cluster_subscribe_with(struct cluster *c, const char *subject,
 	natsStatus s = natsConnection_Subscribe(&sub, c->nc, subject, handler, c);
 
 	if (s == NATS_OK)
-		s = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
-	if (s == NATS_OK) {
-		pthread_mutex_lock(&c->closed_lock);
-		s = natsSubscription_SetOnCompleteCB(sub, on_sub_complete, c);
-		if (s == NATS_OK)
-			c->live_subs++;
-		pthread_mutex_unlock(&c->closed_lock);
-	}
+		s = cluster_sub_track(c, sub);
 	if (s != NATS_OK) {
 		log_err("Error: cluster: unable to subscribe to %s: %s.", subject,
 			natsStatus_GetText(s));
@@ -277,7 +280,36 @@ natsSubscription *cluster_subscribe_with(struct cluster *c, const char *subject,
 	return sub;
 }
 
+natsSubscription *cluster_subscribe(struct cluster *c, const char *subject)
+{
+	return cluster_subscribe_with(c, subject, cluster_on_msg);
+}
+
 /* ---- Publishing ------------------------------------------------------------------- */
+
+bool cluster_env_of(struct cluster *c, const struct message *m, struct cluster_env *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->instance = c->instance;
+	e->seq = atomic_fetch_add_explicit(&c->seq, 1, memory_order_relaxed) + 1;
+	e->qos = m->qos;
+	e->retain = m->retain;
+	e->node = c->node;
+	e->node_len = c->node_len;
+	e->topic = m->topic;
+	e->topic_len = m->topic_len;
+	e->props = m->props;
+	e->props_len = m->props_len;
+	e->payload = m->payload;
+	e->payload_len = m->payload_len;
+	if (m->expires) {
+		int64_t left = m->expires - (int64_t)time(NULL);
+		if (left <= 0)
+			return false;
+		e->expiry = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+	}
+	return true;
+}
 
 void cluster_publish(struct cluster *c, const struct message *m, unsigned worker)
 {
@@ -292,25 +324,13 @@ void cluster_publish(struct cluster *c, const struct message *m, unsigned worker
 	c->wacks[worker].last_given = 0; /* this message's, once it has one */
 	if (cluster_topic_stays_here(m->topic, m->topic_len))
 		return; /* each node has its own */
-	memset(&e, 0, sizeof(e));
-	e.instance = c->instance;
-	e.seq = atomic_fetch_add_explicit(&c->seq, 1, memory_order_relaxed) + 1;
-	e.qos = m->qos;
-	e.retain = m->retain;
-	if (m->expires) {
-		int64_t left = m->expires - (int64_t)time(NULL);
-		if (left <= 0)
-			return;
-		e.expiry = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
-	}
-	e.node = c->node;
-	e.node_len = c->node_len;
-	e.topic = m->topic;
-	e.topic_len = m->topic_len;
-	e.props = m->props;
-	e.props_len = m->props_len;
-	e.payload = m->payload;
-	e.payload_len = m->payload_len;
+	/* Retained messages live in the cluster's bucket, which every node follows
+	 * (and delivers to its subscribers, shared groups aside); shared groups get
+	 * them as kind r, one member for the whole cluster. */
+	if (m->retain)
+		cluster_retain_publish(c, m, worker);
+	if (!cluster_env_of(c, m, &e))
+		return;
 	size = cluster_env_size(&e);
 	smax = cluster_subject_max(c->prefix, m->topic_len);
 	data = size <= sizeof(sbuf) ? sbuf : mem_malloc(size);
@@ -396,6 +416,9 @@ static void cluster_free(struct cluster *c)
 {
 	cluster_jobs_stop(c);
 	cluster_session_fini(c);
+	cluster_retain_stop(c);
+	cluster_retain_free(c);
+	cluster_wills_free(c);
 	jsCtx_Destroy(c->js);
 	c->js = NULL;
 	if (c->nc)
@@ -419,7 +442,6 @@ int cluster_start(struct broker *b)
 {
 	const struct config_cluster *cc = &b->cfg->cluster;
 	struct cluster *c = mem_calloc(1, sizeof(*c));
-	char subj[512];
 	natsStatus s;
 
 	if (!c)
@@ -442,6 +464,7 @@ int cluster_start(struct broker *b)
 		      : cc->nats_servers.count < 3 ? (int)cc->nats_servers.count : 3;
 	c->stream_max_age_ns = (cc->stream_max_age ? cc->stream_max_age : 3600) * 1000000000LL;
 	c->node_len = strlen(c->node);
+	c->node_timeout_ms = (int64_t)(cc->node_timeout > 0 ? cc->node_timeout : 3) * 1000;
 	if (getrandom(&c->instance, sizeof(c->instance), 0) != (ssize_t)sizeof(c->instance))
 		c->instance = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	if (c->instance == 0)
@@ -470,10 +493,7 @@ int cluster_start(struct broker *b)
 		log_err("Error: cluster: JetStream context: %s.", natsStatus_GetText(s));
 		goto fail;
 	}
-	/* Retained messages reach every node, so each keeps the whole retained set. */
-	snprintf(subj, sizeof(subj), "%s.%s.>", c->prefix, CLUSTER_KIND_RETAIN);
-	c->retained_sub = cluster_subscribe(c, subj);
-	if (!c->retained_sub)
+	if (cluster_retain_init(c) < 0 || cluster_wills_init(c) < 0)
 		goto fail;
 	pthread_rwlock_wrlock(&b->sub_lock);
 	b->subs.interest = cluster_interest;
@@ -482,12 +502,13 @@ int cluster_start(struct broker *b)
 	pthread_rwlock_unlock(&b->sub_lock);
 	if (cluster_jobs_start(c) < 0)
 		goto fail;
+	/* Clients that connect early see the cluster's retained messages: a bounded wait. */
+	if (atomic_load(&c->connected))
+		cluster_retain_wait_loaded(c, CLUSTER_RETAIN_LOAD_WAIT_MS);
 	b->cluster = c;
 	log_notice("Cluster: node %s (subjects %s.*) started.", c->node, c->prefix);
 	return 0;
 fail:
-	if (c->retained_sub)
-		natsSubscription_Destroy(c->retained_sub);
 	cluster_free(c);
 	return -1;
 }
@@ -499,6 +520,7 @@ void cluster_stop(struct broker *b)
 	if (!c)
 		return;
 	cluster_jobs_stop(c);
+	cluster_nodes_leave(c);
 	pthread_rwlock_wrlock(&b->sub_lock);
 	b->subs.interest = NULL;
 	b->subs.shared_interest = NULL;
@@ -506,9 +528,8 @@ void cluster_stop(struct broker *b)
 	cluster_interest_clear(c);
 	cluster_shared_clear(c);
 	pthread_rwlock_unlock(&b->sub_lock);
-	natsSubscription_Unsubscribe(c->retained_sub);
-	natsSubscription_Destroy(c->retained_sub);
 	cluster_session_unsubscribe(c);
+	cluster_retain_stop(c);
 	b->cluster = NULL;
 	cluster_free(c);
 	/* libnats's own threads and memory (a no-op while another user remains). */
@@ -534,4 +555,8 @@ void cluster_get_stats(const struct broker *b, struct cluster_stats *st)
 	st->interest = atomic_load(&c->interest_count);
 	st->confirmed = atomic_load(&c->confirmed);
 	st->unconfirmed = atomic_load(&c->unconfirmed);
+	if (c->wills) {
+		st->nodes_gone = atomic_load(&c->wills->nodes_gone);
+		st->wills_fired = atomic_load(&c->wills->wills_fired);
+	}
 }

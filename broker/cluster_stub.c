@@ -66,6 +66,23 @@ void cluster_get_shared_stats(const struct broker *b, struct cluster_shared_stat
 	memset(st, 0, sizeof(*st));
 }
 
+uint64_t cluster_will_register(struct cluster *c, const char *client_id,
+			       const struct message *will, uint32_t delay)
+{
+	(void)c;
+	(void)client_id;
+	(void)will;
+	(void)delay;
+	return 0;
+}
+
+void cluster_will_forget(struct cluster *c, const char *client_id, uint64_t reg)
+{
+	(void)c;
+	(void)client_id;
+	(void)reg;
+}
+
 void cluster_get_stats(const struct broker *b, struct cluster_stats *st)
 {
 	(void)b;

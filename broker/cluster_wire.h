@@ -11,8 +11,9 @@
  * where <prefix> is cluster.subject_prefix (default "midge"), <kind> is
  * "m" (QoS 0 messages, routed by interest), "q" (QoS 1 and 2 messages, routed
  * by interest too, and kept in the JetStream stream <prefix>_msgs, which
- * captures <prefix>.q.>) or "r" (retained messages, which every node
- * receives), and each level Li becomes exactly one NATS token Ti:
+ * captures <prefix>.q.>) or "r" (retained messages, for shared subscription
+ * groups only: the retained set itself travels through a key-value bucket,
+ * keyed as below), and each level Li becomes exactly one NATS token Ti:
  *   - the empty level becomes "~" (NATS forbids empty tokens);
  *   - every byte NATS treats specially is written "~XX" (two upper-case hex
  *     digits): '.', '*', '>', the escape '~' itself, space and every other
@@ -77,6 +78,36 @@ size_t cluster_queue_name(char *out, const char *prefix, const char *group, size
  */
 long cluster_topic_for_subject(char *out, const char *prefix, const char *kind,
 			       const char *subject);
+
+/*
+ * Key-value keys. The cluster keeps some state in JetStream key-value
+ * buckets, whose keys may hold only [-/_=.a-zA-Z0-9], with '.' between
+ * non-empty tokens. A retained message's key is its topic, level by level,
+ * each level one token, written losslessly:
+ *   - [-_a-zA-Z0-9] stay as they are;
+ *   - every other byte (the escape '=' itself, '$', '.', '/', UTF-8, ...)
+ *     is written "=XX", two upper-case hex digits;
+ *   - the empty level is a lone "=" (a '=' of the topic is "=3D").
+ * So "$SYS/a.b//x=y" is "=24SYS.a=2Eb.=.x=3Dy". A key longer than
+ * CLUSTER_KEY_MAX this way becomes "=H." and the SHA-256 of the topic in
+ * hex (not decodable: "=H" is no valid token; the value carries the topic
+ * anyway). The same token rule names single things (a node, a client id)
+ * in one token each: cluster_key_token().
+ */
+#define CLUSTER_KEY_ESCAPE '='
+#define CLUSTER_KEY_MAX 1024
+
+/* Writes the key of a topic name (len bytes) into out; returns its length. */
+size_t cluster_key_for_topic(char out[CLUSTER_KEY_MAX + 1], const char *topic, size_t len);
+
+/*
+ * The topic a key names, into out (at least as many bytes as the key): the
+ * inverse of cluster_key_for_topic(). -1 for a hashed or invalid key.
+ */
+long cluster_topic_for_key(char *out, const char *key);
+
+/* name (len bytes, any) as one token into out (cap bytes, NUL included); -1: too long. */
+long cluster_key_token(char *out, size_t cap, const char *name, size_t len);
 
 /*
  * The envelope: one message as it crosses NATS, in the payload (NATS

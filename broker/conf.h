@@ -241,6 +241,7 @@ struct config_cluster {
 	char *subject_prefix;           /* first subject token(s), default "midge" */
 	int replicas;                   /* JetStream replicas; 0 = min(3, servers listed) */
 	int64_t stream_max_age;         /* seconds QoS 1/2 messages stay in JetStream; 0 = 1 hour */
+	int node_timeout;               /* seconds: a silent node is gone, its wills fire */
 };
 
 struct config {

@@ -523,6 +523,10 @@ static const struct conf_option options[] = {
 	OPT("cluster_stream_max_age", DURATION, GL, cluster.stream_max_age,
 	    RANGE(1, 9223372036), .flags = CONF_F_CLUSTER, .group = "cluster",
 	    .help = "how long the JetStream stream keeps QoS 1/2 messages, e.g. 2d (default: 1h)"),
+	OPT("cluster_node_timeout", INT, GL, cluster.node_timeout, .def = "3", RANGE(1, 3600),
+	    .flags = CONF_F_CLUSTER, .group = "cluster",
+	    .help = "seconds without a heartbeat after which a node is gone and another node "
+		    "fires its clients' wills"),
 
 	/* mosquitto 1.x and rsmb options that no longer do anything */
 	LEGACY("allow_duplicate_messages", "duplicates are always suppressed"),

@@ -334,6 +334,14 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 			c->ext->will_delay = x->pkt.will.props.will_delay;
 		}
 	}
+	/* Where the client is, and its will, which another node fires should this one
+	 * die (the lesser delay wins, as here). */
+	if (b->cluster) {
+		uint32_t delay = client_will_delay(c);
+		if (s->expiry_interval < delay)
+			delay = s->expiry_interval;
+		c->cluster_will = cluster_will_register(b->cluster, s->client_id, c->will, delay);
+	}
 	store_session_save(s);
 	if (b->cluster)
 		cluster_session_changed(b->cluster, s);

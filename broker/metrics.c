@@ -310,6 +310,10 @@ static void cluster(struct broker *b, struct textbuf *t)
 	    cs.reconnects);
 	one(t, "midge_cluster_interest", "gauge", "Filters this node subscribes to on NATS.",
 	    cs.interest);
+	one(t, "midge_cluster_nodes_gone_total", "counter",
+	    "Dead nodes this node claimed (and fired the wills of).", cs.nodes_gone);
+	one(t, "midge_cluster_wills_fired_total", "counter",
+	    "Wills of clients of dead nodes this node published.", cs.wills_fired);
 	cluster_shared(b, t);
 }
 

@@ -78,7 +78,7 @@ static int vec_reserve(struct item_vec *v, size_t n)
 	return 0;
 }
 
-static void keep_retained(struct worker *w, struct message *m)
+void route_retain_local(struct worker *w, struct message *m)
 {
 	struct broker *b = w->broker;
 	int rc;
@@ -174,7 +174,7 @@ static void route_here(struct worker *w, struct message *m, const struct session
 	size_t n = 0;
 
 	if (m->retain)
-		keep_retained(w, m);
+		route_retain_local(w, m);
 
 	w->match.preferred = session_is_online;
 	w->match.skip_groups = !groups;

@@ -41,6 +41,13 @@ void route_publish_local(struct worker *w, struct message *m);
 void route_publish_shared(struct worker *w, struct message *m, const char *group, size_t glen,
 			  const char *filter, size_t flen);
 
+/*
+ * Stores (or, with an empty payload, clears) the retained message m
+ * (borrowed) here, delivering it to nobody: a retained message the cluster
+ * keeps that this node's subscribers already had, or must not get again.
+ */
+void route_retain_local(struct worker *w, struct message *m);
+
 /* Sends the retained messages matching filter to s (on s's own worker). */
 void route_retained(struct worker *w, struct session *s, const char *filter, size_t len,
 		    uint8_t granted_qos, uint32_t subid);

@@ -68,6 +68,7 @@ struct session_offline {
 	struct ev_timer will_timer;
 	struct message *will;        /* a will waiting for its delay (will.h) */
 	uint32_t will_delay;         /* its delay, seconds from disconnected_at */
+	uint64_t cluster_will;       /* its registration with the cluster (cluster.h), 0 = none */
 };
 
 /*

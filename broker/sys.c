@@ -181,7 +181,8 @@ static void publish_bridges(struct sys_state *st)
 	}
 }
 
-/* cluster/{state,node,messages/{sent,received,dropped,confirmed,unconfirmed}} with a cluster section. */
+/* cluster/{state,node,messages/{sent,received,dropped,confirmed,unconfirmed},nodes/gone,
+ * wills/fired} with a cluster section. */
 static void publish_cluster(struct sys_state *st)
 {
 	struct cluster_stats cs;
@@ -196,6 +197,8 @@ static void publish_cluster(struct sys_state *st)
 	put_u64(st, "cluster/messages/dropped", cs.dropped);
 	put_u64(st, "cluster/messages/confirmed", cs.confirmed);
 	put_u64(st, "cluster/messages/unconfirmed", cs.unconfirmed);
+	put_u64(st, "cluster/nodes/gone", cs.nodes_gone);
+	put_u64(st, "cluster/wills/fired", cs.wills_fired);
 }
 
 static void publish_all(struct sys_state *st)

@@ -9,6 +9,8 @@
 
 #include "will.h"
 
+#include "broker.h"
+#include "cluster.h"
 #include "message.h"
 #include "session.h"
 #include "store.h"
@@ -32,6 +34,15 @@ void will_publish(struct worker *w, struct message *will)
 	worker_defer_publish(w, will);
 }
 
+/* The waiting will is gone (published or dropped): so is its cluster registration. */
+static void forget_registered(struct session *s)
+{
+	if (s->off->cluster_will) {
+		cluster_will_forget(s->worker->broker->cluster, s->client_id, s->off->cluster_will);
+		s->off->cluster_will = 0;
+	}
+}
+
 static void on_will_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct session_offline *off =
@@ -41,6 +52,7 @@ static void on_will_timer(struct ev_loop *loop, struct ev_timer *t)
 
 	(void)loop;
 	off->will = NULL;
+	forget_registered(s);
 	if (will) {
 		will_publish(s->worker, will);
 		store_session_save(s);
@@ -50,6 +62,7 @@ static void on_will_timer(struct ev_loop *loop, struct ev_timer *t)
 void will_init(struct session_offline *off)
 {
 	off->will = NULL;
+	off->cluster_will = 0;
 	ev_timer_init(&off->will_timer, on_will_timer);
 }
 
@@ -60,6 +73,7 @@ void will_cancel(struct session *s)
 	ev_timer_stop(s->worker->loop, &s->off->will_timer);
 	message_unref(s->off->will);
 	s->off->will = NULL;
+	forget_registered(s);
 }
 
 int will_delay_start(struct session *s, struct message *will, uint32_t delay)
@@ -87,6 +101,7 @@ void will_session_end(struct session *s)
 	will = s->off->will;
 	ev_timer_stop(s->worker->loop, &s->off->will_timer);
 	s->off->will = NULL;
+	forget_registered(s);
 	if (will)
 		will_publish(s->worker, will);
 }

@@ -232,7 +232,8 @@ static void item_drop(struct worker *w, struct inbox_item *it)
 		cluster_session_claimed_free(it->ptr);
 		return;
 	}
-	if (it->kind == INBOX_PUBLISH || it->kind == INBOX_CLUSTER) {
+	if (it->kind == INBOX_PUBLISH || it->kind == INBOX_CLUSTER ||
+	    it->kind == INBOX_CLUSTER_RETAINED) {
 		message_unref(it->msg);
 		return;
 	}
@@ -407,6 +408,10 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 			break;
 		case INBOX_CLUSTER_CLAIMED:
 			cluster_session_claimed(w, it->id, it->ptr);
+			break;
+		case INBOX_CLUSTER_RETAINED:
+			route_retain_local(w, it->msg);
+			message_unref(it->msg);
 			break;
 		case INBOX_STOP:
 			bridges_worker_stop(w);

@@ -41,6 +41,7 @@ enum inbox_kind {
 	INBOX_CLUSTER_SHARED, /* one for one shared group (msg; ptr: struct cluster_share) */
 	INBOX_CLUSTER_SESSION, /* another node takes over a client id (ptr: cluster.h's request) */
 	INBOX_CLUSTER_CLAIMED, /* the cluster answered a CONNECT (id: its request; ptr: cluster.h) */
+	INBOX_CLUSTER_RETAINED, /* a retained message of the cluster's bucket (msg): store only */
 };
 
 struct inbox_item {

@@ -463,6 +463,130 @@ START_TEST(test_config_without_nats)
 END_TEST
 #endif
 
+/* ---- key-value keys ------------------------------------------------------------- */
+
+#define KEY_FAIL_IF(f, cond, ...) \
+	do {                      \
+		if (cond)         \
+			fail_note(f, __VA_ARGS__); \
+	} while (0)
+
+static void check_key_roundtrip(struct fails *f, const char *topic, size_t len)
+{
+	char key[CLUSTER_KEY_MAX + 1], *back = malloc(CLUSTER_KEY_MAX + 1);
+	size_t n = cluster_key_for_topic(key, topic, len);
+	long m;
+
+	ck_assert_ptr_nonnull(back);
+	KEY_FAIL_IF(f, n != strlen(key), "key length of %.*s", (int)len, topic);
+	for (size_t i = 0; i < n; i++)
+		KEY_FAIL_IF(f, !strchr("-/_=.", key[i]) && !((key[i] >= 'a' && key[i] <= 'z') ||
+			(key[i] >= 'A' && key[i] <= 'Z') || (key[i] >= '0' && key[i] <= '9')),
+			"byte %d of key %s", (int)i, key);
+	KEY_FAIL_IF(f, n == 0 || key[0] == '.' || key[n - 1] == '.' || strstr(key, ".."),
+		"empty token in key %s", key);
+	m = cluster_topic_for_key(back, key);
+	KEY_FAIL_IF(f, m != (long)len || memcmp(back, topic, len) != 0, "round trip of %.*s via %s",
+		(int)len, topic, key);
+	free(back);
+}
+
+START_TEST(test_key_examples)
+{
+	char key[CLUSTER_KEY_MAX + 1];
+
+	cluster_key_for_topic(key, "a/b", 3);
+	ck_assert_str_eq(key, "a.b");
+	cluster_key_for_topic(key, "$SYS/a.b//x=y", 13);
+	ck_assert_str_eq(key, "=24SYS.a=2Eb.=.x=3Dy");
+	cluster_key_for_topic(key, "/", 1);
+	ck_assert_str_eq(key, "=.=");
+	cluster_key_for_topic(key, "caf\xc3\xa9/+*>", 9);
+	ck_assert_str_eq(key, "caf=C3=A9.=2B=2A=3E");
+	cluster_key_for_topic(key, "A-z_0 9", 7);
+	ck_assert_str_eq(key, "A-z_0=209");
+}
+END_TEST
+
+START_TEST(test_key_roundtrip)
+{
+	struct fails f = {0};
+	char topic[8];
+
+	for (int c = 1; c < 256; c++) {
+		if (c == '/')
+			continue;
+		topic[0] = 'a';
+		topic[1] = (char)c;
+		topic[2] = '/';
+		topic[3] = (char)c;
+		check_key_roundtrip(&f, topic, 4);
+		check_key_roundtrip(&f, topic + 1, 1);
+	}
+	static const char *const odd[] = {"/", "//", "a//", "//a", "=", "=3D", "=/=", ".", "..",
+					  "$", "$SYS/x", "$share/g/t", "=H", "=H/00", "_kv/x",
+					  "\xe2\x82\xac/\xf0\x9f\x98\x80", "a b/ c"};
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+		check_key_roundtrip(&f, odd[i], strlen(odd[i]));
+	FAILS_CHECK(&f);
+}
+END_TEST
+
+START_TEST(test_key_long_topics)
+{
+	struct fails f = {0};
+	size_t len = 65535;
+	char *t = malloc(len), key[CLUSTER_KEY_MAX + 1], key2[CLUSTER_KEY_MAX + 1];
+
+	ck_assert_ptr_nonnull(t);
+	/* The longest topic written out in full: 1024 plain bytes. */
+	memset(t, 'x', len);
+	check_key_roundtrip(&f, t, CLUSTER_KEY_MAX);
+	/* Deep: 512 one-byte levels. */
+	for (size_t i = 1; i < 1023; i += 2)
+		t[i] = '/';
+	check_key_roundtrip(&f, t, 1023);
+	FAILS_CHECK(&f);
+	memset(t, 'x', len);
+	/* One byte more, or escapes that grow past the limit: hashed, stable, distinct. */
+	size_t n = cluster_key_for_topic(key, t, CLUSTER_KEY_MAX + 1);
+	ck_assert_uint_eq(n, 3 + 64);
+	ck_assert(strncmp(key, "=H.", 3) == 0);
+	ck_assert_int_eq(cluster_topic_for_key(key2, key), -1);
+	cluster_key_for_topic(key2, t, CLUSTER_KEY_MAX + 1);
+	ck_assert_str_eq(key, key2);
+	cluster_key_for_topic(key2, t, len);
+	ck_assert_str_ne(key, key2);
+	memset(t, '$', 400);
+	cluster_key_for_topic(key2, t, 400);
+	ck_assert(strncmp(key2, "=H.", 3) == 0);
+	free(t);
+}
+END_TEST
+
+START_TEST(test_key_refuses)
+{
+	char out[64];
+	static const char *const bad[] = {"", ".", "a.", ".a", "a..b", "=4", "=G0", "=41", "=2F",
+					  "=00", "a=", "=H.00", "==", "=3d", "a*b"};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(cluster_topic_for_key(out, bad[i]) == -1, "accepted %s", bad[i]);
+}
+END_TEST
+
+START_TEST(test_key_token)
+{
+	char out[16];
+
+	ck_assert_int_eq(cluster_key_token(out, sizeof(out), "a/b.c", 5), 9);
+	ck_assert_str_eq(out, "a=2Fb=2Ec");
+	ck_assert_int_eq(cluster_key_token(out, sizeof(out), "", 0), 1);
+	ck_assert_str_eq(out, "=");
+	ck_assert_int_eq(cluster_key_token(out, 4, "$$", 2), -1);
+}
+END_TEST
+
 Suite *suite_cluster(void)
 {
 	Suite *s = suite_create("cluster");
@@ -474,6 +598,14 @@ Suite *suite_cluster(void)
 	tcase_add_test(tc, test_filter_subjects);
 	tcase_add_test(tc, test_filter_subjects_cover_mqtt);
 	tcase_add_test(tc, test_interest_follows_trie);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("keys");
+	tcase_add_test(tc, test_key_examples);
+	tcase_add_test(tc, test_key_roundtrip);
+	tcase_add_test(tc, test_key_long_topics);
+	tcase_add_test(tc, test_key_refuses);
+	tcase_add_test(tc, test_key_token);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("envelope");
