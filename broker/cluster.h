@@ -58,8 +58,11 @@ void cluster_stop(struct broker *b);
  * store_hold_published() makes its publisher's acknowledgement wait for that
  * (cluster_confirmed()).
  * Otherwise it goes the plain way, unconfirmed: local delivery carries on.
+ * groups_served: this node gave m to its own shared-group members (NATS was
+ * away), so the groups' queue subscriptions drop it when it gets through.
  */
-void cluster_publish(struct cluster *c, const struct message *m, unsigned worker);
+void cluster_publish(struct cluster *c, const struct message *m, unsigned worker,
+		     bool groups_served);
 
 /*
  * The number the message cluster_publish() last handled for that worker got

@@ -41,7 +41,7 @@ void cluster_env_encode(const struct cluster_env *e, uint8_t *out)
 	*p++ = 'M';
 	*p++ = 'G';
 	*p++ = 1;
-	*p++ = (uint8_t)((e->qos & 3) | (e->retain ? 4 : 0));
+	*p++ = (uint8_t)((e->qos & 3) | (e->retain ? 4 : 0) | (e->groups_served ? 8 : 0));
 	p = put_be(p, e->instance, 8);
 	p = put_be(p, e->seq, 8);
 	p = put_be(p, e->expiry, 4);
@@ -68,12 +68,13 @@ int cluster_env_decode(const uint8_t *buf, size_t len, struct cluster_env *e)
 	if (len < CLUSTER_ENV_HEADER || p[0] != 'M' || p[1] != 'G' || p[2] != 1)
 		return -1;
 	flags = p[3];
-	if ((flags & 3) > 2 || (flags & ~7u))
+	if ((flags & 3) > 2 || (flags & ~15u))
 		return -1;
 	p += 4;
 	memset(e, 0, sizeof(*e));
 	e->qos = flags & 3;
 	e->retain = (flags & 4) != 0;
+	e->groups_served = (flags & 8) != 0;
 	e->instance = get_be(&p, 8);
 	e->seq = get_be(&p, 8);
 	e->expiry = (uint32_t)get_be(&p, 4);

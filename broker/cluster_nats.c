@@ -311,7 +311,8 @@ bool cluster_env_of(struct cluster *c, const struct message *m, struct cluster_e
 	return true;
 }
 
-void cluster_publish(struct cluster *c, const struct message *m, unsigned worker)
+void cluster_publish(struct cluster *c, const struct message *m, unsigned worker,
+		     bool groups_served)
 {
 	uint8_t sbuf[STACK_BUF];
 	char subj_buf[STACK_BUF / 2];
@@ -331,6 +332,7 @@ void cluster_publish(struct cluster *c, const struct message *m, unsigned worker
 		cluster_retain_publish(c, m, worker);
 	if (!cluster_env_of(c, m, &e))
 		return;
+	e.groups_served = groups_served;
 	size = cluster_env_size(&e);
 	smax = cluster_subject_max(c->prefix, m->topic_len);
 	data = size <= sizeof(sbuf) ? sbuf : mem_malloc(size);

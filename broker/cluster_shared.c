@@ -260,6 +260,8 @@ static void on_shared_msg(natsConnection *nc, natsSubscription *sub, natsMsg *ms
 		log_debug("Cluster: dropped an undecodable message on %s.", natsMsg_GetSubject(msg));
 		goto out;
 	}
+	if (env.groups_served)
+		goto out; /* its node served the groups itself while it had no NATS */
 	m = message_new(env.topic, env.topic_len, env.payload, env.payload_len, env.qos,
 			env.retain, env.props, env.props_len);
 	if (!m) {

@@ -25,11 +25,13 @@ void cluster_stop(struct broker *b)
 	(void)b;
 }
 
-void cluster_publish(struct cluster *c, const struct message *m, unsigned worker)
+void cluster_publish(struct cluster *c, const struct message *m, unsigned worker,
+		     bool groups_served)
 {
 	(void)c;
 	(void)m;
 	(void)worker;
+	(void)groups_served;
 }
 
 uint64_t cluster_take_submitted(struct cluster *c, unsigned worker)

@@ -112,7 +112,7 @@ long cluster_key_token(char *out, size_t cap, const char *name, size_t len);
 /*
  * The envelope: one message as it crosses NATS, in the payload (NATS
  * headers would cost a parse per field). All integers big-endian:
- *   "MG" version(1)=1 flags(1: bits 0-1 QoS, bit 2 retain)
+ *   "MG" version(1)=1 flags(1: bits 0-1 QoS, bit 2 retain, bit 3 groups served)
  *   instance(8) sequence(8) expiry(4: seconds left, 0 = none)
  *   node_len(1) topic_len(2) props_len(4) payload_len(4)
  *   node topic props payload
@@ -128,6 +128,9 @@ struct cluster_env {
 	uint64_t seq;
 	uint8_t qos;
 	bool retain;
+	/* The origin gave it to its own shared-group members (it had no NATS then):
+	 * queue subscriptions must not deliver it again. */
+	bool groups_served;
 	uint32_t expiry;
 	const char *node;
 	size_t node_len;    /* 1..255 */

@@ -128,7 +128,7 @@ void route_publish_waiting(struct worker *w, struct message *m, const struct ses
 	route_here(w, m, origin, wait_for, groups);
 	/* Without a cluster section this test is all the cluster costs. */
 	if (__builtin_expect(cluster != NULL, 0))
-		cluster_publish(cluster, m, w->index);
+		cluster_publish(cluster, m, w->index, groups);
 }
 
 void route_publish_local(struct worker *w, struct message *m)

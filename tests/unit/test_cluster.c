@@ -252,6 +252,7 @@ START_TEST(test_envelope_roundtrip)
 	cluster_env_encode(&e, buf);
 	ck_assert_int_eq(cluster_env_decode(buf, n, &d), 0);
 	ck_assert(d.instance == e.instance && d.seq == 42 && d.qos == 2 && d.retain);
+	ck_assert(!d.groups_served);
 	ck_assert_uint_eq(d.expiry, 60);
 	ck_assert_uint_eq(d.node_len, 6);
 	ck_assert(memcmp(d.node, "node-a", 6) == 0);
@@ -268,7 +269,7 @@ START_TEST(test_envelope_roundtrip)
 	free(more);
 	/* A bad magic, version, QoS 3, unknown flags, a wildcard topic. */
 	static const size_t at[] = {0, 2, 3, 3};
-	static const uint8_t val[] = {'X', 2, 3, 0x0a};
+	static const uint8_t val[] = {'X', 2, 3, 0x12};
 	for (size_t k = 0; k < 4; k++) {
 		uint8_t keep = buf[at[k]];
 		buf[at[k]] = val[k];
@@ -284,11 +285,12 @@ END_TEST
 START_TEST(test_envelope_empty_payload)
 {
 	struct cluster_env e = {.instance = 1, .seq = 1, .node = "n", .node_len = 1,
-				.topic = "t", .topic_len = 1}, d;
+				.topic = "t", .topic_len = 1, .groups_served = true}, d;
 	uint8_t buf[CLUSTER_ENV_HEADER + 2];
 
 	cluster_env_encode(&e, buf);
 	ck_assert_int_eq(cluster_env_decode(buf, sizeof(buf), &d), 0);
+	ck_assert(d.groups_served && !d.retain && d.qos == 0);
 	ck_assert_ptr_null(d.payload);
 	ck_assert_uint_eq(d.payload_len, 0);
 	ck_assert_ptr_null(d.props);
