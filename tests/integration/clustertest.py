@@ -11,6 +11,7 @@ missing or midge was built without NATS (scripts/test installs both).
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,6 +29,27 @@ from natsreq import NatsError, js_api
 NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
 SETTLE = 0.6  # seconds to wait for a copy that must not come
 NODE_NAMES = ("node-a", "node-b", "node-c")
+
+
+def stable_port():
+    """A free loopback port below the kernel's ephemeral range: a nats-server
+    restarted on it cannot find it taken by the source port of some outgoing
+    connection (a route reconnecting to it), as a port from free_port() can."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    top = max(low, 2048)
+    for _ in range(200):
+        port = random.randrange(max(1024, top - 12000), top)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    return free_port()
 
 
 def http_get(port, path):
@@ -148,7 +170,11 @@ class ClusterCase(unittest.TestCase):
         if not built_with_nats():
             raise unittest.SkipTest("midge was built without NATS (install libnats-dev, configure)")
         cls.tmpdir = tempfile.mkdtemp(prefix="midgetest-nats-")
-        ports = [(free_port(), free_port(), free_port()) for _ in range(3)]
+        ports = []
+        while len(ports) < 3:
+            trio = (stable_port(), stable_port(), stable_port())
+            if len(set(trio) | {p for t in ports for p in t}) == 3 * (len(ports) + 1):
+                ports.append(trio)
         cls.nats = []
         for i, (p, cp, mp) in enumerate(ports):
             others = [ports[j][1] for j in range(3) if j != i]
