@@ -186,6 +186,9 @@ void cluster_wills_free(struct cluster *c);
 
 /* (cluster_jobs.c) Binds *kv to bucket kc->Bucket, creating it when missing; 0 when done. */
 int cluster_bucket_open(struct cluster *c, kvStore **kv, kvConfig *kc);
+/* Publishes a purge marker on a bucket's key subject subj (with len bytes of data, which
+ * followers see): the bucket forgets the key's earlier values. Does not wait. */
+natsStatus cluster_kv_purge(struct cluster *c, const char *subj, const void *data, size_t len);
 /* (cluster_jobs.c) The cluster thread: setup steps and ticks. */
 int cluster_jobs_start(struct cluster *c);
 void cluster_jobs_stop(struct cluster *c);

@@ -37,6 +37,22 @@ int cluster_bucket_open(struct cluster *c, kvStore **kv, kvConfig *kc)
 	return js_KeyValue(kv, c->js, kc->Bucket) == NATS_OK ? 0 : -1;
 }
 
+natsStatus cluster_kv_purge(struct cluster *c, const char *subj, const void *data, size_t len)
+{
+	natsMsg *msg = NULL;
+	natsStatus s = natsMsg_Create(&msg, subj, NULL, (const char *)data, (int)len);
+
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(msg, "KV-Operation", "PURGE");
+	/* The marker replaces every earlier value of the key in the stream. */
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(msg, "Nats-Rollup", "sub");
+	if (s == NATS_OK)
+		s = natsConnection_PublishMsg(c->nc, msg);
+	natsMsg_Destroy(msg);
+	return s;
+}
+
 static const struct cluster_job jobs[] = {
 	{"the QoS 1/2 message stream", cluster_qos_stream_setup, cluster_qos_tick},
 	{"session registry", cluster_session_setup, NULL},

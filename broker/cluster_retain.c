@@ -140,7 +140,6 @@ void cluster_retain_publish(struct cluster *c, const struct message *m, unsigned
 	uint8_t sbuf[STACK_BUF];
 	char subj[sizeof("$KV..") + 256 + CLUSTER_KEY_MAX];
 	struct cluster_env e;
-	natsMsg *msg = NULL;
 	uint8_t *data;
 	size_t size;
 	natsStatus s;
@@ -167,15 +166,8 @@ void cluster_retain_publish(struct cluster *c, const struct message *m, unsigned
 		else
 			s = natsConnection_Publish(c->nc, subj, data, (int)size);
 	} else {
-		/* A purge marker: the bucket forgets the key's earlier values. */
-		s = natsMsg_Create(&msg, subj, NULL, (const char *)data, (int)size);
-		if (s == NATS_OK)
-			s = natsMsgHeader_Set(msg, "KV-Operation", "PURGE");
-		if (s == NATS_OK)
-			s = natsMsgHeader_Set(msg, "Nats-Rollup", "sub");
-		if (s == NATS_OK)
-			s = natsConnection_PublishMsg(c->nc, msg);
-		natsMsg_Destroy(msg);
+		/* The clear's envelope rides on the marker: other nodes tell their subscribers. */
+		s = cluster_kv_purge(c, subj, data, size);
 	}
 	if (s == NATS_OK)
 		atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);

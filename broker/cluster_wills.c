@@ -150,17 +150,8 @@ uint64_t cluster_will_register(struct cluster *c, const char *client_id, const s
 /* A purge marker on subj: the entry is gone. */
 static void purge_subject(struct cluster *c, const char *subj)
 {
-	natsMsg *msg = NULL;
-	natsStatus s;
+	natsStatus s = cluster_kv_purge(c, subj, NULL, 0);
 
-	s = natsMsg_Create(&msg, subj, NULL, NULL, 0);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(msg, "KV-Operation", "PURGE");
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(msg, "Nats-Rollup", "sub");
-	if (s == NATS_OK)
-		s = natsConnection_PublishMsg(c->nc, msg);
-	natsMsg_Destroy(msg);
 	if (s != NATS_OK)
 		log_debug("Cluster: the wills registry keeps %s (%s).", subj, natsStatus_GetText(s));
 }
