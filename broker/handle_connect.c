@@ -335,12 +335,15 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 		}
 	}
 	/* Where the client is, and its will, which another node fires should this one
-	 * die (the lesser delay wins, as here). */
+	 * die (the lesser delay wins, as here). That node has no connection to ask the
+	 * ACL about, so it is asked now: a will the client may not publish stays here. */
 	if (b->cluster) {
 		uint32_t delay = client_will_delay(c);
 		if (s->expiry_interval < delay)
 			delay = s->expiry_interval;
-		c->cluster_will = cluster_will_register(b->cluster, s->client_id, c->will, delay);
+		const struct message *will =
+			c->will && auth_may_publish_message(c, c->will) ? c->will : NULL;
+		c->cluster_will = cluster_will_register(b->cluster, s->client_id, will, delay);
 	}
 	store_session_save(s);
 	if (b->cluster)

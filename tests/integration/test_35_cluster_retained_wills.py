@@ -27,7 +27,9 @@ Run alone: /usr/bin/python3 tests/integration/test_35_cluster_retained_wills.py
 """
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,6 +69,15 @@ class RetainedAndWills(ClusterCase):
 
     @classmethod
     def setUpClass(cls):
+        # Every node's ACL lets anonymous clients do anything ('#' leaves out '$'
+        # topics: those of test_05 and $SYS are named) but publish (or read) under
+        # forbidden/, which the user "watcher" (no password file: any password) reads.
+        cls.acl_dir = tempfile.mkdtemp(prefix="midgetest-acl-")
+        acl = os.path.join(cls.acl_dir, "acl")
+        with open(acl, "w") as f:
+            f.write("topic readwrite #\ntopic readwrite $special/#\ntopic read $SYS/#\n"
+                    "topic deny forbidden/#\nuser watcher\ntopic read forbidden/#\n")
+        cls.NODE_EXTRA = "acl_file: %s\n" % acl
         super().setUpClass()
         # A brand-new cluster: wills registered before the first node made the
         # buckets are not kept (JetStream has nowhere to put them).
@@ -76,6 +87,13 @@ class RetainedAndWills(ClusterCase):
         except BaseException:
             cls.tearDownClass()
             raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.acl_dir, ignore_errors=True)
 
     def restart(self, i):
         self.kill_node(i)
@@ -198,7 +216,7 @@ class RetainedAndWills(ClusterCase):
         u = unique_id("sp")
         topics = [u + "/a.b", u + "/*/>", u + "/x=y/=3D", u + "/~7E/~", u + "//empty//",
                   u + "/with space", u + "/caf\u00e9/\u20ac\U0001F600", u + "/$dollar",
-                  u + "/" + "L" * 1500, "$" + u + "/dollar-first", u + "/-_/AZaz09"]
+                  u + "/" + "L" * 1500, "$special/" + u + "/dollar-first", u + "/-_/AZaz09"]
         pub = self.client(0)
         for i, t in enumerate(topics):
             pub.publish(t, b"p%d" % i, 1, retain=True)
@@ -238,6 +256,29 @@ class RetainedAndWills(ClusterCase):
         # Exactly one survivor claimed A and fired it.
         self.assertEqual(self.wills_fired([1, 2]) - before, 1)
         self.assertEqual(self.counted([1, 2], "midge_cluster_nodes_gone_total") - gone, 1)
+
+    def test_16_a_will_the_acl_forbids_is_not_fired_by_another_node(self):
+        # A single broker asks the ACL when the will would go out; the node that fires
+        # a dead node's wills has no connection to ask about, so the will's own node
+        # asks at CONNECT and registers a will the client may not publish as none.
+        topic = unique_id("ok") + "/w"
+        forbidden = "forbidden/" + unique_id("no")
+        sub = self.client(1)
+        sub.subscribe(topic, 1)
+        watcher = self.client(1, username="watcher", password="any")
+        watcher.subscribe(forbidden, 1)
+        self.settle(0, [sub])
+        self.client(0, will=(forbidden, b"never", 1, False))
+        self.client(0, will=(topic, b"allowed", 1, False))
+        time.sleep(0.5)  # their registrations reached the bucket
+        self.kill_node(0)
+        try:
+            sub.wait_for(lambda ms: any(m[0] == topic for m in ms), timeout=NODE_TIMEOUT + 8,
+                         what="the allowed will of a client of the killed node")
+            time.sleep(1)
+            self.assertEqual(self.got(watcher, "forbidden/"), [])
+        finally:
+            self.start_node(0)
 
     def test_11_normal_disconnect_leaves_no_will(self):
         base = unique_id("bye") + "/"
