@@ -327,9 +327,16 @@ class RetainedAndWills(ClusterCase):
         # The heartbeat stood still at most 1 s before the kill, then the delay.
         self.assertGreaterEqual(took, NODE_TIMEOUT - 1 + 4 - 0.3)
         time.sleep(2)
-        self.assertEqual(self.got(sub, base), [(base + "late", b"late", 1, False)])
-        again.disconnect()  # normally: its own will does not fire either
-        self.start_node(0)
+        try:
+            self.assertEqual(self.got(sub, base), [(base + "late", b"late", 1, False)])
+        except AssertionError:
+            for i in (1, 2):
+                sys.stderr.write("node %d:\n%s\n" % (i, "\n".join(
+                    l for l in self.nodes[i].log().splitlines() if "luster" in l)))
+            raise
+        finally:
+            again.disconnect()  # normally: its own will does not fire either
+            self.start_node(0)
 
     def test_13_quick_restart_fires_the_previous_runs_will_once(self):
         topic = unique_id("quick") + "/w"
