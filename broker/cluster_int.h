@@ -127,6 +127,10 @@ struct session_takeover {
 	char id[];
 };
 
+/* A header on a QoS 1/2 message sent again because JetStream did not answer the first
+ * time (cluster_qos.c): core subscribers got that first one already. */
+#define CLUSTER_RESEND_HEADER "Midge-Resend"
+
 /* (cluster_nats.c) The handler of every NATS subscription; closure: the cluster. */
 void cluster_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 /* Subscribes to subject with cluster_on_msg; NULL on failure (logged). */

@@ -324,7 +324,10 @@ static void resend(struct cluster *c, int64_t now)
 			jsPubOptions po;
 			jsPubOptions_Init(&po);
 			po.MaxWait = deadline - now < ATTEMPT_MS ? deadline - now : ATTEMPT_MS;
-			if (js_PublishMsgAsync(c->js, &list[i], &po) != NATS_OK)
+			/* Core subscribers had the first attempt: marked, so shared groups
+			 * (whose members are on several nodes) drop it (cluster_shared.c). */
+			if (natsMsgHeader_Set(list[i], CLUSTER_RESEND_HEADER, "1") != NATS_OK ||
+			    js_PublishMsgAsync(c->js, &list[i], &po) != NATS_OK)
 				settle(c, seq, false);
 		}
 		natsMsg_Destroy(list[i]); /* NULL when libnats took it */

@@ -254,6 +254,11 @@ static void on_shared_msg(natsConnection *nc, natsSubscription *sub, natsMsg *ms
 
 	(void)nc;
 	(void)sub;
+	/* The group had the first attempt, maybe on another node: the ids that plain
+	 * subscribers drop copies by cannot tell across nodes. */
+	const char *resent = NULL;
+	if (natsMsgHeader_Get(msg, CLUSTER_RESEND_HEADER, &resent) == NATS_OK)
+		goto out;
 	if (cluster_env_decode((const uint8_t *)natsMsg_GetData(msg),
 			       (size_t)natsMsg_GetDataLength(msg), &env) < 0) {
 		atomic_fetch_add(&c->dropped, 1);
