@@ -415,6 +415,7 @@ static void close_connection(struct cluster *c)
 static void cluster_free(struct cluster *c)
 {
 	cluster_jobs_stop(c);
+	cluster_replay_fini(c);
 	cluster_session_fini(c);
 	cluster_retain_stop(c);
 	cluster_retain_free(c);
@@ -470,7 +471,7 @@ int cluster_start(struct broker *b)
 	if (c->instance == 0)
 		c->instance = 1;
 	if (cluster_qos_init(c, b->nworkers) < 0 || set_options(c, cc) < 0 ||
-	    cluster_session_init(c) < 0)
+	    cluster_session_init(c) < 0 || cluster_replay_init(c) < 0)
 		goto fail;
 	s = natsConnection_Connect(&c->nc, c->opts);
 	if (s == NATS_NOT_YET_CONNECTED) {

@@ -136,12 +136,15 @@ static natsStatus registry_write(struct cluster *c, const char *key, const void 
 	return s;
 }
 
-static void record_owner(struct cluster *c, const char *key, const struct session_job *j)
+/* replay_from: the one the previous owner left (0 = none: from now). */
+static void record_owner(struct cluster *c, const char *key, const struct session_job *j,
+			 int64_t replay_from)
 {
 	struct cluster_sessions *cs = c->sessions;
 	struct session_reg r = {.instance = c->instance, .persistent = j->persistent,
 				.node = c->node, .node_len = c->node_len, .id = j->id,
-				.id_len = j->id_len};
+				.id_len = j->id_len,
+				.replay_from = replay_from > 0 ? replay_from : cluster_wall_ms()};
 	struct wire_out o = {0};
 
 	session_reg_encode(&o, &r);
@@ -182,24 +185,26 @@ static bool is_this_node(const struct cluster *c, const struct session_reg *r)
 /*
  * The session of a node that is gone, as far as the registry knows it: its
  * subscriptions, encoded as a moved session into d->data. The messages it held
- * are not here. Seam: once QoS 1/2 messages travel in the JetStream stream
- * <js_name>_msgs, the registry can keep the stream sequence the session had
- * reached and the messages after it are replayed into the rebuilt session.
+ * are not here: with a watermark, the session waits for the stream's
+ * (cluster_replay.c) and keeps that watermark until they are acknowledged.
  */
 static int rebuild_from_registry(const struct session_reg *r, struct decision *d)
 {
 	struct wire_in in = {r->subs, r->subs_len, false};
 	struct wire_out o = {0};
 	struct session_wire_head h = {.expiry_interval = SESSION_EXPIRY_NEVER, .protocol = 4,
-				      .nsubs = r->nsubs};
+				      .nsubs = r->nsubs, .replay_from = r->replay_from};
 	struct session_wire_sub sub;
 
+	if (r->replay_from > 0)
+		h.flags = SESSION_WIRE_F_MARK | SESSION_WIRE_F_REPLAY;
 	session_wire_head_put(&o, &h);
 	for (uint32_t i = 0; i < r->nsubs; i++) {
 		if (session_wire_sub_get(&in, &sub) < 0)
 			break;
 		session_wire_sub_put(&o, &sub);
 	}
+	session_wire_tail_put(&o, &h);
 	if (in.bad || o.failed) {
 		mem_free(o.data);
 		return -1;
@@ -211,9 +216,10 @@ static int rebuild_from_registry(const struct session_reg *r, struct decision *d
 
 /*
  * Asks the owner to close the connection and let go of the session; a moved
- * session's encoding goes into d->data. Bounded by CLAIM_WAIT_MS.
+ * session's encoding goes into d->data. Bounded by CLAIM_WAIT_MS. true when
+ * the owner is gone and the session was rebuilt with a watermark to replay from.
  */
-static void ask_owner(struct cluster *c, const struct session_reg *r, const struct session_job *j,
+static bool ask_owner(struct cluster *c, const struct session_reg *r, const struct session_job *j,
 		      struct decision *d)
 {
 	char subj[CLUSTER_KEY_MAX + 256];
@@ -235,19 +241,21 @@ static void ask_owner(struct cluster *c, const struct session_reg *r, const stru
 		/* The owner is gone (its NATS connection with it). */
 		if (r->persistent && !j->clean_start && rebuild_from_registry(r, d) == 0) {
 			log_notice("Cluster: node %.*s, which held client %s, is gone: its session is "
-				   "rebuilt here from the registry (%u subscriptions).",
-				   (int)r->node_len, r->node, j->id, r->nsubs);
-			return;
+				   "rebuilt here from the registry (%u subscriptions%s).",
+				   (int)r->node_len, r->node, j->id, r->nsubs,
+				   r->replay_from > 0 ? ", the stream's messages replayed"
+						      : ", no watermark to replay from");
+			return r->replay_from > 0;
 		}
 		log_notice("Cluster: node %.*s, which held client %s, is gone: its session starts "
 			   "anew here.", (int)r->node_len, r->node, j->id);
-		return;
+		return false;
 	}
 	if (s != NATS_OK) {
 		log_warn("Warning: cluster: node %.*s did not answer about client %s within %d ms "
 			 "(%s): deciding locally.", (int)r->node_len, r->node, j->id, CLAIM_WAIT_MS,
 			 natsStatus_GetText(s));
-		return;
+		return false;
 	}
 	if (session_reply_decode((const uint8_t *)natsMsg_GetData(reply),
 				 (size_t)natsMsg_GetDataLength(reply), &status, &sess, &sess_len) < 0) {
@@ -266,6 +274,7 @@ static void ask_owner(struct cluster *c, const struct session_reg *r, const stru
 		  r->node, j->id, (long long)(cluster_now_ms() - started),
 		  status == SESSION_REPLY_MOVED ? "session moved" : "no session");
 	natsMsg_Destroy(reply);
+	return false;
 }
 
 static void answer_worker(struct cluster *c, const struct session_job *j, struct decision *d)
@@ -300,12 +309,17 @@ static void run_claim(struct cluster *c, const struct session_job *j)
 	d->qos = -1;
 	cluster_key_encode(key, j->id, j->id_len);
 	bool known = read_owner(c, key, j, &e, &r) == 0;
-	if (known && !is_this_node(c, &r))
-		ask_owner(c, &r, j, d);
+	bool replay = known && !is_this_node(c, &r) && ask_owner(c, &r, j, d);
 	/* A client coming back to this node finds the entry right already. */
 	if (!known || !is_this_node(c, &r) || r.instance != c->instance ||
 	    r.persistent != j->persistent)
-		record_owner(c, key, j);
+		record_owner(c, key, j, known ? r.replay_from : 0);
+	unsigned worker = (unsigned)(j->request & 0xFF) % c->b->nworkers;
+	/* Queued before the answer: the worker may get the stream's messages only after it. */
+	if (replay && cluster_replay_queue(c, j->id, j->id_len, worker, r.replay_from, r.subs,
+					   r.subs_len, r.nsubs) < 0)
+		log_warn("Warning: cluster: the stream's messages for client %s are not replayed "
+			 "(too many replays waiting, or out of memory).", j->id);
 	kvEntry_Destroy(e);
 	answer_worker(c, j, d);
 }
@@ -557,7 +571,7 @@ void cluster_session_ended(struct cluster *c, const struct session *s)
 	(void)enqueue(c, JOB_RELEASE, 0, s->client_id, false, false, NULL, 0);
 }
 
-void cluster_session_changed(struct cluster *c, const struct session *s)
+void cluster_session_changed(struct cluster *c, struct session *s)
 {
 	struct session_reg r = {.instance = c->instance, .persistent = true, .node = c->node,
 				.node_len = c->node_len, .id = s->client_id,
@@ -566,6 +580,7 @@ void cluster_session_changed(struct cluster *c, const struct session *s)
 
 	if (s->bridge || s->expiry_interval == 0 || !cluster_session_ready(c))
 		return; /* only a session that outlives its connection is resumed elsewhere */
+	r.replay_from = s->cluster_mark = cluster_session_mark(s, cluster_wall_ms());
 	for (const struct session_sub *sub = s->subs; sub; sub = sub->next)
 		r.nsubs++;
 	session_reg_encode(&o, &r);

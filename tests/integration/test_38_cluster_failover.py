@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""Clusters: no acknowledged QoS 1/2 message is lost when the node holding a
+persistent session is killed (three midge nodes over three clustered
+nats-servers with JetStream, real paho-mqtt clients).
+
+A persistent subscriber on node A, a publisher on node C sending a numbered
+QoS 1 (or 2) stream, kill -9 of node A mid-stream (or while the subscriber
+is away, its messages queued on A): the subscriber reconnecting to node B
+with the same id gets every message the publisher had acknowledged (what it
+got before the kill and after, together; duplicates allowed and counted),
+the ones published while nobody held the session included. The new node
+replays them from the stream <js_name>_msgs, from the session's watermark in
+the registry. MQTT 3.1.1 and MQTT 5 (session expiry), QoS 1 and QoS 2.
+Simultaneous CONNECTs of one client id on two nodes: exactly one stays.
+
+Run alone: /usr/bin/python3 tests/integration/test_38_cluster_failover.py
+"""
+
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from clustertest import ClusterCase  # noqa: E402
+from midgetest import main, unique_id, wait_for  # noqa: E402
+from test_36_cluster_sessions import V5Client  # noqa: E402
+
+TIMEOUT = 15
+
+
+class Publisher(threading.Thread):
+    """Sends payloads 0..n-1 at QoS qos on topic every `gap` seconds; acked():
+    the numbers whose PUBACK/PUBCOMP came."""
+
+    def __init__(self, client, topic, n, qos, gap=0.01):
+        super().__init__(daemon=True)
+        self.client, self.topic, self.n, self.qos, self.gap = client, topic, n, qos, gap
+        self.infos = []
+        self.sent = threading.Event()
+
+    def run(self):
+        for i in range(self.n):
+            self.infos.append((i, self.client.client.publish(self.topic, b"%d" % i, self.qos)))
+            if i == self.n // 4:
+                self.sent.set()
+            time.sleep(self.gap)
+        self.sent.set()
+
+    def acked(self):
+        return {i for i, info in self.infos if info.is_published()}
+
+
+class ClusterFailover(ClusterCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            for b in cls.nodes:
+                b.wait_log(r"Cluster: session registry ready", timeout=30)
+            cls.wait_stream_leader()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    def restart_a(self):
+        self.start_node(0)
+        self.nodes[0].wait_log(r"Cluster: session registry ready", timeout=30)
+
+    def v5(self, node, client_id, **kw):
+        c = V5Client(self.nodes[node].mqtt_port, client_id, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    @staticmethod
+    def numbers(msgs, topic):
+        return [int(m[1]) for m in list(msgs) if m[0] == topic]
+
+    def check_all_acked_arrive(self, before, after_client, topic, pub):
+        pub.join(TIMEOUT * 2)
+        acked = pub.acked()
+        wait_for(lambda: acked <= set(before) | set(self.numbers(after_client.messages, topic)),
+                 timeout=TIMEOUT, what="every acknowledged message")
+        time.sleep(0.5)
+        after = self.numbers(after_client.messages, topic)
+        got = before + after
+        missing = sorted(acked - set(got))
+        self.assertEqual(missing, [], "acknowledged but never delivered")
+        dups = len(got) - len(set(got))
+        print("\n  %s: %d published, %d acknowledged, %d before the kill, %d after, "
+              "%d duplicates" % (self.id().split(".")[-1], pub.n, len(acked), len(before),
+                                 len(after), dups), file=sys.stderr)
+        return dups
+
+    def kill_mid_stream(self, qos, v5=False):
+        cid = unique_id("fo")
+        topic = unique_id("fo") + "/n"
+        if v5:
+            sub = self.v5(0, cid, clean_start=False, expiry=600)
+        else:
+            sub = self.client(0, client_id=cid, clean_session=False)
+        sub.subscribe(topic.split("/")[0] + "/#", qos)
+        time.sleep(1.0)  # the registry learns subscriptions asynchronously
+        self.settle(2, [sub])
+        pub = Publisher(self.client(2, client_id=unique_id("pub")), topic, 300, qos)
+        pub.start()
+        try:
+            self.assertTrue(pub.sent.wait(TIMEOUT))
+            self.kill_node(0)
+            before = self.numbers(sub.messages, topic)
+            sub.close()
+            time.sleep(0.5)  # published meanwhile: nobody holds the session
+            if v5:
+                again = self.v5(1, cid, clean_start=False, expiry=600)
+            else:
+                again = self.client(1, client_id=cid, clean_session=False)
+            self.assertTrue(again.session_present)
+            self.nodes[1].wait_log(r"replayed \d+ QoS 1/2 messages from the stream for client %s"
+                                   % cid, timeout=TIMEOUT)
+            self.check_all_acked_arrive(before, again, topic, pub)
+        finally:
+            pub.join(TIMEOUT * 2)
+            self.restart_a()
+
+    def test_01_qos1_kill_mid_stream_v311(self):
+        self.kill_mid_stream(1)
+
+    def test_02_qos1_kill_mid_stream_v5_session_expiry(self):
+        self.kill_mid_stream(1, v5=True)
+
+    def test_03_qos2_kill_mid_stream(self):
+        self.kill_mid_stream(2)
+
+    def test_04_queued_while_away_then_killed(self):
+        """The subscriber left: its messages wait on node A, which dies before
+        it comes back. All of them come from the stream on node B."""
+        cid = unique_id("away")
+        topic = unique_id("aw") + "/n"
+        sub = self.client(0, client_id=cid, clean_session=False)
+        sub.subscribe(topic, 1)
+        self.settle(2, [sub])
+        sub.close()
+        time.sleep(0.5)
+        pub = Publisher(self.client(2, client_id=unique_id("pub")), topic, 50, 1)
+        pub.start()
+        pub.join(TIMEOUT)
+        wait_for(lambda: len(pub.acked()) == 50, timeout=TIMEOUT, what="50 PUBACKs")
+        time.sleep(2.5)  # the watermark now stands behind the queued messages
+        self.kill_node(0)
+        try:
+            again = self.client(1, client_id=cid, clean_session=False)
+            self.assertTrue(again.session_present)
+            dups = self.check_all_acked_arrive([], again, topic, pub)
+            self.assertEqual(dups, 0)
+        finally:
+            self.restart_a()
+
+
+if __name__ == "__main__":
+    main()
