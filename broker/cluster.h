@@ -120,6 +120,14 @@ int64_t cluster_session_mark(struct session *s, int64_t now_ms);
 void cluster_marks_start(struct worker *w);
 /* Wall-clock ms. */
 int64_t cluster_wall_ms(void);
+/*
+ * While the stream's messages for s are on the way: remember the cluster id
+ * of m, which came live (bounded), so that the replay skips it; seen: whether
+ * it came. Owner worker.
+ */
+void cluster_seen_add(struct session *s, const struct message *m);
+bool cluster_seen(const struct session *s, uint64_t instance, uint64_t seq);
+void cluster_seen_free(struct session *s);
 
 /*
  * INBOX_CLUSTER_CLAIMED: the answer to cluster_session_claim() `request`

@@ -229,6 +229,8 @@ void cluster_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
 	}
 	if (e.expiry)
 		m->expires = m->created + e.expiry;
+	m->cluster_instance = e.instance; /* a replay into a session skips what came live */
+	m->cluster_seq = e.seq;
 	atomic_fetch_add(&c->received, 1);
 	worker_post(&b->workers[e.instance % b->nworkers],
 		    &(struct inbox_item){.kind = INBOX_CLUSTER, .msg = m});

@@ -66,6 +66,7 @@ struct cluster_replayed {
 	uint32_t nmsgs;
 	struct wire_out msgs;       /* session_wire_msg, state 0, expiry = seconds left */
 	int64_t *stored;            /* per message: when the stream took it, wall-clock s */
+	uint64_t (*ids)[2];         /* per message: its envelope's instance and sequence */
 	size_t scanned;
 };
 
@@ -126,11 +127,16 @@ static void take(struct cluster_replayed *out, const struct replay_job *j, natsM
 		left -= (uint32_t)(now_s > stored ? now_s - stored : 0);
 	}
 	int64_t *grown = mem_realloc(out->stored, (out->nmsgs + 1) * sizeof(*grown));
-	if (!grown) {
+	if (grown)
+		out->stored = grown;
+	uint64_t (*ids)[2] = grown ? mem_realloc(out->ids, (out->nmsgs + 1) * sizeof(*ids)) : NULL;
+	if (!ids) {
 		out->msgs.failed = true;
 		return;
 	}
-	out->stored = grown;
+	out->ids = ids;
+	out->ids[out->nmsgs][0] = e.instance;
+	out->ids[out->nmsgs][1] = e.seq;
 	out->stored[out->nmsgs++] = stored;
 	session_wire_msg_put(&out->msgs, &(struct session_wire_msg){
 		.qos = e.qos < sub.qos ? e.qos : sub.qos, .subid = sub.subid, .msg_qos = e.qos,
@@ -355,6 +361,7 @@ void cluster_replayed_free(void *batch)
 
 	mem_free(out->msgs.data);
 	mem_free(out->stored);
+	mem_free(out->ids);
 	mem_free(out->id);
 	mem_free(out);
 }
@@ -364,7 +371,7 @@ void cluster_session_replayed(struct worker *w, void *batch)
 	struct cluster_replayed *out = batch;
 	struct session *s = session_find(&w->sessions, out->id);
 	struct wire_in in = {out->msgs.data, out->msgs.len, false};
-	uint32_t delivered = 0;
+	uint32_t delivered = 0, skipped = 0;
 
 	if (!s || s->bridge || !s->cluster_replaying) {
 		log_notice("Cluster: the stream's messages for client %s came when its session was "
@@ -376,6 +383,10 @@ void cluster_session_replayed(struct worker *w, void *batch)
 		struct session_wire_msg wm;
 		if (session_wire_msg_get(&in, &wm) < 0)
 			break;
+		if (cluster_seen(s, out->ids[i][0], out->ids[i][1])) {
+			skipped++; /* it came live meanwhile */
+			continue;
+		}
 		struct message *m = message_new(wm.topic, wm.topic_len, wm.payload, wm.payload_len,
 						wm.msg_qos, false, wm.props, wm.props_len);
 		if (!m)
@@ -388,9 +399,11 @@ void cluster_session_replayed(struct worker *w, void *batch)
 		delivered++;
 	}
 	/* An incomplete replay keeps the floor: a later failover replays from it again. */
-	if (out->complete && delivered == out->nmsgs)
+	if (out->complete && delivered + skipped == out->nmsgs)
 		s->cluster_replaying = false;
+	cluster_seen_free(s);
 	log_notice("Cluster: replayed %u QoS 1/2 messages from the stream for client %s (%zu "
-		   "read%s).", delivered, out->id, out->scanned, out->complete ? "" : ", incomplete");
+		   "read, %u came live%s).", delivered, out->id, out->scanned, skipped,
+		   out->complete ? "" : ", incomplete");
 	cluster_replayed_free(out);
 }

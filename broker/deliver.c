@@ -5,6 +5,8 @@
 
 #include "deliver.h"
 
+#include "cluster.h"
+
 #include "alloc.h"
 #include "bridge.h"
 #include "auth.h"
@@ -378,6 +380,8 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 		struct session_msg sm = {.msg = out, .seq = seq, .qos = qos, .retain = retain};
 		store_delivery_replace(s, &sm);
 	}
+	if (s->cluster_replaying)
+		cluster_seen_add(s, m);
 	deliver_checked(s, out, qos, retain, subid, seq);
 	if (out != m)
 		message_unref(out);

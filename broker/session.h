@@ -90,6 +90,8 @@ struct session_msgs {
 	uint32_t nqos2_in;           /* capacity implied (session.c: array_full()) */
 };
 
+struct cluster_seen;
+
 /* Members ordered by size: no padding. */
 struct session {
 	struct session *hnext;       /* worker's session table chain */
@@ -105,6 +107,7 @@ struct session {
 	int64_t cluster_floor;       /* the one it came from another node with, until its
 				      * messages are acknowledged; 0 = none */
 	int64_t cluster_mark;        /* the one last written to the registry */
+	struct cluster_seen *cluster_seen; /* ids of messages that came live while replaying */
 	_Atomic uint32_t refs;
 	uint32_t hash;
 	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
