@@ -136,9 +136,14 @@ static natsStatus registry_write(struct cluster *c, const char *key, const void 
 	return s;
 }
 
-/* replay_from: the one the previous owner left (0 = none: from now). */
-static void record_owner(struct cluster *c, const char *key, const struct session_job *j,
-			 int64_t replay_from)
+/*
+ * Records this node as the owner, replay_from the watermark the previous one
+ * left (0 = none: from now). A compare-and-set on the revision read (0: the
+ * key was absent): -1 when another node wrote it meanwhile; force: write
+ * whatever is there.
+ */
+static int record_owner(struct cluster *c, const char *key, const struct session_job *j,
+			int64_t replay_from, uint64_t revision, bool force)
 {
 	struct cluster_sessions *cs = c->sessions;
 	struct session_reg r = {.instance = c->instance, .persistent = j->persistent,
@@ -150,11 +155,25 @@ static void record_owner(struct cluster *c, const char *key, const struct sessio
 	session_reg_encode(&o, &r);
 	/* Waited for: committed before the CONNACK, so a client that hurries to
 	 * another node finds it. */
-	natsStatus s = o.failed ? NATS_NO_MEMORY : kvStore_Put(NULL, cs->kv, key, o.data, (int)o.len);
-	if (s != NATS_OK && warn_now(cs))
+	natsStatus s = NATS_NO_MEMORY;
+	if (o.failed)
+		;
+	else if (force)
+		s = kvStore_Put(NULL, cs->kv, key, o.data, (int)o.len);
+	else if (revision)
+		s = kvStore_Update(NULL, cs->kv, key, o.data, (int)o.len, revision);
+	else
+		s = kvStore_Create(NULL, cs->kv, key, o.data, (int)o.len);
+	mem_free(o.data);
+	if (s == NATS_OK)
+		return 0;
+	/* JetStream's "wrong last sequence" (or "key exists"): another node's claim won. */
+	if (!force && s == NATS_ERR)
+		return -1;
+	if (warn_now(cs))
 		log_warn("Warning: cluster: the session registry did not record client %s: %s.",
 			 j->id, natsStatus_GetText(s));
-	mem_free(o.data);
+	return 0;
 }
 
 /* The registry entry of key; 0 when one names a node, its value in *e to destroy. */
@@ -216,10 +235,10 @@ static int rebuild_from_registry(const struct session_reg *r, struct decision *d
 
 /*
  * Asks the owner to close the connection and let go of the session; a moved
- * session's encoding goes into d->data. Bounded by CLAIM_WAIT_MS. true when
- * the owner is gone and the session was rebuilt with a watermark to replay from.
+ * session's encoding goes into d->data (when the owner is gone, one rebuilt from
+ * the registry). Bounded by CLAIM_WAIT_MS.
  */
-static bool ask_owner(struct cluster *c, const struct session_reg *r, const struct session_job *j,
+static void ask_owner(struct cluster *c, const struct session_reg *r, const struct session_job *j,
 		      struct decision *d)
 {
 	char subj[CLUSTER_KEY_MAX + 256];
@@ -245,17 +264,17 @@ static bool ask_owner(struct cluster *c, const struct session_reg *r, const stru
 				   (int)r->node_len, r->node, j->id, r->nsubs,
 				   r->replay_from > 0 ? ", the stream's messages replayed"
 						      : ", no watermark to replay from");
-			return r->replay_from > 0;
+			return;
 		}
 		log_notice("Cluster: node %.*s, which held client %s, is gone: its session starts "
 			   "anew here.", (int)r->node_len, r->node, j->id);
-		return false;
+		return;
 	}
 	if (s != NATS_OK) {
 		log_warn("Warning: cluster: node %.*s did not answer about client %s within %d ms "
 			 "(%s): deciding locally.", (int)r->node_len, r->node, j->id, CLAIM_WAIT_MS,
 			 natsStatus_GetText(s));
-		return false;
+		return;
 	}
 	if (session_reply_decode((const uint8_t *)natsMsg_GetData(reply),
 				 (size_t)natsMsg_GetDataLength(reply), &status, &sess, &sess_len) < 0) {
@@ -274,7 +293,6 @@ static bool ask_owner(struct cluster *c, const struct session_reg *r, const stru
 		  r->node, j->id, (long long)(cluster_now_ms() - started),
 		  status == SESSION_REPLY_MOVED ? "session moved" : "no session");
 	natsMsg_Destroy(reply);
-	return false;
 }
 
 static void answer_worker(struct cluster *c, const struct session_job *j, struct decision *d)
@@ -308,16 +326,45 @@ static void run_claim(struct cluster *c, const struct session_job *j)
 	d->verdict = HOOK_ALLOW;
 	d->qos = -1;
 	cluster_key_encode(key, j->id, j->id_len);
-	bool known = read_owner(c, key, j, &e, &r) == 0;
-	bool replay = known && !is_this_node(c, &r) && ask_owner(c, &r, j, d);
-	/* A client coming back to this node finds the entry right already. */
-	if (!known || !is_this_node(c, &r) || r.instance != c->instance ||
-	    r.persistent != j->persistent)
-		record_owner(c, key, j, known ? r.replay_from : 0);
+	bool known;
+	/* Two CONNECTs of one id on two nodes at once: one write wins; the other node
+	 * claims again from the winner (the last connection stays, as in MQTT). */
+	for (int attempt = 0;; attempt++) {
+		known = read_owner(c, key, j, &e, &r) == 0;
+		uint8_t *first = d->data;
+		uint32_t first_len = d->data_len;
+		d->data = NULL;
+		if (known && !is_this_node(c, &r))
+			ask_owner(c, &r, j, d);
+		/* Asked again (the winner of a race): what it gave is the newer session. */
+		if (d->data) {
+			mem_free(first);
+		} else {
+			d->data = first;
+			d->data_len = first_len;
+		}
+		/* A client coming back to this node finds the entry right already. */
+		if (known && is_this_node(c, &r) && r.instance == c->instance &&
+		    r.persistent == j->persistent)
+			break;
+		if (record_owner(c, key, j, known ? r.replay_from : 0, e ? kvEntry_Revision(e) : 0,
+				 attempt > 0) == 0)
+			break;
+		log_notice("Cluster: another node claimed client %s at the same time: claiming it "
+			   "from there.", j->id);
+		kvEntry_Destroy(e);
+		e = NULL;
+	}
 	unsigned worker = (unsigned)(j->request & 0xFF) % c->b->nworkers;
-	/* Queued before the answer: the worker may get the stream's messages only after it. */
-	if (replay && cluster_replay_queue(c, j->id, j->id_len, worker, r.replay_from, r.subs,
-					   r.subs_len, r.nsubs) < 0)
+	int64_t from;
+	const uint8_t *subs;
+	size_t subs_len;
+	uint32_t nsubs;
+	/* Rebuilt here, or moved from a node whose replay for it had not ended. Queued
+	 * before the answer: the worker gets the stream's messages only after it. */
+	if (d->data && session_wire_replay_info(d->data, d->data_len, &from, &subs, &subs_len,
+						&nsubs) &&
+	    cluster_replay_queue(c, j->id, j->id_len, worker, from, subs, subs_len, nsubs) < 0)
 		log_warn("Warning: cluster: the stream's messages for client %s are not replayed "
 			 "(too many replays waiting, or out of memory).", j->id);
 	kvEntry_Destroy(e);

@@ -324,6 +324,35 @@ int session_wire_tail_get(struct wire_in *in, struct session_wire_head *h)
 	return in->bad ? -1 : 0;
 }
 
+bool session_wire_replay_info(const uint8_t *data, size_t len, int64_t *replay_from,
+			      const uint8_t **subs, size_t *subs_len, uint32_t *nsubs)
+{
+	struct wire_in in = {data, len, false};
+	struct session_wire_head h;
+	struct session_wire_sub s;
+	struct session_wire_msg m;
+	uint16_t mid;
+
+	if (session_wire_head_get(&in, &h) < 0 || !(h.flags & SESSION_WIRE_F_REPLAY))
+		return false;
+	*subs = in.p;
+	for (uint32_t i = 0; i < h.nsubs; i++)
+		if (session_wire_sub_get(&in, &s) < 0)
+			return false;
+	*subs_len = (size_t)(in.p - *subs);
+	*nsubs = h.nsubs;
+	for (uint32_t i = 0; i < h.nqos2; i++)
+		if (session_wire_qos2_get(&in, &mid) < 0)
+			return false;
+	for (uint32_t i = 0; i < h.nmsgs; i++)
+		if (session_wire_msg_get(&in, &m) < 0)
+			return false;
+	if (session_wire_tail_get(&in, &h) < 0 || h.replay_from <= 0)
+		return false;
+	*replay_from = h.replay_from;
+	return true;
+}
+
 int session_wire_sub_get(struct wire_in *in, struct session_wire_sub *s)
 {
 	s->len = (uint16_t)get_be(in, 2);

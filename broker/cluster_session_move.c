@@ -58,7 +58,8 @@ static void encode_session(struct wire_out *o, struct session *s)
 {
 	const struct session_msgs *q = s->msgs;
 	/* The taker keeps this watermark until what moves with the session is acknowledged. */
-	struct session_wire_head h = {.flags = SESSION_WIRE_F_MARK,
+	struct session_wire_head h = {.flags = SESSION_WIRE_F_MARK |
+					       (s->cluster_replaying ? SESSION_WIRE_F_REPLAY : 0),
 				      .replay_from = cluster_session_mark(s, cluster_wall_ms()),
 				      .expiry_interval = s->expiry_interval,
 				      .protocol = s->protocol, .last_mid = s->last_mid};

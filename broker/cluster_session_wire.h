@@ -168,4 +168,12 @@ int session_wire_msg_get(struct wire_in *in, struct session_wire_msg *m);
 /* Sets h->replay_from (0 without SESSION_WIRE_F_MARK). */
 int session_wire_tail_get(struct wire_in *in, struct session_wire_head *h);
 
+/*
+ * Whether a whole, valid session asks its taker to replay the stream
+ * (SESSION_WIRE_F_REPLAY with a replay_from): then where from, and where its
+ * subscriptions are (in data).
+ */
+bool session_wire_replay_info(const uint8_t *data, size_t len, int64_t *replay_from,
+			      const uint8_t **subs, size_t *subs_len, uint32_t *nsubs);
+
 #endif

@@ -11,7 +11,8 @@ got before the kill and after, together; duplicates allowed and counted),
 the ones published while nobody held the session included. The new node
 replays them from the stream <js_name>_msgs, from the session's watermark in
 the registry. MQTT 3.1.1 and MQTT 5 (session expiry), QoS 1 and QoS 2.
-Simultaneous CONNECTs of one client id on two nodes: exactly one stays.
+Simultaneous CONNECTs of one client id on two nodes: exactly one stays
+(the registry write is a compare-and-set).
 
 Run alone: /usr/bin/python3 tests/integration/test_38_cluster_failover.py
 """
@@ -155,6 +156,36 @@ class ClusterFailover(ClusterCase):
             self.assertEqual(dups, 0)
         finally:
             self.restart_a()
+
+    def test_05_simultaneous_connects_on_two_nodes_one_stays(self):
+        """One client id CONNECTs to node A and node B at the same moment: the
+        registry write is a compare-and-set, the loser claims again from the
+        winner, and exactly one connection stays (several rounds)."""
+        from midgetest import PahoClient
+        for persistent in (False, True, False, True):
+            cid = unique_id("twin")
+            barrier = threading.Barrier(2)
+            clients = [None, None]
+
+            def connect(i):
+                barrier.wait()
+                clients[i] = PahoClient(self.nodes[i].mqtt_port, client_id=cid,
+                                        clean_session=not persistent)
+
+            threads = [threading.Thread(target=connect, args=(i,)) for i in (0, 1)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(TIMEOUT)
+            for c in clients:
+                self.assertIsNotNone(c, "a CONNECT got no CONNACK")
+                self.addCleanup(c.close)
+            wait_for(lambda: sum(c.disconnected.is_set() for c in clients) >= 1,
+                     timeout=TIMEOUT, what="one of the two connections to close")
+            time.sleep(1.0)
+            self.assertEqual(sum(not c.disconnected.is_set() for c in clients), 1)
+            for c in clients:
+                c.close()
 
 
 if __name__ == "__main__":

@@ -184,6 +184,34 @@ START_TEST(test_registry_value_negative_mark)
 }
 END_TEST
 
+/* What a taker needs to replay: only for a whole session flagged REPLAY with a watermark. */
+START_TEST(test_session_replay_info)
+{
+	struct session_wire_head h = {.flags = SESSION_WIRE_F_MARK | SESSION_WIRE_F_REPLAY,
+				      .replay_from = 42000, .nsubs = 1, .nmsgs = 1};
+	struct wire_out o = {0};
+	int64_t from = 0;
+	const uint8_t *subs = NULL;
+	size_t subs_len = 0;
+	uint32_t nsubs = 0;
+
+	session_wire_head_put(&o, &h);
+	session_wire_sub_put(&o, &(struct session_wire_sub){.filter = "a/#", .len = 3, .qos = 1});
+	session_wire_msg_put(&o, &(struct session_wire_msg){.qos = 1, .msg_qos = 1, .topic = "a/b",
+							   .topic_len = 3});
+	session_wire_tail_put(&o, &h);
+	ck_assert(session_wire_replay_info(o.data, o.len, &from, &subs, &subs_len, &nsubs));
+	ck_assert_int_eq(from, 42000);
+	ck_assert_uint_eq(nsubs, 1);
+	ck_assert_uint_eq(subs_len, 2 + 3 + 1 + 1 + 4);
+	ck_assert_mem_eq(subs + 2, "a/#", 3);
+	ck_assert(!session_wire_replay_info(o.data, o.len - 1, &from, &subs, &subs_len, &nsubs));
+	o.data[3] = SESSION_WIRE_F_MARK; /* no replay asked */
+	ck_assert(!session_wire_replay_info(o.data, o.len, &from, &subs, &subs_len, &nsubs));
+	mem_free(o.data);
+}
+END_TEST
+
 /* The session's tail: replay_from after the messages, read only when flagged. */
 START_TEST(test_session_tail_mark)
 {
@@ -476,6 +504,7 @@ Suite *suite_cluster_session(void)
 	tcase_add_test(tc, test_registry_value_version1);
 	tcase_add_test(tc, test_registry_value_negative_mark);
 	tcase_add_test(tc, test_session_tail_mark);
+	tcase_add_test(tc, test_session_replay_info);
 	tcase_add_test(tc, test_request_reply_roundtrip);
 	tcase_add_test(tc, test_session_roundtrip);
 	tcase_add_test(tc, test_session_truncated_refused);
