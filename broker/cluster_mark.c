@@ -3,8 +3,9 @@
  * (cluster.h, cluster_session_mark()), and the worker timer that writes it to
  * the session registry when it moved, so that a node rebuilding a session
  * after this one died replays from the stream what the client has not
- * acknowledged. Never per message: every MARK_PERIOD_MS, only sessions whose
- * watermark moved by MARK_STEP_MS or more.
+ * acknowledged. Never per message: every MARK_PERIOD_MS, only sessions that
+ * got a QoS 1/2 message since (an idle session's old watermark costs a replay
+ * a longer read, no duplicate) and whose watermark moved by MARK_STEP_MS.
  */
 #include "config.h"
 
@@ -65,11 +66,13 @@ static void on_marks(struct ev_loop *loop, struct ev_timer *t)
 
 	for (size_t i = 0; c && i < w->sessions.nbuckets; i++) {
 		for (struct session *s = w->sessions.buckets[i]; s; s = s->hnext) {
-			if (s->bridge || s->dead || s->expiry_interval == 0)
+			if (!s->cluster_dirty || s->bridge || s->dead || s->expiry_interval == 0)
 				continue;
 			int64_t mark = cluster_session_mark(s, now);
 			if (mark - s->cluster_mark >= MARK_STEP_MS)
 				cluster_session_changed(c, s); /* records s->cluster_mark */
+			if (mark == now)
+				s->cluster_dirty = false; /* nothing waits: it only moves with new messages */
 		}
 	}
 	ev_timer_start(loop, t, ev_now(loop) + MARK_PERIOD_MS);

@@ -262,6 +262,7 @@ struct session *cluster_session_install(struct worker *w, const char *id, const 
 	if (session_wire_tail_get(&in, &h) < 0)
 		goto fail;
 	s->cluster_floor = h.replay_from;
+	s->cluster_dirty = true; /* the floor goes once what came is acknowledged */
 	s->cluster_replaying = (h.flags & SESSION_WIRE_F_REPLAY) && h.replay_from > 0;
 	if (h.last_mid > s->last_mid)
 		s->last_mid = h.last_mid;

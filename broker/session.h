@@ -118,6 +118,7 @@ struct session {
 	_Atomic bool persisted;      /* has a record in the durable store (store.h) */
 	bool queue_qos0;             /* offline, QoS 0 is queued too (a lazy bridge's session) */
 	bool cluster_replaying;      /* the stream's messages for it are on the way */
+	bool cluster_dirty;          /* its watermark may have moved since written */
 	_Atomic bool online;         /* read by other workers for shared subscriptions */
 	_Atomic bool congested;      /* online with its queue at its limits (throttle.h) */
 	_Atomic bool stalled;        /* publishers gave up waiting for it (throttle.h) */
