@@ -116,6 +116,9 @@ void cluster_session_changed(struct cluster *c, struct session *s);
  * Owner worker.
  */
 int64_t cluster_session_mark(struct session *s, int64_t now_ms);
+/* A replay starts this much before the watermark: clock skew between nodes and
+ * the JetStream servers, delivery lag. */
+#define CLUSTER_REPLAY_MARGIN_MS 2000
 /* Starts w's timer that writes moved watermarks to the registry (with a cluster). */
 void cluster_marks_start(struct worker *w);
 /* Wall-clock ms. */

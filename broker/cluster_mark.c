@@ -5,7 +5,8 @@
  * after this one died replays from the stream what the client has not
  * acknowledged. Never per message: every MARK_PERIOD_MS, only sessions that
  * got a QoS 1/2 message since (an idle session's old watermark costs a replay
- * a longer read, no duplicate) and whose watermark moved by MARK_STEP_MS.
+ * a longer read, no duplicate) and whose watermark moved by MARK_STEP_MS,
+ * until it is past the last one by the replay's margin.
  */
 #include "config.h"
 
@@ -71,8 +72,11 @@ static void on_marks(struct ev_loop *loop, struct ev_timer *t)
 			int64_t mark = cluster_session_mark(s, now);
 			if (mark - s->cluster_mark >= MARK_STEP_MS)
 				cluster_session_changed(c, s); /* records s->cluster_mark */
-			if (mark == now)
-				s->cluster_dirty = false; /* nothing waits: it only moves with new messages */
+			/* Nothing waits, and a replay from the written mark (less its margin)
+			 * no longer reaches the last message: it only moves with new ones. */
+			if (mark == now && s->cluster_mark - CLUSTER_REPLAY_MARGIN_MS - MARK_STEP_MS >
+						   s->cluster_last_msg * 1000)
+				s->cluster_dirty = false;
 		}
 	}
 	ev_timer_start(loop, t, ev_now(loop) + MARK_PERIOD_MS);

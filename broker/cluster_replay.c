@@ -7,7 +7,7 @@
  * and queues a job here with the registry's replay_from. This thread waits
  * REPLAY_DELAY_MS, so that the worker has installed the session and its NATS
  * interest, flushes that interest to the server, and reads the stream with an
- * ordered consumer from replay_from - REPLAY_MARGIN_MS up to the stream's last
+ * ordered consumer from replay_from - CLUSTER_REPLAY_MARGIN_MS up to the stream's last
  * sequence at that moment: later messages reach the session live. It matches
  * each envelope against the session's subscriptions by the MQTT rules and
  * hands the matches, in stream order, to the session's worker
@@ -40,8 +40,6 @@
 
 /* The worker installs the session and its interest meanwhile. */
 #define REPLAY_DELAY_MS 500
-/* Clock skew between nodes and the JetStream servers, and delivery lag. */
-#define REPLAY_MARGIN_MS 2000
 #define REPLAY_TIME_MS 5000
 #define REPLAY_MAX_SCANNED 200000
 #define REPLAY_MAX_MATCHED 20000
@@ -154,7 +152,7 @@ static void read_stream(struct cluster *c, const struct replay_job *j, struct cl
 	natsSubscription *sub = NULL;
 	jsSubOptions so;
 	jsErrCode jerr = 0;
-	int64_t from_ns = (j->from_ms - REPLAY_MARGIN_MS) * 1000000, started = cluster_now_ms();
+	int64_t from_ns = (j->from_ms - CLUSTER_REPLAY_MARGIN_MS) * 1000000, started = cluster_now_ms();
 	const char *why = NULL;
 
 	snprintf(stream, sizeof(stream), "%s_msgs", c->js_name);

@@ -382,8 +382,10 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 	}
 	if (s->cluster_replaying)
 		cluster_seen_add(s, m);
-	if (qos > 0)
-		s->cluster_dirty = true; /* the watermark timer looks at it (cluster_mark.c) */
+	if (qos > 0) { /* the watermark timer looks at it (cluster_mark.c) */
+		s->cluster_dirty = true;
+		s->cluster_last_msg = m->created;
+	}
 	deliver_checked(s, out, qos, retain, subid, seq);
 	if (out != m)
 		message_unref(out);

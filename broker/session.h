@@ -107,6 +107,7 @@ struct session {
 	int64_t cluster_floor;       /* the one it came from another node with, until its
 				      * messages are acknowledged; 0 = none */
 	int64_t cluster_mark;        /* the one last written to the registry */
+	int64_t cluster_last_msg;    /* when its last QoS 1/2 message came, wall-clock s */
 	struct cluster_seen *cluster_seen; /* ids of messages that came live while replaying */
 	_Atomic uint32_t refs;
 	uint32_t hash;

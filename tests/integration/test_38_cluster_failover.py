@@ -157,6 +157,33 @@ class ClusterFailover(ClusterCase):
         finally:
             self.restart_a()
 
+    def test_06_watermark_moves_no_old_duplicates(self):
+        """Messages the client acknowledged more than a few seconds before the
+        kill are not replayed: the owner wrote its watermark past them."""
+        cid = unique_id("wm")
+        topic = unique_id("wm") + "/n"
+        sub = self.client(0, client_id=cid, clean_session=False)
+        sub.subscribe(topic, 1)
+        self.settle(2, [sub])
+        pub = self.client(2, client_id=unique_id("pub"))
+        for i in range(100):
+            pub.publish(topic, b"%d" % i, 1)
+        wait_for(lambda: len(self.numbers(sub.messages, topic)) >= 100, timeout=TIMEOUT,
+                 what="100 messages on node A")
+        time.sleep(6.5)  # the watermark passes them by the replay's margin
+        self.kill_node(0)
+        try:
+            sub.close()
+            for i in range(100, 110):
+                pub.publish(topic, b"%d" % i, 1)
+            again = self.client(1, client_id=cid, clean_session=False)
+            wait_for(lambda: set(range(100, 110)) <= set(self.numbers(again.messages, topic)),
+                     timeout=TIMEOUT, what="the messages published while away")
+            time.sleep(1.0)
+            self.assertEqual(sorted(self.numbers(again.messages, topic)), list(range(100, 110)))
+        finally:
+            self.restart_a()
+
     def test_05_simultaneous_connects_on_two_nodes_one_stays(self):
         """One client id CONNECTs to node A and node B at the same moment: the
         registry write is a compare-and-set, the loser claims again from the
