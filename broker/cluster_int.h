@@ -151,13 +151,14 @@ bool cluster_session_handing_over(void);
 /*
  * (cluster_replay.c) Its thread (cluster_start) and the end. queue: replays
  * for client id (its CONNECT's worker) the stream's QoS 1/2 messages from
- * from_ms that match nsubs subscriptions (as on the wire, copied); -1 when
+ * from_ms - margin_ms that match nsubs subscriptions (as on the wire, copied); -1 when
  * refused (logged by the caller).
  */
 int cluster_replay_init(struct cluster *c);
 void cluster_replay_fini(struct cluster *c);
 int cluster_replay_queue(struct cluster *c, const char *id, size_t id_len, unsigned worker,
-			 int64_t from_ms, const uint8_t *subs, size_t subs_len, uint32_t nsubs);
+			 int64_t from_ms, int64_t margin_ms, const uint8_t *subs, size_t subs_len,
+			 uint32_t nsubs);
 
 /* (cluster_nats.c) Servers, reconnection, credentials and TLS of cc into o. */
 natsStatus cluster_options_common(natsOptions *o, const struct config_cluster *cc);

@@ -1,7 +1,9 @@
 /*
  * cluster_replay.c: replays from the stream <js_name>_msgs the QoS 1/2
  * messages a session rebuilt after its node died may not have had
- * acknowledged (cluster.h, cluster_session_replayed()).
+ * acknowledged (cluster.h, cluster_session_replayed()), and those of a live
+ * hand-over's window (from when the giver let go, no margin, until the
+ * taker's interest is there).
  *
  * The claim (cluster_session.c) rebuilds the subscriptions from the registry
  * and queues a job here with the registry's replay_from. This thread waits
@@ -48,6 +50,7 @@
 struct replay_job {
 	struct replay_job *next;
 	int64_t from_ms;            /* wall clock */
+	int64_t margin_ms;          /* read from this much earlier */
 	int64_t not_before;         /* cluster_now_ms() */
 	unsigned worker;
 	uint32_t nsubs;
@@ -152,7 +155,7 @@ static void read_stream(struct cluster *c, const struct replay_job *j, struct cl
 	natsSubscription *sub = NULL;
 	jsSubOptions so;
 	jsErrCode jerr = 0;
-	int64_t from_ns = (j->from_ms - CLUSTER_REPLAY_MARGIN_MS) * 1000000, started = cluster_now_ms();
+	int64_t from_ns = (j->from_ms - j->margin_ms) * 1000000, started = cluster_now_ms();
 	const char *why = NULL;
 
 	snprintf(stream, sizeof(stream), "%s_msgs", c->js_name);
@@ -316,14 +319,15 @@ void cluster_replay_fini(struct cluster *c)
 }
 
 int cluster_replay_queue(struct cluster *c, const char *id, size_t id_len, unsigned worker,
-			 int64_t from_ms, const uint8_t *subs, size_t subs_len, uint32_t nsubs)
+			 int64_t from_ms, int64_t margin_ms, const uint8_t *subs, size_t subs_len,
+			 uint32_t nsubs)
 {
 	struct cluster_replay *r = c->replay;
 	struct replay_job *j = mem_malloc(sizeof(*j) + id_len + 1);
 
 	if (!j)
 		return -1;
-	*j = (struct replay_job){.from_ms = from_ms, .not_before = cluster_now_ms() + REPLAY_DELAY_MS,
+	*j = (struct replay_job){.from_ms = from_ms, .margin_ms = margin_ms, .not_before = cluster_now_ms() + REPLAY_DELAY_MS,
 				 .worker = worker, .nsubs = nsubs, .subs = mem_malloc(subs_len ? subs_len : 1),
 				 .subs_len = subs_len, .id_len = id_len};
 	if (!j->subs) {

@@ -314,18 +314,23 @@ void session_wire_tail_put(struct wire_out *o, const struct session_wire_head *h
 {
 	if (h->flags & SESSION_WIRE_F_MARK)
 		put_be(o, (uint64_t)(h->replay_from > 0 ? h->replay_from : 0), 8);
+	if (h->flags & SESSION_WIRE_F_WINDOW)
+		put_be(o, (uint64_t)(h->window_from > 0 ? h->window_from : 0), 8);
 }
 
 int session_wire_tail_get(struct wire_in *in, struct session_wire_head *h)
 {
-	h->replay_from = 0;
+	h->replay_from = h->window_from = 0;
 	if (h->flags & SESSION_WIRE_F_MARK)
 		h->replay_from = (int64_t)(get_be(in, 8) & INT64_MAX);
+	if (h->flags & SESSION_WIRE_F_WINDOW)
+		h->window_from = (int64_t)(get_be(in, 8) & INT64_MAX);
 	return in->bad ? -1 : 0;
 }
 
 bool session_wire_replay_info(const uint8_t *data, size_t len, int64_t *replay_from,
-			      const uint8_t **subs, size_t *subs_len, uint32_t *nsubs)
+			      bool *exact, const uint8_t **subs, size_t *subs_len,
+			      uint32_t *nsubs)
 {
 	struct wire_in in = {data, len, false};
 	struct session_wire_head h;
@@ -333,7 +338,8 @@ bool session_wire_replay_info(const uint8_t *data, size_t len, int64_t *replay_f
 	struct session_wire_msg m;
 	uint16_t mid;
 
-	if (session_wire_head_get(&in, &h) < 0 || !(h.flags & SESSION_WIRE_F_REPLAY))
+	if (session_wire_head_get(&in, &h) < 0 ||
+	    !(h.flags & (SESSION_WIRE_F_REPLAY | SESSION_WIRE_F_WINDOW)))
 		return false;
 	*subs = in.p;
 	for (uint32_t i = 0; i < h.nsubs; i++)
@@ -347,10 +353,12 @@ bool session_wire_replay_info(const uint8_t *data, size_t len, int64_t *replay_f
 	for (uint32_t i = 0; i < h.nmsgs; i++)
 		if (session_wire_msg_get(&in, &m) < 0)
 			return false;
-	if (session_wire_tail_get(&in, &h) < 0 || h.replay_from <= 0)
+	if (session_wire_tail_get(&in, &h) < 0)
 		return false;
-	*replay_from = h.replay_from;
-	return true;
+	/* The watermark reaches further back than the window, which it covers. */
+	*exact = !(h.flags & SESSION_WIRE_F_REPLAY) || h.replay_from <= 0;
+	*replay_from = *exact ? h.window_from : h.replay_from;
+	return *replay_from > 0;
 }
 
 int session_wire_sub_get(struct wire_in *in, struct session_wire_sub *s)

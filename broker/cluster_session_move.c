@@ -58,9 +58,13 @@ static void encode_session(struct wire_out *o, struct session *s)
 {
 	const struct session_msgs *q = s->msgs;
 	/* The taker keeps this watermark until what moves with the session is acknowledged. */
-	struct session_wire_head h = {.flags = SESSION_WIRE_F_MARK |
+	/* What the stream takes from now on until the taker's interest is there reaches
+	 * no node: the taker replays it (the window). */
+	int64_t now_ms = cluster_wall_ms();
+	struct session_wire_head h = {.flags = SESSION_WIRE_F_MARK | SESSION_WIRE_F_WINDOW |
 					       (s->cluster_replaying ? SESSION_WIRE_F_REPLAY : 0),
-				      .replay_from = cluster_session_mark(s, cluster_wall_ms()),
+				      .replay_from = cluster_session_mark(s, now_ms),
+				      .window_from = now_ms,
 				      .expiry_interval = s->expiry_interval,
 				      .protocol = s->protocol, .last_mid = s->last_mid};
 	int64_t now = (int64_t)time(NULL);
@@ -263,7 +267,8 @@ struct session *cluster_session_install(struct worker *w, const char *id, const 
 		goto fail;
 	s->cluster_floor = h.replay_from;
 	s->cluster_dirty = true; /* the floor goes once what came is acknowledged */
-	s->cluster_replaying = (h.flags & SESSION_WIRE_F_REPLAY) && h.replay_from > 0;
+	s->cluster_replaying = ((h.flags & SESSION_WIRE_F_REPLAY) && h.replay_from > 0) ||
+			       ((h.flags & SESSION_WIRE_F_WINDOW) && h.window_from > 0);
 	if (h.last_mid > s->last_mid)
 		s->last_mid = h.last_mid;
 	log_info("Cluster: took over the session of client %s (%u subscriptions, %u messages).",

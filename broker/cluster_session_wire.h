@@ -32,8 +32,8 @@
  *                             expiry(4: seconds left, 0 = none) topic_len(2)
  *                             props_len(4) payload_len(4) topic props payload
  *                  messages in delivery order: in flight first, then the queue;
- *                  then replay_from(8) when flag bit 0 (readers that know no flags
- *                  stop before it).
+ *                  then replay_from(8) when flag bit 0, window_from(8) when flag
+ *                  bit 2 (readers that know no flags stop before them).
  *
  * replay_from (wall-clock ms, 0 = unknown): every QoS 1/2 message the stream
  * <js_name>_msgs took before it was acknowledged by the client (or expired);
@@ -119,10 +119,12 @@ int session_reply_decode(const uint8_t *buf, size_t len, enum session_reply_stat
 
 #define SESSION_WIRE_F_MARK 1u   /* replay_from follows the messages */
 #define SESSION_WIRE_F_REPLAY 2u /* the taker replays the stream from replay_from */
+#define SESSION_WIRE_F_WINDOW 4u /* the taker replays the stream from window_from, no margin */
 
 struct session_wire_head {
 	uint8_t flags;
 	int64_t replay_from;      /* in the tail (SESSION_WIRE_F_MARK) */
+	int64_t window_from;      /* in the tail (SESSION_WIRE_F_WINDOW): when the giver let go */
 	uint32_t expiry_interval;
 	uint8_t protocol;
 	uint16_t last_mid;
@@ -170,10 +172,12 @@ int session_wire_tail_get(struct wire_in *in, struct session_wire_head *h);
 
 /*
  * Whether a whole, valid session asks its taker to replay the stream
- * (SESSION_WIRE_F_REPLAY with a replay_from): then where from, and where its
- * subscriptions are (in data).
+ * (SESSION_WIRE_F_REPLAY with a replay_from, else SESSION_WIRE_F_WINDOW with a
+ * window_from): then where from, whether exactly from there (the window: no
+ * margin), and where its subscriptions are (in data).
  */
 bool session_wire_replay_info(const uint8_t *data, size_t len, int64_t *replay_from,
-			      const uint8_t **subs, size_t *subs_len, uint32_t *nsubs);
+			      bool *exact, const uint8_t **subs, size_t *subs_len,
+			      uint32_t *nsubs);
 
 #endif

@@ -10,7 +10,10 @@ with the same id gets every message the publisher had acknowledged (what it
 got before the kill and after, together; duplicates allowed and counted),
 the ones published while nobody held the session included. The new node
 replays them from the stream <js_name>_msgs, from the session's watermark in
-the registry. MQTT 3.1.1 and MQTT 5 (session expiry), QoS 1 and QoS 2.
+the registry. MQTT 3.1.1 and MQTT 5 (session expiry), QoS 1 and QoS 2. Messages acknowledged
+long before the kill are not replayed. A live hand-over mid-stream loses
+nothing either (the window between the old node letting go and the new
+node's interest is replayed).
 Simultaneous CONNECTs of one client id on two nodes: exactly one stays
 (the registry write is a compare-and-set).
 
@@ -183,6 +186,26 @@ class ClusterFailover(ClusterCase):
             self.assertEqual(sorted(self.numbers(again.messages, topic)), list(range(100, 110)))
         finally:
             self.restart_a()
+
+    def test_07_live_handover_mid_stream_loses_nothing(self):
+        """The client moves to node B while node A is alive and a stream is
+        published: what the stream took between A letting go and B's interest
+        reaching NATS is replayed (the hand-over's window)."""
+        cid = unique_id("ho")
+        topic = unique_id("ho") + "/n"
+        sub = self.client(0, client_id=cid, clean_session=False)
+        sub.subscribe(topic, 1)
+        self.settle(2, [sub])
+        pub = Publisher(self.client(2, client_id=unique_id("pub")), topic, 300, 1, gap=0.005)
+        pub.start()
+        self.assertTrue(pub.sent.wait(TIMEOUT))
+        again = self.client(1, client_id=cid, clean_session=False)
+        self.assertTrue(again.session_present)
+        self.assertTrue(sub.disconnected.wait(TIMEOUT))
+        before = self.numbers(sub.messages, topic)
+        self.nodes[1].wait_log(r"replayed \d+ QoS 1/2 messages from the stream for client %s"
+                               % cid, timeout=TIMEOUT)
+        self.check_all_acked_arrive(before, again, topic, pub)
 
     def test_05_simultaneous_connects_on_two_nodes_one_stays(self):
         """One client id CONNECTs to node A and node B at the same moment: the

@@ -194,20 +194,43 @@ START_TEST(test_session_replay_info)
 	const uint8_t *subs = NULL;
 	size_t subs_len = 0;
 	uint32_t nsubs = 0;
+	bool exact = true;
 
 	session_wire_head_put(&o, &h);
 	session_wire_sub_put(&o, &(struct session_wire_sub){.filter = "a/#", .len = 3, .qos = 1});
 	session_wire_msg_put(&o, &(struct session_wire_msg){.qos = 1, .msg_qos = 1, .topic = "a/b",
 							   .topic_len = 3});
 	session_wire_tail_put(&o, &h);
-	ck_assert(session_wire_replay_info(o.data, o.len, &from, &subs, &subs_len, &nsubs));
+	ck_assert(session_wire_replay_info(o.data, o.len, &from, &exact, &subs, &subs_len, &nsubs));
 	ck_assert_int_eq(from, 42000);
+	ck_assert(!exact);
 	ck_assert_uint_eq(nsubs, 1);
 	ck_assert_uint_eq(subs_len, 2 + 3 + 1 + 1 + 4);
 	ck_assert_mem_eq(subs + 2, "a/#", 3);
-	ck_assert(!session_wire_replay_info(o.data, o.len - 1, &from, &subs, &subs_len, &nsubs));
+	ck_assert(!session_wire_replay_info(o.data, o.len - 1, &from, &exact, &subs, &subs_len,
+					    &nsubs));
 	o.data[3] = SESSION_WIRE_F_MARK; /* no replay asked */
-	ck_assert(!session_wire_replay_info(o.data, o.len, &from, &subs, &subs_len, &nsubs));
+	ck_assert(!session_wire_replay_info(o.data, o.len, &from, &exact, &subs, &subs_len, &nsubs));
+	mem_free(o.data);
+	/* A hand-over's window alone: exactly from when the giver let go. */
+	o = (struct wire_out){0};
+	h.flags = SESSION_WIRE_F_MARK | SESSION_WIRE_F_WINDOW;
+	h.window_from = 43000;
+	session_wire_head_put(&o, &h);
+	session_wire_sub_put(&o, &(struct session_wire_sub){.filter = "a/#", .len = 3, .qos = 1});
+	session_wire_msg_put(&o, &(struct session_wire_msg){.qos = 1, .msg_qos = 1, .topic = "a/b",
+							   .topic_len = 3});
+	session_wire_tail_put(&o, &h);
+	ck_assert(session_wire_replay_info(o.data, o.len, &from, &exact, &subs, &subs_len, &nsubs));
+	ck_assert_int_eq(from, 43000);
+	ck_assert(exact);
+	struct wire_in in = {o.data, o.len, false};
+	struct session_wire_head back;
+	ck_assert_int_eq(session_wire_head_get(&in, &back), 0);
+	in = (struct wire_in){o.data + o.len - 16, 16, false};
+	ck_assert_int_eq(session_wire_tail_get(&in, &back), 0);
+	ck_assert_int_eq(back.replay_from, 42000);
+	ck_assert_int_eq(back.window_from, 43000);
 	mem_free(o.data);
 }
 END_TEST
