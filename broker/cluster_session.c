@@ -8,7 +8,11 @@
  * own thread reads the key, asks the owner on its control subject
  * <prefix>.ctl.<node>.session to close the connection and hand over the
  * session (a NATS request, at most CLAIM_WAIT_MS), records this node as the
- * owner (waited for, so the entry is there before the CONNACK), and answers
+ * owner (waited for, so the entry is there before the CONNACK; a
+ * compare-and-set on the revision read: of two nodes claiming one id at once,
+ * the loser claims again from the winner, so the later connection stays), and
+ * queues the replay of the stream's QoS 1/2 messages for a session rebuilt
+ * after its node died or moved in a live hand-over (cluster_replay.c); it answers
  * the worker through its inbox (INBOX_CLUSTER_CLAIMED), which resumes the
  * CONNECT as a plugin's delayed answer would. Requests from other nodes
  * arrive on the control subject and go to the worker owning the id
@@ -156,13 +160,11 @@ static int record_owner(struct cluster *c, const char *key, const struct session
 	/* Waited for: committed before the CONNACK, so a client that hurries to
 	 * another node finds it. */
 	natsStatus s = NATS_NO_MEMORY;
-	if (o.failed)
-		;
-	else if (force)
+	if (!o.failed && force)
 		s = kvStore_Put(NULL, cs->kv, key, o.data, (int)o.len);
-	else if (revision)
+	else if (!o.failed && revision)
 		s = kvStore_Update(NULL, cs->kv, key, o.data, (int)o.len, revision);
-	else
+	else if (!o.failed)
 		s = kvStore_Create(NULL, cs->kv, key, o.data, (int)o.len);
 	mem_free(o.data);
 	if (s == NATS_OK)
