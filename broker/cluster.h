@@ -110,7 +110,30 @@ void cluster_session_ended(struct cluster *c, const struct session *s);
  * subscriptions (owner worker): the registry learns them, asynchronously, so
  * another node can rebuild them if this one dies.
  */
-void cluster_session_changed(struct cluster *c, const struct session *s);
+void cluster_session_changed(struct cluster *c, struct session *s);
+
+/*
+ * (cluster_mark.c) The replay watermark of s (wall-clock ms): every QoS 1/2
+ * message the stream took before it was acknowledged by the client, as far
+ * as this node knows; it drops a floor it came with once that is true.
+ * Owner worker.
+ */
+int64_t cluster_session_mark(struct session *s, int64_t now_ms);
+/* A replay starts this much before the watermark: clock skew between nodes and
+ * the JetStream servers, delivery lag. */
+#define CLUSTER_REPLAY_MARGIN_MS 2000
+/* Starts w's timer that writes moved watermarks to the registry (with a cluster). */
+void cluster_marks_start(struct worker *w);
+/* Wall-clock ms. */
+int64_t cluster_wall_ms(void);
+/*
+ * While the stream's messages for s are on the way: remember the cluster id
+ * of m, which came live (bounded), so that the replay skips it; seen: whether
+ * it came. Owner worker.
+ */
+void cluster_seen_add(struct session *s, const struct message *m);
+bool cluster_seen(const struct session *s, uint64_t instance, uint64_t seq);
+void cluster_seen_free(struct session *s);
 
 /*
  * INBOX_CLUSTER_CLAIMED: the answer to cluster_session_claim() `request`
@@ -119,6 +142,13 @@ void cluster_session_changed(struct cluster *c, const struct session *s);
  */
 void cluster_session_claimed(struct worker *w, uint64_t request, void *claimed);
 void cluster_session_claimed_free(void *claimed);
+
+/*
+ * INBOX_CLUSTER_REPLAYED: the stream's QoS 1/2 messages for a session rebuilt
+ * after its node died (cluster_replay.c), delivered to it as any message.
+ */
+void cluster_session_replayed(struct worker *w, void *batch);
+void cluster_replayed_free(void *batch);
 
 /* INBOX_CLUSTER_SESSION on the id's worker: another node takes it over (ptr: the request). */
 void cluster_session_serve(struct worker *w, void *request);

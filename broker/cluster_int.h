@@ -17,6 +17,7 @@
 struct broker;
 struct config_cluster;
 struct cluster_sessions;
+struct cluster_replay;
 struct decision;
 struct interest_entry;
 struct share_entry;
@@ -99,6 +100,8 @@ struct cluster {
 
 	/* The session registry and hand-over (cluster_session.c). */
 	struct cluster_sessions *sessions;
+	/* Replays of the stream into sessions rebuilt here (cluster_replay.c). */
+	struct cluster_replay *replay;
 
 	/* QoS 1/2 messages through JetStream (cluster_qos.c). */
 	struct cluster_worker_acks *wacks; /* one per worker */
@@ -148,6 +151,18 @@ void cluster_session_fini(struct cluster *c);
 /* (cluster_session_move.c) Whether this worker is handing a session to another node
  * now: the key stays, the other node writes it. */
 bool cluster_session_handing_over(void);
+
+/*
+ * (cluster_replay.c) Its thread (cluster_start) and the end. queue: replays
+ * for client id (its CONNECT's worker) the stream's QoS 1/2 messages from
+ * from_ms - margin_ms that match nsubs subscriptions (as on the wire, copied); -1 when
+ * refused (logged by the caller).
+ */
+int cluster_replay_init(struct cluster *c);
+void cluster_replay_fini(struct cluster *c);
+int cluster_replay_queue(struct cluster *c, const char *id, size_t id_len, unsigned worker,
+			 int64_t from_ms, int64_t margin_ms, const uint8_t *subs, size_t subs_len,
+			 uint32_t nsubs);
 
 /* (cluster_nats.c) Servers, reconnection, credentials and TLS of cc into o. */
 natsStatus cluster_options_common(natsOptions *o, const struct config_cluster *cc);

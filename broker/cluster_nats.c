@@ -229,6 +229,8 @@ void cluster_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
 	}
 	if (e.expiry)
 		m->expires = m->created + e.expiry;
+	m->cluster_instance = e.instance; /* a replay into a session skips what came live */
+	m->cluster_seq = e.seq;
 	atomic_fetch_add(&c->received, 1);
 	worker_post(&b->workers[e.instance % b->nworkers],
 		    &(struct inbox_item){.kind = INBOX_CLUSTER, .msg = m});
@@ -417,6 +419,7 @@ static void close_connection(struct cluster *c)
 static void cluster_free(struct cluster *c)
 {
 	cluster_jobs_stop(c);
+	cluster_replay_fini(c);
 	cluster_session_fini(c);
 	cluster_retain_stop(c);
 	cluster_retain_free(c);
@@ -472,7 +475,7 @@ int cluster_start(struct broker *b)
 	if (c->instance == 0)
 		c->instance = 1;
 	if (cluster_qos_init(c, b->nworkers) < 0 || set_options(c, cc) < 0 ||
-	    cluster_session_init(c) < 0)
+	    cluster_session_init(c) < 0 || cluster_replay_init(c) < 0)
 		goto fail;
 	s = natsConnection_Connect(&c->nc, c->opts);
 	if (s == NATS_NOT_YET_CONNECTED) {

@@ -8,7 +8,11 @@
  * own thread reads the key, asks the owner on its control subject
  * <prefix>.ctl.<node>.session to close the connection and hand over the
  * session (a NATS request, at most CLAIM_WAIT_MS), records this node as the
- * owner (waited for, so the entry is there before the CONNACK), and answers
+ * owner (waited for, so the entry is there before the CONNACK; a
+ * compare-and-set on the revision read: of two nodes claiming one id at once,
+ * the loser claims again from the winner, so the later connection stays), and
+ * queues the replay of the stream's QoS 1/2 messages for a session rebuilt
+ * after its node died or moved in a live hand-over (cluster_replay.c); it answers
  * the worker through its inbox (INBOX_CLUSTER_CLAIMED), which resumes the
  * CONNECT as a plugin's delayed answer would. Requests from other nodes
  * arrive on the control subject and go to the worker owning the id
@@ -136,22 +140,42 @@ static natsStatus registry_write(struct cluster *c, const char *key, const void 
 	return s;
 }
 
-static void record_owner(struct cluster *c, const char *key, const struct session_job *j)
+/*
+ * Records this node as the owner, replay_from the watermark the previous one
+ * left (0 = none: from now). A compare-and-set on the revision read (0: the
+ * key was absent): -1 when another node wrote it meanwhile; force: write
+ * whatever is there.
+ */
+static int record_owner(struct cluster *c, const char *key, const struct session_job *j,
+			int64_t replay_from, uint64_t revision, bool force)
 {
 	struct cluster_sessions *cs = c->sessions;
 	struct session_reg r = {.instance = c->instance, .persistent = j->persistent,
 				.node = c->node, .node_len = c->node_len, .id = j->id,
-				.id_len = j->id_len};
+				.id_len = j->id_len,
+				.replay_from = replay_from > 0 ? replay_from : cluster_wall_ms()};
 	struct wire_out o = {0};
 
 	session_reg_encode(&o, &r);
 	/* Waited for: committed before the CONNACK, so a client that hurries to
 	 * another node finds it. */
-	natsStatus s = o.failed ? NATS_NO_MEMORY : kvStore_Put(NULL, cs->kv, key, o.data, (int)o.len);
-	if (s != NATS_OK && warn_now(cs))
+	natsStatus s = NATS_NO_MEMORY;
+	if (!o.failed && force)
+		s = kvStore_Put(NULL, cs->kv, key, o.data, (int)o.len);
+	else if (!o.failed && revision)
+		s = kvStore_Update(NULL, cs->kv, key, o.data, (int)o.len, revision);
+	else if (!o.failed)
+		s = kvStore_Create(NULL, cs->kv, key, o.data, (int)o.len);
+	mem_free(o.data);
+	if (s == NATS_OK)
+		return 0;
+	/* JetStream's "wrong last sequence" (or "key exists"): another node's claim won. */
+	if (!force && s == NATS_ERR)
+		return -1;
+	if (warn_now(cs))
 		log_warn("Warning: cluster: the session registry did not record client %s: %s.",
 			 j->id, natsStatus_GetText(s));
-	mem_free(o.data);
+	return 0;
 }
 
 /* The registry entry of key; 0 when one names a node, its value in *e to destroy. */
@@ -182,24 +206,26 @@ static bool is_this_node(const struct cluster *c, const struct session_reg *r)
 /*
  * The session of a node that is gone, as far as the registry knows it: its
  * subscriptions, encoded as a moved session into d->data. The messages it held
- * are not here. Seam: once QoS 1/2 messages travel in the JetStream stream
- * <js_name>_msgs, the registry can keep the stream sequence the session had
- * reached and the messages after it are replayed into the rebuilt session.
+ * are not here: with a watermark, the session waits for the stream's
+ * (cluster_replay.c) and keeps that watermark until they are acknowledged.
  */
 static int rebuild_from_registry(const struct session_reg *r, struct decision *d)
 {
 	struct wire_in in = {r->subs, r->subs_len, false};
 	struct wire_out o = {0};
 	struct session_wire_head h = {.expiry_interval = SESSION_EXPIRY_NEVER, .protocol = 4,
-				      .nsubs = r->nsubs};
+				      .nsubs = r->nsubs, .replay_from = r->replay_from};
 	struct session_wire_sub sub;
 
+	if (r->replay_from > 0)
+		h.flags = SESSION_WIRE_F_MARK | SESSION_WIRE_F_REPLAY;
 	session_wire_head_put(&o, &h);
 	for (uint32_t i = 0; i < r->nsubs; i++) {
 		if (session_wire_sub_get(&in, &sub) < 0)
 			break;
 		session_wire_sub_put(&o, &sub);
 	}
+	session_wire_tail_put(&o, &h);
 	if (in.bad || o.failed) {
 		mem_free(o.data);
 		return -1;
@@ -211,7 +237,8 @@ static int rebuild_from_registry(const struct session_reg *r, struct decision *d
 
 /*
  * Asks the owner to close the connection and let go of the session; a moved
- * session's encoding goes into d->data. Bounded by CLAIM_WAIT_MS.
+ * session's encoding goes into d->data (when the owner is gone, one rebuilt from
+ * the registry). Bounded by CLAIM_WAIT_MS.
  */
 static void ask_owner(struct cluster *c, const struct session_reg *r, const struct session_job *j,
 		      struct decision *d)
@@ -235,8 +262,10 @@ static void ask_owner(struct cluster *c, const struct session_reg *r, const stru
 		/* The owner is gone (its NATS connection with it). */
 		if (r->persistent && !j->clean_start && rebuild_from_registry(r, d) == 0) {
 			log_notice("Cluster: node %.*s, which held client %s, is gone: its session is "
-				   "rebuilt here from the registry (%u subscriptions).",
-				   (int)r->node_len, r->node, j->id, r->nsubs);
+				   "rebuilt here from the registry (%u subscriptions%s).",
+				   (int)r->node_len, r->node, j->id, r->nsubs,
+				   r->replay_from > 0 ? ", the stream's messages replayed"
+						      : ", no watermark to replay from");
 			return;
 		}
 		log_notice("Cluster: node %.*s, which held client %s, is gone: its session starts "
@@ -299,13 +328,50 @@ static void run_claim(struct cluster *c, const struct session_job *j)
 	d->verdict = HOOK_ALLOW;
 	d->qos = -1;
 	cluster_key_encode(key, j->id, j->id_len);
-	bool known = read_owner(c, key, j, &e, &r) == 0;
-	if (known && !is_this_node(c, &r))
-		ask_owner(c, &r, j, d);
-	/* A client coming back to this node finds the entry right already. */
-	if (!known || !is_this_node(c, &r) || r.instance != c->instance ||
-	    r.persistent != j->persistent)
-		record_owner(c, key, j);
+	bool known;
+	/* Two CONNECTs of one id on two nodes at once: one write wins; the other node
+	 * claims again from the winner (the last connection stays, as in MQTT). */
+	for (int attempt = 0;; attempt++) {
+		known = read_owner(c, key, j, &e, &r) == 0;
+		uint8_t *first = d->data;
+		uint32_t first_len = d->data_len;
+		d->data = NULL;
+		if (known && !is_this_node(c, &r))
+			ask_owner(c, &r, j, d);
+		/* Asked again (the winner of a race): what it gave is the newer session. */
+		if (d->data) {
+			mem_free(first);
+		} else {
+			d->data = first;
+			d->data_len = first_len;
+		}
+		/* A client coming back to this node finds the entry right already. */
+		if (known && is_this_node(c, &r) && r.instance == c->instance &&
+		    r.persistent == j->persistent)
+			break;
+		if (record_owner(c, key, j, known ? r.replay_from : 0, e ? kvEntry_Revision(e) : 0,
+				 attempt > 0) == 0)
+			break;
+		log_notice("Cluster: another node claimed client %s at the same time: claiming it "
+			   "from there.", j->id);
+		kvEntry_Destroy(e);
+		e = NULL;
+	}
+	unsigned worker = (unsigned)(j->request & 0xFF) % c->b->nworkers;
+	int64_t from;
+	bool exact;
+	const uint8_t *subs;
+	size_t subs_len;
+	uint32_t nsubs;
+	/* Rebuilt here (from the watermark), moved (the hand-over's window), or moved
+	 * from a node whose replay for it had not ended. Queued
+	 * before the answer: the worker gets the stream's messages only after it. */
+	if (d->data && session_wire_replay_info(d->data, d->data_len, &from, &exact, &subs,
+						&subs_len, &nsubs) &&
+	    cluster_replay_queue(c, j->id, j->id_len, worker, from,
+				 exact ? 0 : CLUSTER_REPLAY_MARGIN_MS, subs, subs_len, nsubs) < 0)
+		log_warn("Warning: cluster: the stream's messages for client %s are not replayed "
+			 "(too many replays waiting, or out of memory).", j->id);
 	kvEntry_Destroy(e);
 	answer_worker(c, j, d);
 }
@@ -557,7 +623,7 @@ void cluster_session_ended(struct cluster *c, const struct session *s)
 	(void)enqueue(c, JOB_RELEASE, 0, s->client_id, false, false, NULL, 0);
 }
 
-void cluster_session_changed(struct cluster *c, const struct session *s)
+void cluster_session_changed(struct cluster *c, struct session *s)
 {
 	struct session_reg r = {.instance = c->instance, .persistent = true, .node = c->node,
 				.node_len = c->node_len, .id = s->client_id,
@@ -566,6 +632,7 @@ void cluster_session_changed(struct cluster *c, const struct session *s)
 
 	if (s->bridge || s->expiry_interval == 0 || !cluster_session_ready(c))
 		return; /* only a session that outlives its connection is resumed elsewhere */
+	r.replay_from = s->cluster_mark = cluster_session_mark(s, cluster_wall_ms());
 	for (const struct session_sub *sub = s->subs; sub; sub = sub->next)
 		r.nsubs++;
 	session_reg_encode(&o, &r);

@@ -150,26 +150,35 @@ static uint64_t get_be(struct wire_in *in, int bytes)
 	return v;
 }
 
-static bool get_magic(struct wire_in *in, const char magic[2])
+/* The version of a value with that magic, up to max_version; 0 (in->bad) otherwise. */
+static int get_magic_upto(struct wire_in *in, const char magic[2], int max_version)
 {
 	const uint8_t *p = get_bytes(in, 3);
 
-	if (!p || p[0] != (uint8_t)magic[0] || p[1] != (uint8_t)magic[1] || p[2] != 1)
+	if (!p || p[0] != (uint8_t)magic[0] || p[1] != (uint8_t)magic[1] || p[2] < 1 ||
+	    p[2] > max_version)
 		in->bad = true;
-	return !in->bad;
+	return in->bad ? 0 : p[2];
+}
+
+static bool get_magic(struct wire_in *in, const char magic[2])
+{
+	return get_magic_upto(in, magic, 1) == 1;
 }
 
 /* ---- Registry value, request, reply -------------------------------------------------- */
 
 void session_reg_encode(struct wire_out *o, const struct session_reg *r)
 {
-	put_magic(o, "SR");
+	put_bytes(o, "SR", 2);
+	put_be(o, 2, 1); /* version 2: replay_from */
 	put_be(o, r->persistent ? 1 : 0, 1);
 	put_be(o, r->instance, 8);
 	put_be(o, r->node_len, 1);
 	put_be(o, r->id_len, 2);
 	put_bytes(o, r->node, r->node_len);
 	put_bytes(o, r->id, r->id_len);
+	put_be(o, (uint64_t)(r->replay_from > 0 ? r->replay_from : 0), 8);
 	put_be(o, r->nsubs, 4);
 }
 
@@ -177,7 +186,9 @@ int session_reg_decode(const uint8_t *buf, size_t len, struct session_reg *r)
 {
 	struct wire_in in = {buf, len, false};
 
-	if (!get_magic(&in, "SR"))
+	int version = get_magic_upto(&in, "SR", 2);
+
+	if (!version)
 		return -1;
 	r->persistent = get_be(&in, 1) & 1;
 	r->instance = get_be(&in, 8);
@@ -185,6 +196,8 @@ int session_reg_decode(const uint8_t *buf, size_t len, struct session_reg *r)
 	r->id_len = (size_t)get_be(&in, 2);
 	r->node = (const char *)get_bytes(&in, r->node_len);
 	r->id = (const char *)get_bytes(&in, r->id_len);
+	/* Version 1 had no watermark: nothing known to replay. */
+	r->replay_from = version >= 2 ? (int64_t)(get_be(&in, 8) & INT64_MAX) : 0;
 	r->nsubs = (uint32_t)get_be(&in, 4);
 	/* The subscriptions are read one by one; later versions may append more. */
 	r->subs = in.p;
@@ -241,7 +254,7 @@ int session_reply_decode(const uint8_t *buf, size_t len, enum session_reply_stat
 void session_wire_head_put(struct wire_out *o, const struct session_wire_head *h)
 {
 	put_magic(o, "SS");
-	put_be(o, 0, 1);
+	put_be(o, h->flags, 1);
 	put_be(o, h->expiry_interval, 4);
 	put_be(o, h->protocol, 1);
 	put_be(o, h->last_mid, 2);
@@ -286,7 +299,7 @@ int session_wire_head_get(struct wire_in *in, struct session_wire_head *h)
 {
 	if (!get_magic(in, "SS"))
 		return -1;
-	(void)get_be(in, 1); /* flags: none yet */
+	h->flags = (uint8_t)get_be(in, 1);
 	h->expiry_interval = (uint32_t)get_be(in, 4);
 	h->protocol = (uint8_t)get_be(in, 1);
 	h->last_mid = (uint16_t)get_be(in, 2);
@@ -294,6 +307,58 @@ int session_wire_head_get(struct wire_in *in, struct session_wire_head *h)
 	h->nqos2 = (uint32_t)get_be(in, 4);
 	h->nmsgs = (uint32_t)get_be(in, 4);
 	return in->bad ? -1 : 0;
+}
+
+/* After the messages, so that a reader that knows no flags stops before it. */
+void session_wire_tail_put(struct wire_out *o, const struct session_wire_head *h)
+{
+	if (h->flags & SESSION_WIRE_F_MARK)
+		put_be(o, (uint64_t)(h->replay_from > 0 ? h->replay_from : 0), 8);
+	if (h->flags & SESSION_WIRE_F_WINDOW)
+		put_be(o, (uint64_t)(h->window_from > 0 ? h->window_from : 0), 8);
+}
+
+int session_wire_tail_get(struct wire_in *in, struct session_wire_head *h)
+{
+	h->replay_from = h->window_from = 0;
+	if (h->flags & SESSION_WIRE_F_MARK)
+		h->replay_from = (int64_t)(get_be(in, 8) & INT64_MAX);
+	if (h->flags & SESSION_WIRE_F_WINDOW)
+		h->window_from = (int64_t)(get_be(in, 8) & INT64_MAX);
+	return in->bad ? -1 : 0;
+}
+
+bool session_wire_replay_info(const uint8_t *data, size_t len, int64_t *replay_from,
+			      bool *exact, const uint8_t **subs, size_t *subs_len,
+			      uint32_t *nsubs)
+{
+	struct wire_in in = {data, len, false};
+	struct session_wire_head h;
+	struct session_wire_sub s;
+	struct session_wire_msg m;
+	uint16_t mid;
+
+	if (session_wire_head_get(&in, &h) < 0 ||
+	    !(h.flags & (SESSION_WIRE_F_REPLAY | SESSION_WIRE_F_WINDOW)))
+		return false;
+	*subs = in.p;
+	for (uint32_t i = 0; i < h.nsubs; i++)
+		if (session_wire_sub_get(&in, &s) < 0)
+			return false;
+	*subs_len = (size_t)(in.p - *subs);
+	*nsubs = h.nsubs;
+	for (uint32_t i = 0; i < h.nqos2; i++)
+		if (session_wire_qos2_get(&in, &mid) < 0)
+			return false;
+	for (uint32_t i = 0; i < h.nmsgs; i++)
+		if (session_wire_msg_get(&in, &m) < 0)
+			return false;
+	if (session_wire_tail_get(&in, &h) < 0)
+		return false;
+	/* The watermark reaches further back than the window, which it covers. */
+	*exact = !(h.flags & SESSION_WIRE_F_REPLAY) || h.replay_from <= 0;
+	*replay_from = *exact ? h.window_from : h.replay_from;
+	return *replay_from > 0;
 }
 
 int session_wire_sub_get(struct wire_in *in, struct session_wire_sub *s)

@@ -54,10 +54,18 @@ static void put_msg(struct wire_out *o, const struct session_msg *sm, int64_t no
 	session_wire_msg_put(o, &w);
 }
 
-static void encode_session(struct wire_out *o, const struct session *s)
+static void encode_session(struct wire_out *o, struct session *s)
 {
 	const struct session_msgs *q = s->msgs;
-	struct session_wire_head h = {.expiry_interval = s->expiry_interval,
+	/* The taker keeps this watermark until what moves with the session is acknowledged. */
+	/* What the stream takes from now on until the taker's interest is there reaches
+	 * no node: the taker replays it (the window). */
+	int64_t now_ms = cluster_wall_ms();
+	struct session_wire_head h = {.flags = SESSION_WIRE_F_MARK | SESSION_WIRE_F_WINDOW |
+					       (s->cluster_replaying ? SESSION_WIRE_F_REPLAY : 0),
+				      .replay_from = cluster_session_mark(s, now_ms),
+				      .window_from = now_ms,
+				      .expiry_interval = s->expiry_interval,
 				      .protocol = s->protocol, .last_mid = s->last_mid};
 	int64_t now = (int64_t)time(NULL);
 
@@ -77,6 +85,7 @@ static void encode_session(struct wire_out *o, const struct session *s)
 		put_msg(o, &q->inflight[i], now);
 	for (uint32_t i = 0; q && i < q->q_len; i++)
 		put_msg(o, &q->queue[(q->q_head + i) % q->q_cap], now);
+	session_wire_tail_put(o, &h);
 }
 
 void cluster_session_serve(struct worker *w, void *request)
@@ -254,6 +263,12 @@ struct session *cluster_session_install(struct worker *w, const char *id, const 
 		if (session_wire_msg_get(&in, &wm) < 0 || install_msg(w, s, &wm) < 0)
 			goto fail;
 	}
+	if (session_wire_tail_get(&in, &h) < 0)
+		goto fail;
+	s->cluster_floor = h.replay_from;
+	s->cluster_dirty = true; /* the floor goes once what came is acknowledged */
+	s->cluster_replaying = ((h.flags & SESSION_WIRE_F_REPLAY) && h.replay_from > 0) ||
+			       ((h.flags & SESSION_WIRE_F_WINDOW) && h.window_from > 0);
 	if (h.last_mid > s->last_mid)
 		s->last_mid = h.last_mid;
 	log_info("Cluster: took over the session of client %s (%u subscriptions, %u messages).",

@@ -14,12 +14,15 @@
  *
  * Every value and message starts with two magic bytes and a version; all
  * integers are big-endian.
- *   registry value "SR" 1  flags(1: bit 0 the session outlives its connection)
- *                  instance(8) node_len(1) id_len(2) node id
+ *   registry value "SR" 2  flags(1: bit 0 the session outlives its connection)
+ *                  instance(8) node_len(1) id_len(2) node id replay_from(8)
  *                  [nsubs(4) and that many subs, as in a session below]
+ *                  (version 1, still read, had no replay_from)
  *   request        "SQ" 1  flags(1: bit 0 clean start) id_len(2) id
  *   reply          "SA" 1  status(1) [a session, when status is MOVED]
- *   session        "SS" 1  flags(1)=0 expiry_interval(4) protocol(1) last_mid(2)
+ *   session        "SS" 1  flags(1: bit 0 replay_from follows the messages, bit 1
+ *                  the taker replays the stream for it) expiry_interval(4) protocol(1)
+ *                  last_mid(2)
  *                  nsubs(4) nqos2(4) nmsgs(4), then
  *                  each sub:  len(2) filter qos(1) options(1) subid(4)
  *                  each qos2: packet id(2)
@@ -28,7 +31,13 @@
  *                             qos(1) retain(1) subid(4) msg_qos(1) msg_retain(1)
  *                             expiry(4: seconds left, 0 = none) topic_len(2)
  *                             props_len(4) payload_len(4) topic props payload
- *                  messages in delivery order: in flight first, then the queue.
+ *                  messages in delivery order: in flight first, then the queue;
+ *                  then replay_from(8) when flag bit 0, window_from(8) when flag
+ *                  bit 2 (readers that know no flags stop before them).
+ *
+ * replay_from (wall-clock ms, 0 = unknown): every QoS 1/2 message the stream
+ * <js_name>_msgs took before it was acknowledged by the client (or expired);
+ * a node that takes the session over without its holder replays from it.
  */
 #ifndef MIDGE_CLUSTER_SESSION_WIRE_H
 #define MIDGE_CLUSTER_SESSION_WIRE_H
@@ -76,6 +85,7 @@ struct session_reg {
 	size_t node_len;     /* 1..255 */
 	const char *id;
 	size_t id_len;       /* 1..65535 */
+	int64_t replay_from; /* wall-clock ms, 0 = unknown (see above) */
 	uint32_t nsubs;      /* the session's subscriptions, when it outlives its connection */
 	const uint8_t *subs; /* decoding: where they start (read them with session_wire_sub_get) */
 	size_t subs_len;
@@ -107,7 +117,14 @@ int session_reply_decode(const uint8_t *buf, size_t len, enum session_reply_stat
 
 /* ---- Session ------------------------------------------------------------------------- */
 
+#define SESSION_WIRE_F_MARK 1u   /* replay_from follows the messages */
+#define SESSION_WIRE_F_REPLAY 2u /* the taker replays the stream from replay_from */
+#define SESSION_WIRE_F_WINDOW 4u /* the taker replays the stream from window_from, no margin */
+
 struct session_wire_head {
+	uint8_t flags;
+	int64_t replay_from;      /* in the tail (SESSION_WIRE_F_MARK) */
+	int64_t window_from;      /* in the tail (SESSION_WIRE_F_WINDOW): when the giver let go */
 	uint32_t expiry_interval;
 	uint8_t protocol;
 	uint16_t last_mid;
@@ -142,11 +159,25 @@ void session_wire_head_put(struct wire_out *o, const struct session_wire_head *h
 void session_wire_sub_put(struct wire_out *o, const struct session_wire_sub *s);
 void session_wire_qos2_put(struct wire_out *o, uint16_t mid);
 void session_wire_msg_put(struct wire_out *o, const struct session_wire_msg *m);
+/* After the messages: what h->flags announce (replay_from). */
+void session_wire_tail_put(struct wire_out *o, const struct session_wire_head *h);
 
 /* Read them back the same way; each returns -1 when malformed (then in->bad). */
 int session_wire_head_get(struct wire_in *in, struct session_wire_head *h);
 int session_wire_sub_get(struct wire_in *in, struct session_wire_sub *s);
 int session_wire_qos2_get(struct wire_in *in, uint16_t *mid);
 int session_wire_msg_get(struct wire_in *in, struct session_wire_msg *m);
+/* Sets h->replay_from (0 without SESSION_WIRE_F_MARK). */
+int session_wire_tail_get(struct wire_in *in, struct session_wire_head *h);
+
+/*
+ * Whether a whole, valid session asks its taker to replay the stream
+ * (SESSION_WIRE_F_REPLAY with a replay_from, else SESSION_WIRE_F_WINDOW with a
+ * window_from): then where from, whether exactly from there (the window: no
+ * margin), and where its subscriptions are (in data).
+ */
+bool session_wire_replay_info(const uint8_t *data, size_t len, int64_t *replay_from,
+			      bool *exact, const uint8_t **subs, size_t *subs_len,
+			      uint32_t *nsubs);
 
 #endif

@@ -114,10 +114,21 @@ void cluster_session_ended(struct cluster *c, const struct session *s)
 	(void)s;
 }
 
-void cluster_session_changed(struct cluster *c, const struct session *s)
+void cluster_session_changed(struct cluster *c, struct session *s)
 {
 	(void)c;
 	(void)s;
+}
+
+void cluster_session_replayed(struct worker *w, void *batch)
+{
+	(void)w;
+	cluster_replayed_free(batch);
+}
+
+void cluster_replayed_free(void *batch)
+{
+	(void)batch; /* never made without NATS */
 }
 
 void cluster_session_claimed(struct worker *w, uint64_t request, void *claimed)

@@ -5,6 +5,8 @@
 
 #include "deliver.h"
 
+#include "cluster.h"
+
 #include "alloc.h"
 #include "bridge.h"
 #include "auth.h"
@@ -377,6 +379,12 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 	} else if (out != m) {
 		struct session_msg sm = {.msg = out, .seq = seq, .qos = qos, .retain = retain};
 		store_delivery_replace(s, &sm);
+	}
+	if (s->cluster_replaying)
+		cluster_seen_add(s, m);
+	if (qos > 0) { /* the watermark timer looks at it (cluster_mark.c) */
+		s->cluster_dirty = true;
+		s->cluster_last_msg = m->created;
 	}
 	deliver_checked(s, out, qos, retain, subid, seq);
 	if (out != m)

@@ -62,12 +62,12 @@ libmidgecore_la_SOURCES = \
 	broker/client_events.c broker/client_events.h broker/sdnotify.c broker/sdnotify.h \
 	broker/cluster.h broker/cluster_wire.h broker/cluster_topic.c broker/cluster_codec.c \
 	broker/cluster_queue.c broker/cluster_session_wire.h broker/cluster_session_codec.c \
-	broker/cluster_acks.h broker/cluster_acks.c broker/cluster_key.c
+	broker/cluster_acks.h broker/cluster_acks.c broker/cluster_key.c broker/cluster_mark.c broker/cluster_seen.c
 # The cluster (cluster.h) over NATS when libnats is there; stubs otherwise.
 if HAVE_NATS
 libmidgecore_la_SOURCES += broker/cluster_int.h broker/cluster_nats.c broker/cluster_interest.c \
 	broker/cluster_jobs.c broker/cluster_shared.c broker/cluster_session.c \
-	broker/cluster_session_move.c broker/cluster_qos.c broker/cluster_retain.c \
+	broker/cluster_session_move.c broker/cluster_replay.c broker/cluster_qos.c broker/cluster_retain.c \
 	broker/cluster_wills.h broker/cluster_wills.c broker/cluster_nodes.c
 else
 libmidgecore_la_SOURCES += broker/cluster_stub.c

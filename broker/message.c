@@ -33,6 +33,7 @@ struct message *message_new(const char *topic, size_t topic_len, const void *pay
 	m->created = time(NULL);
 	m->expires = 0;
 	m->origin = 0;
+	m->cluster_instance = m->cluster_seq = 0;
 	atomic_init(&m->store_id, 0);
 	m->topic = (char *)m->data;
 	memcpy(m->topic, topic, topic_len);

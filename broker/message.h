@@ -25,6 +25,7 @@ struct message {
 	int64_t created;      /* wall-clock seconds, for $SYS and expiry */
 	int64_t expires;      /* wall-clock seconds, 0 = never */
 	uint64_t origin;      /* id of the publishing session, 0 = the broker */
+	uint64_t cluster_instance, cluster_seq; /* its envelope's id from another node, 0 = none */
 	_Atomic uint64_t store_id; /* its id in the durable store (store.h), 0 = not stored */
 	char *topic;          /* NUL terminated */
 	uint8_t *payload;

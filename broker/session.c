@@ -198,6 +198,7 @@ void session_destroy(struct session *s)
 		s->subs = next;
 	}
 	release_msgs(s);
+	cluster_seen_free(s);
 	if (s->off) {
 		ev_timer_stop(s->worker->loop, &s->off->expiry_timer);
 		mem_free(s->off);

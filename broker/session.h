@@ -90,6 +90,8 @@ struct session_msgs {
 	uint32_t nqos2_in;           /* capacity implied (session.c: array_full()) */
 };
 
+struct cluster_seen;
+
 /* Members ordered by size: no padding. */
 struct session {
 	struct session *hnext;       /* worker's session table chain */
@@ -101,6 +103,12 @@ struct session {
 	uint64_t id;                 /* unique in the process (no-local origin) */
 	struct session_sub *subs;    /* in the order they were made */
 	struct session_msgs *msgs;   /* NULL until the first QoS 1/2 message */
+	/* The cluster's replay watermark (cluster_mark.c), wall-clock ms. */
+	int64_t cluster_floor;       /* the one it came from another node with, until its
+				      * messages are acknowledged; 0 = none */
+	int64_t cluster_mark;        /* the one last written to the registry */
+	int64_t cluster_last_msg;    /* when its last QoS 1/2 message came, wall-clock s */
+	struct cluster_seen *cluster_seen; /* ids of messages that came live while replaying */
 	_Atomic uint32_t refs;
 	uint32_t hash;
 	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
@@ -110,6 +118,8 @@ struct session {
 	bool dead;                   /* removed; deliveries still in flight are dropped */
 	_Atomic bool persisted;      /* has a record in the durable store (store.h) */
 	bool queue_qos0;             /* offline, QoS 0 is queued too (a lazy bridge's session) */
+	bool cluster_replaying;      /* the stream's messages for it are on the way */
+	bool cluster_dirty;          /* its watermark may have moved since written */
 	_Atomic bool online;         /* read by other workers for shared subscriptions */
 	_Atomic bool congested;      /* online with its queue at its limits (throttle.h) */
 	_Atomic bool stalled;        /* publishers gave up waiting for it (throttle.h) */

@@ -232,6 +232,10 @@ static void item_drop(struct worker *w, struct inbox_item *it)
 		cluster_session_claimed_free(it->ptr);
 		return;
 	}
+	if (it->kind == INBOX_CLUSTER_REPLAYED) {
+		cluster_replayed_free(it->ptr);
+		return;
+	}
 	if (it->kind == INBOX_PUBLISH || it->kind == INBOX_CLUSTER ||
 	    it->kind == INBOX_CLUSTER_RETAINED) {
 		message_unref(it->msg);
@@ -409,6 +413,9 @@ static void on_wake(struct ev_loop *loop, struct ev_async *a)
 		case INBOX_CLUSTER_CLAIMED:
 			cluster_session_claimed(w, it->id, it->ptr);
 			break;
+		case INBOX_CLUSTER_REPLAYED:
+			cluster_session_replayed(w, it->ptr);
+			break;
 		case INBOX_CLUSTER_RETAINED:
 			route_retain_local(w, it->msg);
 			message_unref(it->msg);
@@ -561,6 +568,7 @@ void worker_run(struct worker *w)
 	current_worker = w;
 	plugin_host_worker_start(w->broker->plugins, w);
 	bridges_worker_start(w);
+	cluster_marks_start(w);
 	if (ev_run(w->loop) < 0)
 		log_err("Error: event loop of worker %u failed: %s.", w->index, strerror(errno));
 	/* Final flush of what the last turn queued (DISCONNECTs at shutdown). */

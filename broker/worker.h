@@ -41,6 +41,7 @@ enum inbox_kind {
 	INBOX_CLUSTER_SHARED, /* one for one shared group (msg; ptr: struct cluster_share) */
 	INBOX_CLUSTER_SESSION, /* another node takes over a client id (ptr: cluster.h's request) */
 	INBOX_CLUSTER_CLAIMED, /* the cluster answered a CONNECT (id: its request; ptr: cluster.h) */
+	INBOX_CLUSTER_REPLAYED, /* the stream's messages for a rebuilt session (ptr: cluster.h) */
 	INBOX_CLUSTER_RETAINED, /* a retained message of the cluster's bucket (msg): store only */
 };
 
@@ -128,6 +129,7 @@ struct worker {
 	size_t nlisten_io;
 	bool accept_paused;
 	struct ev_timer accept_retry;
+	struct ev_timer cluster_marks; /* replay watermarks to the registry (cluster_mark.c) */
 
 	struct client *clients;      /* every live client */
 	size_t nclients;

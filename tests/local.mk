@@ -73,7 +73,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_34_cluster_qos.py \
 	tests/integration/test_35_cluster_retained_wills.py \
 	tests/integration/test_36_cluster_sessions.py \
-	tests/integration/test_37_cluster_shared.py
+	tests/integration/test_37_cluster_shared.py \
+	tests/integration/test_38_cluster_failover.py
 TESTS += $(INTEGRATION_TESTS)
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON3)

@@ -354,8 +354,8 @@ class ClusterSessions(ClusterCase):
     def test_80_owner_killed_session_rebuilt_from_registry(self):
         """kill -9 of the node holding a persistent session: the client
         reconnecting elsewhere gets its subscriptions back from the registry
-        (session present 1). The messages the dead node held are not replayed
-        (that needs the JetStream message stream)."""
+        (session present 1); the dead node's messages come from the stream
+        (test_38_cluster_failover)."""
         cid = unique_id("dead")
         base = unique_id("dd") + "/"
         a = self.client(0, client_id=cid, clean_session=False)
@@ -370,7 +370,7 @@ class ClusterSessions(ClusterCase):
             self.assertLess(time.monotonic() - started, 1.5, "CONNECT waited for the dead node")
             self.assertTrue(b.session_present)
             self.nodes[1].wait_log(r"held client %s, is gone: its session is rebuilt here from "
-                                   r"the registry \(1 subscriptions\)" % cid, timeout=TIMEOUT)
+                                   r"the registry \(1 subscriptions, the stream's messages replayed\)" % cid, timeout=TIMEOUT)
             self.settle(2, [b])
             self.client(2).publish(base + "x", b"after the crash", 1)
             self.expect_exactly(b, base, [(base + "x", b"after the crash", 1, False)])

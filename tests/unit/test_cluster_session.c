@@ -118,11 +118,13 @@ END_TEST
 START_TEST(test_registry_value_roundtrip)
 {
 	struct session_reg r = {.instance = 0x0102030405060708ull, .persistent = true,
-				.node = "node-a", .node_len = 6, .id = "client/1", .id_len = 8}, back;
+				.node = "node-a", .node_len = 6, .id = "client/1", .id_len = 8,
+				.replay_from = 1764158400123}, back;
 	struct wire_out o = {0};
 
 	session_reg_encode(&o, &r);
 	ck_assert(!o.failed);
+	ck_assert_uint_eq(o.data[2], 2);
 	ck_assert_int_eq(session_reg_decode(o.data, o.len, &back), 0);
 	ck_assert_uint_eq(back.instance, r.instance);
 	ck_assert(back.persistent);
@@ -130,6 +132,7 @@ START_TEST(test_registry_value_roundtrip)
 	ck_assert_mem_eq(back.node, "node-a", 6);
 	ck_assert_uint_eq(back.id_len, 8);
 	ck_assert_mem_eq(back.id, "client/1", 8);
+	ck_assert_int_eq(back.replay_from, 1764158400123);
 	ck_assert_uint_eq(back.nsubs, 0);
 	ck_assert_uint_eq(back.subs_len, 0);
 	/* Every truncation is refused; a later version's tail is not. */
@@ -139,8 +142,130 @@ START_TEST(test_registry_value_roundtrip)
 	memcpy(longer, o.data, o.len);
 	longer[o.len] = 0xAA;
 	ck_assert_int_eq(session_reg_decode(longer, o.len + 1, &back), 0);
-	o.data[2] = 2; /* another version */
+	o.data[2] = 3; /* a later version */
 	ck_assert_int_eq(session_reg_decode(o.data, o.len, &back), -1);
+	mem_free(o.data);
+}
+END_TEST
+
+/* Version 1 (before replay_from) is still read: nothing known to replay. */
+START_TEST(test_registry_value_version1)
+{
+	static const uint8_t v1[] = {'S', 'R', 1, 1, 0, 0, 0, 0, 0, 0, 0, 9, 1, 0, 2, 'n',
+				     'i', 'd', 0, 0, 0, 1, 0, 1, 'x', 1, 0, 0, 0, 0, 0};
+	struct session_reg back;
+	struct session_wire_sub s;
+
+	ck_assert_int_eq(session_reg_decode(v1, sizeof(v1), &back), 0);
+	ck_assert(back.persistent);
+	ck_assert_uint_eq(back.instance, 9);
+	ck_assert_mem_eq(back.node, "n", 1);
+	ck_assert_mem_eq(back.id, "id", 2);
+	ck_assert_int_eq(back.replay_from, 0);
+	ck_assert_uint_eq(back.nsubs, 1);
+	struct wire_in in = {back.subs, back.subs_len, false};
+	ck_assert_int_eq(session_wire_sub_get(&in, &s), 0);
+	ck_assert_mem_eq(s.filter, "x", 1);
+	ck_assert_uint_eq(s.qos, 1);
+}
+END_TEST
+
+/* A negative watermark is written as 0 (unknown), never as a huge one. */
+START_TEST(test_registry_value_negative_mark)
+{
+	struct session_reg r = {.instance = 1, .node = "a", .node_len = 1, .id = "c", .id_len = 1,
+				.replay_from = -5}, back;
+	struct wire_out o = {0};
+
+	session_reg_encode(&o, &r);
+	ck_assert_int_eq(session_reg_decode(o.data, o.len, &back), 0);
+	ck_assert_int_eq(back.replay_from, 0);
+	mem_free(o.data);
+}
+END_TEST
+
+/* What a taker needs to replay: only for a whole session flagged REPLAY with a watermark. */
+START_TEST(test_session_replay_info)
+{
+	struct session_wire_head h = {.flags = SESSION_WIRE_F_MARK | SESSION_WIRE_F_REPLAY,
+				      .replay_from = 42000, .nsubs = 1, .nmsgs = 1};
+	struct wire_out o = {0};
+	int64_t from = 0;
+	const uint8_t *subs = NULL;
+	size_t subs_len = 0;
+	uint32_t nsubs = 0;
+	bool exact = true;
+
+	session_wire_head_put(&o, &h);
+	session_wire_sub_put(&o, &(struct session_wire_sub){.filter = "a/#", .len = 3, .qos = 1});
+	session_wire_msg_put(&o, &(struct session_wire_msg){.qos = 1, .msg_qos = 1, .topic = "a/b",
+							   .topic_len = 3});
+	session_wire_tail_put(&o, &h);
+	ck_assert(session_wire_replay_info(o.data, o.len, &from, &exact, &subs, &subs_len, &nsubs));
+	ck_assert_int_eq(from, 42000);
+	ck_assert(!exact);
+	ck_assert_uint_eq(nsubs, 1);
+	ck_assert_uint_eq(subs_len, 2 + 3 + 1 + 1 + 4);
+	ck_assert_mem_eq(subs + 2, "a/#", 3);
+	ck_assert(!session_wire_replay_info(o.data, o.len - 1, &from, &exact, &subs, &subs_len,
+					    &nsubs));
+	o.data[3] = SESSION_WIRE_F_MARK; /* no replay asked */
+	ck_assert(!session_wire_replay_info(o.data, o.len, &from, &exact, &subs, &subs_len, &nsubs));
+	mem_free(o.data);
+	/* A hand-over's window alone: exactly from when the giver let go. */
+	o = (struct wire_out){0};
+	h.flags = SESSION_WIRE_F_MARK | SESSION_WIRE_F_WINDOW;
+	h.window_from = 43000;
+	session_wire_head_put(&o, &h);
+	session_wire_sub_put(&o, &(struct session_wire_sub){.filter = "a/#", .len = 3, .qos = 1});
+	session_wire_msg_put(&o, &(struct session_wire_msg){.qos = 1, .msg_qos = 1, .topic = "a/b",
+							   .topic_len = 3});
+	session_wire_tail_put(&o, &h);
+	ck_assert(session_wire_replay_info(o.data, o.len, &from, &exact, &subs, &subs_len, &nsubs));
+	ck_assert_int_eq(from, 43000);
+	ck_assert(exact);
+	struct wire_in in = {o.data, o.len, false};
+	struct session_wire_head back;
+	ck_assert_int_eq(session_wire_head_get(&in, &back), 0);
+	in = (struct wire_in){o.data + o.len - 16, 16, false};
+	ck_assert_int_eq(session_wire_tail_get(&in, &back), 0);
+	ck_assert_int_eq(back.replay_from, 42000);
+	ck_assert_int_eq(back.window_from, 43000);
+	mem_free(o.data);
+}
+END_TEST
+
+/* The session's tail: replay_from after the messages, read only when flagged. */
+START_TEST(test_session_tail_mark)
+{
+	struct session_wire_head h = {.flags = SESSION_WIRE_F_MARK | SESSION_WIRE_F_REPLAY,
+				      .replay_from = 1764158400999, .nsubs = 0}, back;
+	struct wire_out o = {0};
+	struct wire_in in;
+
+	session_wire_head_put(&o, &h);
+	session_wire_tail_put(&o, &h);
+	in = (struct wire_in){o.data, o.len, false};
+	ck_assert_int_eq(session_wire_head_get(&in, &back), 0);
+	ck_assert_uint_eq(back.flags, SESSION_WIRE_F_MARK | SESSION_WIRE_F_REPLAY);
+	ck_assert_int_eq(session_wire_tail_get(&in, &back), 0);
+	ck_assert_int_eq(back.replay_from, 1764158400999);
+	ck_assert_uint_eq(in.left, 0);
+	/* Cut short: refused. */
+	in = (struct wire_in){o.data, o.len - 1, false};
+	ck_assert_int_eq(session_wire_head_get(&in, &back), 0);
+	ck_assert_int_eq(session_wire_tail_get(&in, &back), -1);
+	mem_free(o.data);
+	/* No flag: no tail, replay_from unknown. */
+	o = (struct wire_out){0};
+	h.flags = 0;
+	session_wire_head_put(&o, &h);
+	session_wire_tail_put(&o, &h);
+	in = (struct wire_in){o.data, o.len, false};
+	ck_assert_int_eq(session_wire_head_get(&in, &back), 0);
+	ck_assert_int_eq(session_wire_tail_get(&in, &back), 0);
+	ck_assert_int_eq(back.replay_from, 0);
+	ck_assert_uint_eq(in.left, 0);
 	mem_free(o.data);
 }
 END_TEST
@@ -399,6 +524,10 @@ Suite *suite_cluster_session(void)
 	tc = tcase_create("messages");
 	tcase_add_test(tc, test_registry_value_roundtrip);
 	tcase_add_test(tc, test_registry_value_with_subscriptions);
+	tcase_add_test(tc, test_registry_value_version1);
+	tcase_add_test(tc, test_registry_value_negative_mark);
+	tcase_add_test(tc, test_session_tail_mark);
+	tcase_add_test(tc, test_session_replay_info);
 	tcase_add_test(tc, test_request_reply_roundtrip);
 	tcase_add_test(tc, test_session_roundtrip);
 	tcase_add_test(tc, test_session_truncated_refused);

@@ -1,0 +1,411 @@
+/*
+ * cluster_replay.c: replays from the stream <js_name>_msgs the QoS 1/2
+ * messages a session rebuilt after its node died may not have had
+ * acknowledged (cluster.h, cluster_session_replayed()), and those of a live
+ * hand-over's window (from when the giver let go, no margin, until the
+ * taker's interest is there).
+ *
+ * The claim (cluster_session.c) rebuilds the subscriptions from the registry
+ * and queues a job here with the registry's replay_from. This thread waits
+ * REPLAY_DELAY_MS, so that the worker has installed the session and its NATS
+ * interest, flushes that interest to the server, and reads the stream with an
+ * ordered consumer from replay_from - CLUSTER_REPLAY_MARGIN_MS up to the stream's last
+ * sequence at that moment: later messages reach the session live. It matches
+ * each envelope against the session's subscriptions by the MQTT rules and
+ * hands the matches, in stream order, to the session's worker
+ * (INBOX_CLUSTER_REPLAYED), which delivers them as any message. Overlap with
+ * live delivery and with what the client had received gives duplicates
+ * (at least once). Bounded by REPLAY_TIME_MS, REPLAY_MAX_SCANNED and
+ * REPLAY_MAX_MATCHED; beyond them it stops with a warning.
+ */
+#include "config.h"
+
+#include "cluster.h"
+#include "cluster_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "broker.h"
+#include "cluster_wire.h"
+/* Both headers name their own key limit; this file uses neither. */
+#undef CLUSTER_KEY_MAX
+#include "cluster_session_wire.h"
+#include "log.h"
+#include "message.h"
+#include "deliver.h"
+#include "session.h"
+#include "topic.h"
+#include "worker.h"
+
+/* The worker installs the session and its interest meanwhile. */
+#define REPLAY_DELAY_MS 500
+#define REPLAY_TIME_MS 5000
+#define REPLAY_MAX_SCANNED 200000
+#define REPLAY_MAX_MATCHED 20000
+#define MAX_QUEUED_JOBS 10000
+
+struct replay_job {
+	struct replay_job *next;
+	int64_t from_ms;            /* wall clock */
+	int64_t margin_ms;          /* read from this much earlier */
+	int64_t not_before;         /* cluster_now_ms() */
+	unsigned worker;
+	uint32_t nsubs;
+	uint8_t *subs;              /* the session's subscriptions as on the wire */
+	size_t subs_len;
+	size_t id_len;
+	char id[];
+};
+
+/* What comes to the worker. */
+struct cluster_replayed {
+	char *id;
+	bool complete;              /* every message up to the end was read */
+	uint32_t nmsgs;
+	struct wire_out msgs;       /* session_wire_msg, state 0, expiry = seconds left */
+	int64_t *stored;            /* per message: when the stream took it, wall-clock s */
+	uint64_t (*ids)[2];         /* per message: its envelope's instance and sequence */
+	size_t scanned;
+};
+
+struct cluster_replay {
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct replay_job *head, *tail;
+	size_t queued;
+	bool stop;
+};
+
+/* ---- Matching ------------------------------------------------------------------------- */
+
+/* The subscription the message goes by: the highest QoS among those matching; false: none. */
+static bool match(const struct replay_job *j, const struct cluster_env *e,
+		  struct session_wire_sub *best)
+{
+	struct wire_in in = {j->subs, j->subs_len, false};
+	struct session_wire_sub s;
+	const char *group, *inner;
+	size_t glen, ilen;
+	bool valid, found = false;
+
+	for (uint32_t i = 0; i < j->nsubs && session_wire_sub_get(&in, &s) == 0; i++) {
+		/* A shared group had its message delivered to one member already. */
+		if (topic_shared_parse(s.filter, s.len, &group, &glen, &inner, &ilen, &valid))
+			continue;
+		if (!topic_matches(s.filter, s.len, e->topic, e->topic_len))
+			continue;
+		if (!found || s.qos > best->qos)
+			*best = s;
+		found = true;
+	}
+	return found;
+}
+
+static void take(struct cluster_replayed *out, const struct replay_job *j, natsMsg *msg,
+		 int64_t now_s)
+{
+	struct cluster_env e;
+	struct session_wire_sub sub;
+	jsMsgMetaData *meta = NULL;
+
+	if (cluster_env_decode((const uint8_t *)natsMsg_GetData(msg),
+			       (size_t)natsMsg_GetDataLength(msg), &e) < 0 ||
+	    e.qos == 0 || e.retain || !match(j, &e, &sub))
+		return;
+	if (natsMsg_GetMetaData(&meta, msg) != NATS_OK)
+		return;
+	int64_t stored = meta->Timestamp / 1000000000;
+	jsMsgMetaData_Destroy(meta);
+	uint32_t left = e.expiry;
+	if (left) {
+		if (now_s - stored >= (int64_t)left)
+			return; /* expired meanwhile */
+		left -= (uint32_t)(now_s > stored ? now_s - stored : 0);
+	}
+	int64_t *grown = mem_realloc(out->stored, (out->nmsgs + 1) * sizeof(*grown));
+	if (grown)
+		out->stored = grown;
+	uint64_t (*ids)[2] = grown ? mem_realloc(out->ids, (out->nmsgs + 1) * sizeof(*ids)) : NULL;
+	if (!ids) {
+		out->msgs.failed = true;
+		return;
+	}
+	out->ids = ids;
+	out->ids[out->nmsgs][0] = e.instance;
+	out->ids[out->nmsgs][1] = e.seq;
+	out->stored[out->nmsgs++] = stored;
+	session_wire_msg_put(&out->msgs, &(struct session_wire_msg){
+		.qos = e.qos < sub.qos ? e.qos : sub.qos, .subid = sub.subid, .msg_qos = e.qos,
+		.expiry = left, .topic = e.topic, .topic_len = (uint16_t)e.topic_len,
+		.props = e.props, .props_len = (uint32_t)e.props_len, .payload = e.payload,
+		.payload_len = (uint32_t)e.payload_len});
+}
+
+/* ---- Reading the stream --------------------------------------------------------------- */
+
+static void read_stream(struct cluster *c, const struct replay_job *j, struct cluster_replayed *out)
+{
+	char stream[300], filter[300];
+	jsStreamInfo *si = NULL;
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	jsErrCode jerr = 0;
+	int64_t from_ns = (j->from_ms - j->margin_ms) * 1000000, started = cluster_now_ms();
+	const char *why = NULL;
+
+	snprintf(stream, sizeof(stream), "%s_msgs", c->js_name);
+	snprintf(filter, sizeof(filter), "%s.%s.>", c->prefix, CLUSTER_KIND_QOS);
+	/* The session's interest at the server first: what the stream takes later comes live. */
+	natsStatus s = natsConnection_FlushTimeout(c->nc, 1000);
+	if (s == NATS_OK)
+		s = js_GetStreamInfo(&si, c->js, stream, NULL, &jerr);
+	if (s != NATS_OK) {
+		why = natsStatus_GetText(s);
+		goto done;
+	}
+	uint64_t last = si->State.LastSeq;
+	if (si->State.Msgs == 0 || si->State.LastTime < from_ns) {
+		out->complete = true; /* nothing stored since */
+		goto done;
+	}
+	if (from_ns < si->State.FirstTime)
+		from_ns = si->State.FirstTime;
+	jsSubOptions_Init(&so);
+	so.Stream = stream;
+	so.Ordered = true;
+	so.Config.DeliverPolicy = js_DeliverByStartTime;
+	so.Config.OptStartTime = from_ns;
+	if ((s = js_SubscribeSync(&sub, c->js, filter, NULL, &so, &jerr)) != NATS_OK) {
+		why = natsStatus_GetText(s);
+		goto done;
+	}
+	int64_t now_s = cluster_wall_ms() / 1000;
+	for (;;) {
+		int64_t left = REPLAY_TIME_MS - (cluster_now_ms() - started);
+		natsMsg *msg = NULL;
+		jsMsgMetaData *meta = NULL;
+		if (left <= 0) {
+			why = "out of time";
+			break;
+		}
+		if (out->scanned >= REPLAY_MAX_SCANNED || out->nmsgs >= REPLAY_MAX_MATCHED) {
+			why = "too many messages";
+			break;
+		}
+		if ((s = natsSubscription_NextMsg(&msg, sub, left)) != NATS_OK) {
+			why = s == NATS_TIMEOUT ? "out of time" : natsStatus_GetText(s);
+			break;
+		}
+		out->scanned++;
+		uint64_t seq = natsMsg_GetMetaData(&meta, msg) == NATS_OK ? meta->Sequence.Stream : 0;
+		jsMsgMetaData_Destroy(meta);
+		take(out, j, msg, now_s);
+		natsMsg_Destroy(msg);
+		if (out->msgs.failed) {
+			why = "out of memory";
+			break;
+		}
+		if (seq >= last) {
+			out->complete = true;
+			break;
+		}
+	}
+done:
+	if (sub) {
+		natsSubscription_Unsubscribe(sub);
+		natsSubscription_Destroy(sub);
+	}
+	jsStreamInfo_Destroy(si);
+	if (why)
+		log_warn("Warning: cluster: the replay of the stream for client %s stopped (%s) "
+			 "after %zu messages: some may be missing. Its watermark stays where it was.",
+			 j->id, why, out->scanned);
+}
+
+static void run(struct cluster *c, struct replay_job *j)
+{
+	struct cluster_replayed *out = mem_calloc(1, sizeof(*out));
+	int64_t wait = j->not_before - cluster_now_ms();
+
+	if (wait > 0) {
+		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	if (!out || !(out->id = mem_malloc(j->id_len + 1))) {
+		log_err("Error: out of memory replaying the stream for client %s.", j->id);
+		if (out)
+			mem_free(out);
+		return;
+	}
+	memcpy(out->id, j->id, j->id_len + 1);
+	read_stream(c, j, out);
+	worker_post(&c->b->workers[j->worker % c->b->nworkers],
+		    &(struct inbox_item){.kind = INBOX_CLUSTER_REPLAYED, .ptr = out});
+}
+
+static void *replay_main(void *arg)
+{
+	struct cluster *c = arg;
+	struct cluster_replay *r = c->replay;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!r->stop && !r->head)
+			pthread_cond_wait(&r->cond, &r->lock);
+		if (r->stop)
+			break;
+		struct replay_job *j = r->head;
+		r->head = j->next;
+		if (!r->head)
+			r->tail = NULL;
+		r->queued--;
+		pthread_mutex_unlock(&r->lock);
+		run(c, j);
+		mem_free(j->subs);
+		mem_free(j);
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* ---- The API ------------------------------------------------------------------------- */
+
+int cluster_replay_init(struct cluster *c)
+{
+	struct cluster_replay *r = mem_calloc(1, sizeof(*r));
+
+	if (!r)
+		return -1;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	c->replay = r;
+	if (pthread_create(&r->thread, NULL, replay_main, c) != 0) {
+		log_err("Error: cluster: unable to start the replay thread.");
+		return -1;
+	}
+	r->running = true;
+	return 0;
+}
+
+void cluster_replay_fini(struct cluster *c)
+{
+	struct cluster_replay *r = c->replay;
+
+	if (!r)
+		return;
+	if (r->running) {
+		pthread_mutex_lock(&r->lock);
+		r->stop = true;
+		pthread_cond_signal(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->thread, NULL);
+	}
+	while (r->head) {
+		struct replay_job *j = r->head;
+		r->head = j->next;
+		mem_free(j->subs);
+		mem_free(j);
+	}
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->cond);
+	mem_free(r);
+	c->replay = NULL;
+}
+
+int cluster_replay_queue(struct cluster *c, const char *id, size_t id_len, unsigned worker,
+			 int64_t from_ms, int64_t margin_ms, const uint8_t *subs, size_t subs_len,
+			 uint32_t nsubs)
+{
+	struct cluster_replay *r = c->replay;
+	struct replay_job *j = mem_malloc(sizeof(*j) + id_len + 1);
+
+	if (!j)
+		return -1;
+	*j = (struct replay_job){.from_ms = from_ms, .margin_ms = margin_ms, .not_before = cluster_now_ms() + REPLAY_DELAY_MS,
+				 .worker = worker, .nsubs = nsubs, .subs = mem_malloc(subs_len ? subs_len : 1),
+				 .subs_len = subs_len, .id_len = id_len};
+	if (!j->subs) {
+		mem_free(j);
+		return -1;
+	}
+	memcpy(j->subs, subs, subs_len);
+	memcpy(j->id, id, id_len);
+	j->id[id_len] = '\0';
+	pthread_mutex_lock(&r->lock);
+	if (r->stop || r->queued >= MAX_QUEUED_JOBS) {
+		pthread_mutex_unlock(&r->lock);
+		mem_free(j->subs);
+		mem_free(j);
+		return -1;
+	}
+	if (r->tail)
+		r->tail->next = j;
+	else
+		r->head = j;
+	r->tail = j;
+	r->queued++;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* ---- On the session's worker ----------------------------------------------------------- */
+
+void cluster_replayed_free(void *batch)
+{
+	struct cluster_replayed *out = batch;
+
+	mem_free(out->msgs.data);
+	mem_free(out->stored);
+	mem_free(out->ids);
+	mem_free(out->id);
+	mem_free(out);
+}
+
+void cluster_session_replayed(struct worker *w, void *batch)
+{
+	struct cluster_replayed *out = batch;
+	struct session *s = session_find(&w->sessions, out->id);
+	struct wire_in in = {out->msgs.data, out->msgs.len, false};
+	uint32_t delivered = 0, skipped = 0;
+
+	if (!s || s->bridge || !s->cluster_replaying) {
+		log_notice("Cluster: the stream's messages for client %s came when its session was "
+			   "gone or new: dropped.", out->id);
+		cluster_replayed_free(out);
+		return;
+	}
+	for (uint32_t i = 0; i < out->nmsgs; i++) {
+		struct session_wire_msg wm;
+		if (session_wire_msg_get(&in, &wm) < 0)
+			break;
+		if (cluster_seen(s, out->ids[i][0], out->ids[i][1])) {
+			skipped++; /* it came live meanwhile */
+			continue;
+		}
+		struct message *m = message_new(wm.topic, wm.topic_len, wm.payload, wm.payload_len,
+						wm.msg_qos, false, wm.props, wm.props_len);
+		if (!m)
+			break;
+		if (wm.expiry)
+			m->expires = m->created + wm.expiry;
+		m->created = out->stored[i]; /* the watermark counts from when the stream took it */
+		session_deliver(s, m, wm.qos, 0, wm.subid, 0);
+		message_unref(m);
+		delivered++;
+	}
+	/* An incomplete replay keeps the floor: a later failover replays from it again. */
+	if (out->complete && delivered + skipped == out->nmsgs)
+		s->cluster_replaying = false;
+	cluster_seen_free(s);
+	log_notice("Cluster: replayed %u QoS 1/2 messages from the stream for client %s (%zu "
+		   "read, %u came live%s).", delivered, out->id, out->scanned, skipped,
+		   out->complete ? "" : ", incomplete");
+	cluster_replayed_free(out);
+}
