@@ -29,10 +29,8 @@
 
 #include "alloc.h"
 #include "broker.h"
-#include "cluster_wire.h"
-/* Both headers name their own key limit; this file uses neither. */
-#undef CLUSTER_KEY_MAX
 #include "cluster_session_wire.h"
+#include "cluster_wire.h"
 #include "log.h"
 #include "message.h"
 #include "deliver.h"

@@ -89,7 +89,7 @@ static void bucket_name(const struct cluster *c, char *out, size_t size)
 /* The control subject of a node: its name as one token (the key encoding has no '.'). */
 static void ctl_subject(const struct cluster *c, const char *node, size_t len, char *out, size_t size)
 {
-	char token[CLUSTER_KEY_MAX + 1];
+	char token[CLUSTER_SESSION_KEY_MAX + 1];
 
 	cluster_key_encode(token, node, len);
 	snprintf(out, size, "%s.ctl.%s.session", c->prefix, token);
@@ -124,7 +124,7 @@ static void on_write_error(jsCtx *js, jsPubAckErr *pae, void *closure)
  */
 static natsStatus registry_write(struct cluster *c, const char *key, const void *value, size_t len)
 {
-	char subj[CLUSTER_KEY_MAX + 300];
+	char subj[CLUSTER_SESSION_KEY_MAX + 300];
 	natsMsg *m = NULL;
 	natsStatus s;
 
@@ -243,7 +243,7 @@ static int rebuild_from_registry(const struct session_reg *r, struct decision *d
 static void ask_owner(struct cluster *c, const struct session_reg *r, const struct session_job *j,
 		      struct decision *d)
 {
-	char subj[CLUSTER_KEY_MAX + 256];
+	char subj[CLUSTER_SESSION_KEY_MAX + 256];
 	struct session_req q = {.clean_start = j->clean_start, .id = j->id, .id_len = j->id_len};
 	struct wire_out o = {0};
 	natsMsg *reply = NULL;
@@ -316,7 +316,7 @@ static void answer_worker(struct cluster *c, const struct session_job *j, struct
 
 static void run_claim(struct cluster *c, const struct session_job *j)
 {
-	char key[CLUSTER_KEY_MAX + 1];
+	char key[CLUSTER_SESSION_KEY_MAX + 1];
 	struct decision *d = mem_calloc(1, sizeof(*d));
 	struct session_reg r;
 	kvEntry *e = NULL;
@@ -378,7 +378,7 @@ static void run_claim(struct cluster *c, const struct session_job *j)
 
 static void run_update(struct cluster *c, const struct session_job *j)
 {
-	char key[CLUSTER_KEY_MAX + 1];
+	char key[CLUSTER_SESSION_KEY_MAX + 1];
 	natsStatus s;
 
 	cluster_key_encode(key, j->id, j->id_len);
@@ -390,7 +390,7 @@ static void run_update(struct cluster *c, const struct session_job *j)
 
 static void run_release(struct cluster *c, const struct session_job *j)
 {
-	char key[CLUSTER_KEY_MAX + 1];
+	char key[CLUSTER_SESSION_KEY_MAX + 1];
 	struct session_reg r;
 	kvEntry *e = NULL;
 
@@ -510,7 +510,7 @@ out:
 int cluster_session_setup(struct cluster *c)
 {
 	struct cluster_sessions *cs = c->sessions;
-	char name[256], subj[CLUSTER_KEY_MAX + 256];
+	char name[256], subj[CLUSTER_SESSION_KEY_MAX + 256];
 	natsStatus s;
 
 	if (!cs->js) {

@@ -42,7 +42,7 @@ size_t cluster_key_encode(char *out, const char *id, size_t len)
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)id[i];
-		if (n + (key_plain(ch) ? 1 : 3) > CLUSTER_KEY_MAX)
+		if (n + (key_plain(ch) ? 1 : 3) > CLUSTER_SESSION_KEY_MAX)
 			return hashed_key(out, id, len);
 		if (key_plain(ch)) {
 			out[n++] = (char)ch;

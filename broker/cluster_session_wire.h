@@ -8,7 +8,7 @@
  * '/' stay as they are; every other byte (UTF-8 too) becomes "_XX" (two
  * upper-case hex digits), '_' itself included, so decoding is lossless and
  * the key never holds '.', which NATS would read as a token separator. An
- * id whose key would pass CLUSTER_KEY_MAX bytes gets "=" and a 64-bit hash
+ * id whose key would pass CLUSTER_SESSION_KEY_MAX bytes gets "=" and a 64-bit hash
  * in hex instead (no '=' appears otherwise): it is no longer decodable, so
  * the registry value repeats the client id and readers compare it.
  *
@@ -48,11 +48,11 @@
 
 /* ---- Registry keys ---------------------------------------------------------------- */
 
-#define CLUSTER_KEY_MAX 512
+#define CLUSTER_SESSION_KEY_MAX 512
 
 /*
  * Writes the key of a client id (len bytes, at least one) into out, which has
- * CLUSTER_KEY_MAX + 1 bytes. Returns its length.
+ * CLUSTER_SESSION_KEY_MAX + 1 bytes. Returns its length.
  */
 size_t cluster_key_encode(char *out, const char *id, size_t len);
 

@@ -44,7 +44,7 @@ START_TEST(test_key_examples)
 		{"caf\xc3\xa9", "caf_C3_A9"},
 		{".", "_2E"},
 	};
-	char key[CLUSTER_KEY_MAX + 1];
+	char key[CLUSTER_SESSION_KEY_MAX + 1];
 	struct fails f = {0};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -58,7 +58,7 @@ END_TEST
 
 START_TEST(test_key_roundtrip_every_byte)
 {
-	char id[3], key[CLUSTER_KEY_MAX + 1], back[CLUSTER_KEY_MAX + 1];
+	char id[3], key[CLUSTER_SESSION_KEY_MAX + 1], back[CLUSTER_SESSION_KEY_MAX + 1];
 	struct fails f = {0};
 
 	for (int b = 1; b < 256; b++) {
@@ -89,18 +89,18 @@ END_TEST
 
 START_TEST(test_key_long_ids_hashed)
 {
-	char id[2000], other[2000], key[CLUSTER_KEY_MAX + 1], key2[CLUSTER_KEY_MAX + 1];
+	char id[2000], other[2000], key[CLUSTER_SESSION_KEY_MAX + 1], key2[CLUSTER_SESSION_KEY_MAX + 1];
 
 	/* Plain bytes up to the limit keep their key; one more hashes. */
 	memset(id, 'a', sizeof(id));
-	ck_assert_uint_eq(cluster_key_encode(key, id, CLUSTER_KEY_MAX), CLUSTER_KEY_MAX);
-	ck_assert_uint_eq(cluster_key_encode(key, id, CLUSTER_KEY_MAX + 1), 17);
+	ck_assert_uint_eq(cluster_key_encode(key, id, CLUSTER_SESSION_KEY_MAX), CLUSTER_SESSION_KEY_MAX);
+	ck_assert_uint_eq(cluster_key_encode(key, id, CLUSTER_SESSION_KEY_MAX + 1), 17);
 	ck_assert_int_eq(key[0], '=');
 	ck_assert(key_bytes_valid(key));
 	/* Escapes count three bytes each. */
 	memset(id, '.', sizeof(id));
-	ck_assert_uint_eq(cluster_key_encode(key, id, CLUSTER_KEY_MAX / 3), CLUSTER_KEY_MAX / 3 * 3);
-	ck_assert_uint_eq(cluster_key_encode(key, id, CLUSTER_KEY_MAX / 3 + 1), 17);
+	ck_assert_uint_eq(cluster_key_encode(key, id, CLUSTER_SESSION_KEY_MAX / 3), CLUSTER_SESSION_KEY_MAX / 3 * 3);
+	ck_assert_uint_eq(cluster_key_encode(key, id, CLUSTER_SESSION_KEY_MAX / 3 + 1), 17);
 	/* Different long ids, different hashes; the same id, the same key. */
 	memset(other, '.', sizeof(other));
 	other[1999] = ',';
