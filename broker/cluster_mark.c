@@ -48,13 +48,13 @@ int64_t cluster_session_mark(struct session *s, int64_t now_ms)
 		mark = hold(mark, &q->inflight[i]);
 	for (uint32_t i = 0; q && i < q->q_len; i++)
 		mark = hold(mark, &q->queue[(q->q_head + i) % q->q_cap]);
-	if (s->cluster_floor) {
+	if (s->cluster && s->cluster->floor) {
 		/* What came with the session (its arrival times are not the stream's) is
 		 * acknowledged once nothing waits any more. */
 		if (mark == now_ms && !s->cluster_replaying)
-			s->cluster_floor = 0;
-		else if (s->cluster_floor < mark)
-			mark = s->cluster_floor;
+			s->cluster->floor = 0;
+		else if (s->cluster->floor < mark)
+			mark = s->cluster->floor;
 	}
 	return mark;
 }
@@ -67,15 +67,16 @@ static void on_marks(struct ev_loop *loop, struct ev_timer *t)
 
 	for (size_t i = 0; c && i < w->sessions.nbuckets; i++) {
 		for (struct session *s = w->sessions.buckets[i]; s; s = s->hnext) {
-			if (!s->cluster_dirty || s->bridge || s->dead || s->expiry_interval == 0)
+			struct session_cluster *sc = s->cluster;
+			if (!s->cluster_dirty || !sc || s->bridge || s->dead || s->expiry_interval == 0)
 				continue;
 			int64_t mark = cluster_session_mark(s, now);
-			if (mark - s->cluster_mark >= MARK_STEP_MS)
-				cluster_session_changed(c, s); /* records s->cluster_mark */
+			if (mark - sc->mark >= MARK_STEP_MS)
+				cluster_session_changed(c, s); /* records sc->mark */
 			/* Nothing waits, and a replay from the written mark (less its margin)
 			 * no longer reaches the last message: it only moves with new ones. */
-			if (mark == now && s->cluster_mark - CLUSTER_REPLAY_MARGIN_MS - MARK_STEP_MS >
-						   s->cluster_last_msg * 1000)
+			if (mark == now && sc->mark - CLUSTER_REPLAY_MARGIN_MS - MARK_STEP_MS >
+						   sc->last_msg * 1000)
 				s->cluster_dirty = false;
 		}
 	}

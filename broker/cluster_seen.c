@@ -30,11 +30,14 @@ static size_t slot_of(uint64_t instance, uint64_t seq)
 
 void cluster_seen_add(struct session *s, const struct message *m)
 {
-	struct cluster_seen *set = s->cluster_seen;
+	struct session_cluster *sc;
+	struct cluster_seen *set;
 
 	if (!m->cluster_instance)
 		return; /* published on this node: not told apart (a duplicate at worst) */
-	if (!set && !(set = s->cluster_seen = mem_calloc(1, sizeof(*set))))
+	if (!(sc = session_cluster(s)))
+		return;
+	if (!(set = sc->seen) && !(set = sc->seen = mem_calloc(1, sizeof(*set))))
 		return;
 	if (set->count >= SEEN_MAX)
 		return;
@@ -52,7 +55,7 @@ void cluster_seen_add(struct session *s, const struct message *m)
 
 bool cluster_seen(const struct session *s, uint64_t instance, uint64_t seq)
 {
-	const struct cluster_seen *set = s->cluster_seen;
+	const struct cluster_seen *set = s->cluster ? s->cluster->seen : NULL;
 
 	if (!set || !instance)
 		return false;
@@ -64,6 +67,8 @@ bool cluster_seen(const struct session *s, uint64_t instance, uint64_t seq)
 
 void cluster_seen_free(struct session *s)
 {
-	mem_free(s->cluster_seen);
-	s->cluster_seen = NULL;
+	if (s->cluster) {
+		mem_free(s->cluster->seen);
+		s->cluster->seen = NULL;
+	}
 }

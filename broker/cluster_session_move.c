@@ -265,7 +265,8 @@ struct session *cluster_session_install(struct worker *w, const char *id, const 
 	}
 	if (session_wire_tail_get(&in, &h) < 0)
 		goto fail;
-	s->cluster_floor = h.replay_from;
+	if (session_cluster(s))
+		s->cluster->floor = h.replay_from;
 	s->cluster_dirty = true; /* the floor goes once what came is acknowledged */
 	s->cluster_replaying = ((h.flags & SESSION_WIRE_F_REPLAY) && h.replay_from > 0) ||
 			       ((h.flags & SESSION_WIRE_F_WINDOW) && h.window_from > 0);

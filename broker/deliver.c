@@ -8,6 +8,7 @@
 #include "cluster.h"
 
 #include "alloc.h"
+#include "broker.h"
 #include "bridge.h"
 #include "auth.h"
 #include "hooks.h"
@@ -382,9 +383,10 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 	}
 	if (s->cluster_replaying)
 		cluster_seen_add(s, m);
-	if (qos > 0) { /* the watermark timer looks at it (cluster_mark.c) */
+	/* The watermark timer looks at it (cluster_mark.c); a broker alone skips this. */
+	if (qos > 0 && s->worker->broker->cluster && session_cluster(s)) {
 		s->cluster_dirty = true;
-		s->cluster_last_msg = m->created;
+		s->cluster->last_msg = m->created;
 	}
 	deliver_checked(s, out, qos, retain, subid, seq);
 	if (out != m)

@@ -199,6 +199,8 @@ void session_destroy(struct session *s)
 	}
 	release_msgs(s);
 	cluster_seen_free(s);
+	mem_free(s->cluster);
+	s->cluster = NULL;
 	if (s->off) {
 		ev_timer_stop(s->worker->loop, &s->off->expiry_timer);
 		mem_free(s->off);
@@ -384,4 +386,11 @@ bool session_qos2_in_remove(struct session *s, uint16_t mid)
 		}
 	}
 	return false;
+}
+
+struct session_cluster *session_cluster(struct session *s)
+{
+	if (!s->cluster)
+		s->cluster = mem_calloc(1, sizeof(*s->cluster));
+	return s->cluster;
 }

@@ -92,6 +92,16 @@ struct session_msgs {
 
 struct cluster_seen;
 
+/* A session's part in a cluster, apart so that a broker alone does not carry it. */
+struct session_cluster {
+	/* The replay watermark (cluster_mark.c), wall-clock ms. */
+	int64_t floor;               /* the one it came from another node with, until its
+				      * messages are acknowledged; 0 = none */
+	int64_t mark;                /* the one last written to the registry */
+	int64_t last_msg;            /* when its last QoS 1/2 message came, wall-clock s */
+	struct cluster_seen *seen;   /* ids of messages that came live while replaying */
+};
+
 /* Members ordered by size: no padding. */
 struct session {
 	struct session *hnext;       /* worker's session table chain */
@@ -103,12 +113,7 @@ struct session {
 	uint64_t id;                 /* unique in the process (no-local origin) */
 	struct session_sub *subs;    /* in the order they were made */
 	struct session_msgs *msgs;   /* NULL until the first QoS 1/2 message */
-	/* The cluster's replay watermark (cluster_mark.c), wall-clock ms. */
-	int64_t cluster_floor;       /* the one it came from another node with, until its
-				      * messages are acknowledged; 0 = none */
-	int64_t cluster_mark;        /* the one last written to the registry */
-	int64_t cluster_last_msg;    /* when its last QoS 1/2 message came, wall-clock s */
-	struct cluster_seen *cluster_seen; /* ids of messages that came live while replaying */
+	struct session_cluster *cluster; /* NULL until a cluster needs it (session_cluster()) */
 	_Atomic uint32_t refs;
 	uint32_t hash;
 	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
@@ -216,5 +221,8 @@ bool session_is_online(const struct session *s);
 
 /* Hash of a client id, which also picks the owning worker. */
 uint32_t session_id_hash(const char *client_id, size_t len);
+
+/* s's cluster part, made on first use; NULL when out of memory (owner worker). */
+struct session_cluster *session_cluster(struct session *s);
 
 #endif
