@@ -4,8 +4,8 @@
  *
  * The registry is the JetStream KV bucket <js_name>_sessions: one key per
  * client id (cluster_session_wire.h) naming the node that holds its session.
- * A CONNECT on a worker that wants the id queues a claim here; this module's
- * own thread reads the key, asks the owner on its control subject
+ * A CONNECT on a worker that wants the id queues a claim here; one of this
+ * module's threads (the id's lane, SESSION_LANES of them) reads the key, asks the owner on its control subject
  * <prefix>.ctl.<node>.session to close the connection and hand over the
  * session (a NATS request, at most CLAIM_WAIT_MS), records this node as the
  * owner (waited for, so the entry is there before the CONNACK; a
@@ -19,8 +19,8 @@
  * (cluster_session_move.c). Sessions that outlive their connection keep
  * their subscriptions in the value (written without waiting), so a node can
  * rebuild them when the owner is gone; a session that ends here releases its
- * key when it still names this node. Workers never wait on NATS; the thread
- * does, one job at a time.
+ * key when it still names this node. Workers never wait on NATS; the lanes
+ * do, each one job at a time, so an id's jobs keep their order.
  */
 #include "config.h"
 
@@ -37,6 +37,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "session.h"
+#include "tnode.h"
 #include "worker.h"
 
 /* How long a CONNECT waits for the node that held the id. */
@@ -46,6 +47,9 @@
 /* Jobs beyond this are answered "no one else has it" at once: a storm of CONNECTs
  * must not queue for minutes. */
 #define MAX_QUEUED 10000
+/* Jobs wait on NATS round trips, not on a CPU: several threads ("lanes") serve
+ * them, each client id's jobs always on the same lane, so they stay in order. */
+#define SESSION_LANES 8
 /* Registry writes are not waited for; at most this many unacknowledged. */
 #define MAX_PENDING_WRITES 4096
 
@@ -63,11 +67,9 @@ struct session_job {
 	char id[];
 };
 
-struct cluster_sessions {
-	jsCtx *js;
-	kvStore *kv;
-	natsSubscription *ctl_sub;
-	_Atomic bool ready;          /* bucket and control subject in place */
+/* One thread and its queue of jobs. */
+struct session_lane {
+	struct cluster *c;
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t lock;
@@ -75,7 +77,15 @@ struct cluster_sessions {
 	struct session_job *head, *tail;
 	size_t queued;
 	bool stop;
-	int64_t next_warn;           /* this thread's rate limit for repeated warnings */
+};
+
+struct cluster_sessions {
+	jsCtx *js;
+	kvStore *kv;
+	natsSubscription *ctl_sub;
+	_Atomic bool ready;          /* bucket and control subject in place */
+	struct session_lane lanes[SESSION_LANES];
+	_Atomic int64_t next_warn;   /* the rate limit for repeated warnings (any thread) */
 	_Atomic int64_t next_write_warn; /* the same for failed writes (libnats's thread) */
 };
 
@@ -98,11 +108,11 @@ static void ctl_subject(const struct cluster *c, const char *node, size_t len, c
 static bool warn_now(struct cluster_sessions *cs)
 {
 	int64_t now = cluster_now_ms();
+	int64_t due = atomic_load_explicit(&cs->next_warn, memory_order_relaxed);
 
-	if (now < cs->next_warn)
-		return false;
-	cs->next_warn = now + 10000;
-	return true;
+	return now >= due && atomic_compare_exchange_strong_explicit(&cs->next_warn, &due, now + 10000,
+								      memory_order_relaxed,
+								      memory_order_relaxed);
 }
 
 /* A registry write JetStream refused (libnats's thread). */
@@ -408,21 +418,21 @@ static void run_release(struct cluster *c, const struct session_job *j)
 
 static void *sessions_main(void *arg)
 {
-	struct cluster *c = arg;
-	struct cluster_sessions *cs = c->sessions;
+	struct session_lane *l = arg;
+	struct cluster *c = l->c;
 
-	pthread_mutex_lock(&cs->lock);
+	pthread_mutex_lock(&l->lock);
 	for (;;) {
-		while (!cs->stop && !cs->head)
-			pthread_cond_wait(&cs->cond, &cs->lock);
-		if (cs->stop)
+		while (!l->stop && !l->head)
+			pthread_cond_wait(&l->cond, &l->lock);
+		if (l->stop)
 			break;
-		struct session_job *j = cs->head;
-		cs->head = j->next;
-		if (!cs->head)
-			cs->tail = NULL;
-		cs->queued--;
-		pthread_mutex_unlock(&cs->lock);
+		struct session_job *j = l->head;
+		l->head = j->next;
+		if (!l->head)
+			l->tail = NULL;
+		l->queued--;
+		pthread_mutex_unlock(&l->lock);
 		if (j->kind == JOB_CLAIM)
 			run_claim(c, j);
 		else if (j->kind == JOB_UPDATE)
@@ -431,9 +441,9 @@ static void *sessions_main(void *arg)
 			run_release(c, j);
 		mem_free(j->value);
 		mem_free(j);
-		pthread_mutex_lock(&cs->lock);
+		pthread_mutex_lock(&l->lock);
 	}
-	pthread_mutex_unlock(&cs->lock);
+	pthread_mutex_unlock(&l->lock);
 	return NULL;
 }
 
@@ -453,21 +463,22 @@ static int enqueue(struct cluster *c, enum job_kind kind, uint64_t request, cons
 				  .persistent = persistent, .value = value, .value_len = value_len,
 				  .id_len = len};
 	memcpy(j->id, id, len + 1);
-	pthread_mutex_lock(&cs->lock);
-	if (cs->stop || cs->queued >= MAX_QUEUED) {
-		pthread_mutex_unlock(&cs->lock);
+	struct session_lane *l = &cs->lanes[tnode_hash(id, len) % SESSION_LANES];
+	pthread_mutex_lock(&l->lock);
+	if (l->stop || l->queued >= MAX_QUEUED / SESSION_LANES) {
+		pthread_mutex_unlock(&l->lock);
 		mem_free(j->value);
 		mem_free(j);
 		return -1;
 	}
-	if (cs->tail)
-		cs->tail->next = j;
+	if (l->tail)
+		l->tail->next = j;
 	else
-		cs->head = j;
-	cs->tail = j;
-	cs->queued++;
-	pthread_cond_signal(&cs->cond);
-	pthread_mutex_unlock(&cs->lock);
+		l->head = j;
+	l->tail = j;
+	l->queued++;
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->lock);
 	return 0;
 }
 
@@ -552,14 +563,18 @@ int cluster_session_init(struct cluster *c)
 
 	if (!cs)
 		return -1;
-	pthread_mutex_init(&cs->lock, NULL);
-	pthread_cond_init(&cs->cond, NULL);
 	c->sessions = cs;
-	if (pthread_create(&cs->thread, NULL, sessions_main, c) != 0) {
-		log_err("Error: cluster: unable to start the sessions thread.");
-		return -1;
+	for (size_t i = 0; i < SESSION_LANES; i++) {
+		struct session_lane *l = &cs->lanes[i];
+		l->c = c;
+		pthread_mutex_init(&l->lock, NULL);
+		pthread_cond_init(&l->cond, NULL);
+		if (pthread_create(&l->thread, NULL, sessions_main, l) != 0) {
+			log_err("Error: cluster: unable to start the sessions threads.");
+			return -1;
+		}
+		l->running = true;
 	}
-	cs->running = true;
 	return 0;
 }
 
@@ -584,23 +599,30 @@ void cluster_session_fini(struct cluster *c)
 	if (!cs)
 		return;
 	cluster_session_unsubscribe(c);
-	if (cs->running) {
-		pthread_mutex_lock(&cs->lock);
-		cs->stop = true;
-		pthread_cond_signal(&cs->cond);
-		pthread_mutex_unlock(&cs->lock);
-		pthread_join(cs->thread, NULL);
+	for (size_t i = 0; i < SESSION_LANES; i++) {
+		struct session_lane *l = &cs->lanes[i];
+		if (!l->running)
+			continue;
+		pthread_mutex_lock(&l->lock);
+		l->stop = true;
+		pthread_cond_signal(&l->cond);
+		pthread_mutex_unlock(&l->lock);
+		pthread_join(l->thread, NULL);
+		l->running = false;
 	}
-	while (cs->head) {
-		struct session_job *j = cs->head;
-		cs->head = j->next;
-		mem_free(j->value);
-		mem_free(j);
+	for (size_t i = 0; i < SESSION_LANES; i++) {
+		struct session_lane *l = &cs->lanes[i];
+		while (l->head) {
+			struct session_job *j = l->head;
+			l->head = j->next;
+			mem_free(j->value);
+			mem_free(j);
+		}
+		pthread_mutex_destroy(&l->lock);
+		pthread_cond_destroy(&l->cond);
 	}
 	kvStore_Destroy(cs->kv);
 	jsCtx_Destroy(cs->js);
-	pthread_mutex_destroy(&cs->lock);
-	pthread_cond_destroy(&cs->cond);
 	mem_free(cs);
 	c->sessions = NULL;
 }
