@@ -49,7 +49,7 @@
 #define MAX_QUEUED 10000
 /* Jobs wait on NATS round trips, not on a CPU: several threads ("lanes") serve
  * them, each client id's jobs always on the same lane, so they stay in order. */
-#define SESSION_LANES 8
+#define SESSION_LANES 32
 /* Registry writes are not waited for; at most this many unacknowledged. */
 #define MAX_PENDING_WRITES 4096
 
