@@ -690,8 +690,10 @@ static bool publish_will(struct client *c)
 	if (client_will_delay(c) > 0 && c->session &&
 	    will_delay_start(c->session, will, client_will_delay(c)) == 0) {
 		/* Its cluster registration waits with it. */
-		c->session->off->cluster_will = c->cluster_will;
-		c->cluster_will = 0;
+		if (c->ext) {
+			c->session->off->cluster_will = c->ext->cluster_will;
+			c->ext->cluster_will = 0;
+		}
 		return true;
 	}
 	/* Without a delay, or without memory to wait (then sooner rather than never). */
@@ -733,9 +735,9 @@ void client_close(struct client *c, const char *reason, bool send_will)
 	 * still cancel it); session_detach() below may end the session and so
 	 * publish a waiting will at once. */
 	bool will_sent = send_will && publish_will(c);
-	if (c->cluster_will) {
-		cluster_will_forget(w->broker->cluster, c->id, c->cluster_will);
-		c->cluster_will = 0;
+	if (c->ext && c->ext->cluster_will) {
+		cluster_will_forget(w->broker->cluster, c->id, c->ext->cluster_will);
+		c->ext->cluster_will = 0;
 	}
 	if (c->session) {
 		struct session *s = c->session;

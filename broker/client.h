@@ -71,6 +71,7 @@ struct client_hold {
  */
 struct client_ext {
 	struct client_hold hold[CLIENT_MAX_HOLDS];
+	uint64_t cluster_will;          /* its registration with the cluster (cluster.h), 0 = none */
 	struct decision_wait *wait;     /* a plugin decision this client's packet waits for */
 	struct client_plugin_data *pdata; /* per plugin, indexed by the plugin's index */
 	struct ext_auth *xauth;         /* MQTT 5 extended authentication in progress / method */
@@ -106,7 +107,6 @@ struct client {
 	uint64_t qos0_unsent_bytes;
 	uint8_t *inbuf;                 /* bytes of an incomplete packet */
 	struct message *will;
-	uint64_t cluster_will;          /* its registration with the cluster (cluster.h), 0 = none */
 	char *username;
 	char *id;                       /* client id once known (borrowed from the session when attached) */
 	struct bridge *bridge;          /* a bridge's connection to another broker (bridge.h) */

@@ -48,13 +48,14 @@ int64_t cluster_session_mark(struct session *s, int64_t now_ms)
 		mark = hold(mark, &q->inflight[i]);
 	for (uint32_t i = 0; q && i < q->q_len; i++)
 		mark = hold(mark, &q->queue[(q->q_head + i) % q->q_cap]);
-	if (s->cluster && s->cluster->floor) {
+	struct session_cluster *sc = session_cluster_of(s);
+	if (sc && sc->floor) {
 		/* What came with the session (its arrival times are not the stream's) is
 		 * acknowledged once nothing waits any more. */
-		if (mark == now_ms && !s->cluster_replaying)
-			s->cluster->floor = 0;
-		else if (s->cluster->floor < mark)
-			mark = s->cluster->floor;
+		if (mark == now_ms && !sc->replaying)
+			sc->floor = 0;
+		else if (sc->floor < mark)
+			mark = sc->floor;
 	}
 	return mark;
 }
@@ -67,8 +68,8 @@ static void on_marks(struct ev_loop *loop, struct ev_timer *t)
 
 	for (size_t i = 0; c && i < w->sessions.nbuckets; i++) {
 		for (struct session *s = w->sessions.buckets[i]; s; s = s->hnext) {
-			struct session_cluster *sc = s->cluster;
-			if (!s->cluster_dirty || !sc || s->bridge || s->dead || s->expiry_interval == 0)
+			struct session_cluster *sc = session_cluster_of(s);
+			if (!sc || !sc->dirty || s->bridge || s->dead || s->expiry_interval == 0)
 				continue;
 			int64_t mark = cluster_session_mark(s, now);
 			if (mark - sc->mark >= MARK_STEP_MS)
@@ -77,7 +78,7 @@ static void on_marks(struct ev_loop *loop, struct ev_timer *t)
 			 * no longer reaches the last message: it only moves with new ones. */
 			if (mark == now && sc->mark - CLUSTER_REPLAY_MARGIN_MS - MARK_STEP_MS >
 						   sc->last_msg * 1000)
-				s->cluster_dirty = false;
+				sc->dirty = false;
 		}
 	}
 	ev_timer_start(loop, t, ev_now(loop) + MARK_PERIOD_MS);

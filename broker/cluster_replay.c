@@ -373,7 +373,9 @@ void cluster_session_replayed(struct worker *w, void *batch)
 	struct wire_in in = {out->msgs.data, out->msgs.len, false};
 	uint32_t delivered = 0, skipped = 0;
 
-	if (!s || s->bridge || !s->cluster_replaying) {
+	struct session_cluster *sc = s ? session_cluster_of(s) : NULL;
+
+	if (!s || s->bridge || !sc || !sc->replaying) {
 		log_notice("Cluster: the stream's messages for client %s came when its session was "
 			   "gone or new: dropped.", out->id);
 		cluster_replayed_free(out);
@@ -400,7 +402,7 @@ void cluster_session_replayed(struct worker *w, void *batch)
 	}
 	/* An incomplete replay keeps the floor: a later failover replays from it again. */
 	if (out->complete && delivered + skipped == out->nmsgs)
-		s->cluster_replaying = false;
+		sc->replaying = false;
 	cluster_seen_free(s);
 	log_notice("Cluster: replayed %u QoS 1/2 messages from the stream for client %s (%zu "
 		   "read, %u came live%s).", delivered, out->id, out->scanned, skipped,

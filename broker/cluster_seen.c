@@ -55,7 +55,8 @@ void cluster_seen_add(struct session *s, const struct message *m)
 
 bool cluster_seen(const struct session *s, uint64_t instance, uint64_t seq)
 {
-	const struct cluster_seen *set = s->cluster ? s->cluster->seen : NULL;
+	const struct session_cluster *sc = session_cluster_of(s);
+	const struct cluster_seen *set = sc ? sc->seen : NULL;
 
 	if (!set || !instance)
 		return false;
@@ -67,8 +68,10 @@ bool cluster_seen(const struct session *s, uint64_t instance, uint64_t seq)
 
 void cluster_seen_free(struct session *s)
 {
-	if (s->cluster) {
-		mem_free(s->cluster->seen);
-		s->cluster->seen = NULL;
+	struct session_cluster *sc = session_cluster_of(s);
+
+	if (sc) {
+		mem_free(sc->seen);
+		sc->seen = NULL;
 	}
 }

@@ -655,8 +655,9 @@ void cluster_session_changed(struct cluster *c, struct session *s)
 	if (s->bridge || s->expiry_interval == 0 || !cluster_session_ready(c))
 		return; /* only a session that outlives its connection is resumed elsewhere */
 	r.replay_from = cluster_session_mark(s, cluster_wall_ms());
-	if (session_cluster(s))
-		s->cluster->mark = r.replay_from;
+	struct session_cluster *sc = session_cluster(s);
+	if (sc)
+		sc->mark = r.replay_from;
 	for (const struct session_sub *sub = s->subs; sub; sub = sub->next)
 		r.nsubs++;
 	session_reg_encode(&o, &r);

@@ -62,7 +62,8 @@ static void encode_session(struct wire_out *o, struct session *s)
 	 * no node: the taker replays it (the window). */
 	int64_t now_ms = cluster_wall_ms();
 	struct session_wire_head h = {.flags = SESSION_WIRE_F_MARK | SESSION_WIRE_F_WINDOW |
-					       (s->cluster_replaying ? SESSION_WIRE_F_REPLAY : 0),
+					       (session_cluster_of(s) && session_cluster_of(s)->replaying
+							? SESSION_WIRE_F_REPLAY : 0),
 				      .replay_from = cluster_session_mark(s, now_ms),
 				      .window_from = now_ms,
 				      .expiry_interval = s->expiry_interval,
@@ -265,10 +266,12 @@ struct session *cluster_session_install(struct worker *w, const char *id, const 
 	}
 	if (session_wire_tail_get(&in, &h) < 0)
 		goto fail;
-	if (session_cluster(s))
-		s->cluster->floor = h.replay_from;
-	s->cluster_dirty = true; /* the floor goes once what came is acknowledged */
-	s->cluster_replaying = ((h.flags & SESSION_WIRE_F_REPLAY) && h.replay_from > 0) ||
+	struct session_cluster *sc = session_cluster(s);
+	if (!sc)
+		goto fail;
+	sc->floor = h.replay_from;
+	sc->dirty = true; /* the floor goes once what came is acknowledged */
+	sc->replaying = ((h.flags & SESSION_WIRE_F_REPLAY) && h.replay_from > 0) ||
 			       ((h.flags & SESSION_WIRE_F_WINDOW) && h.window_from > 0);
 	if (h.last_mid > s->last_mid)
 		s->last_mid = h.last_mid;

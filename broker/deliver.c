@@ -381,12 +381,16 @@ void session_deliver(struct session *s, struct message *m, uint8_t qos, uint8_t 
 		struct session_msg sm = {.msg = out, .seq = seq, .qos = qos, .retain = retain};
 		store_delivery_replace(s, &sm);
 	}
-	if (s->cluster_replaying)
-		cluster_seen_add(s, m);
-	/* The watermark timer looks at it (cluster_mark.c); a broker alone skips this. */
-	if (qos > 0 && s->worker->broker->cluster && session_cluster(s)) {
-		s->cluster_dirty = true;
-		s->cluster->last_msg = m->created;
+	/* A cluster follows what reaches the session (cluster_seen.c, and the watermark
+	 * timer of cluster_mark.c); a broker alone skips this. */
+	if (s->worker->broker->cluster) {
+		struct session_cluster *sc = qos > 0 ? session_cluster(s) : session_cluster_of(s);
+		if (sc && sc->replaying)
+			cluster_seen_add(s, m);
+		if (sc && qos > 0) {
+			sc->dirty = true;
+			sc->last_msg = m->created;
+		}
 	}
 	deliver_checked(s, out, qos, retain, subid, seq);
 	if (out != m)

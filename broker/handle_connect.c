@@ -343,7 +343,11 @@ static int accept_client(struct client *c, struct connect_ctx *x)
 			delay = s->expiry_interval;
 		const struct message *will =
 			c->will && auth_may_publish_message(c, c->will) ? c->will : NULL;
-		c->cluster_will = cluster_will_register(b->cluster, s->client_id, will, delay);
+		/* (Without memory for it, the client goes unregistered: another node would
+		 * take it for gone elsewhere and fire no will.) */
+		if (client_ext(c))
+			c->ext->cluster_will = cluster_will_register(b->cluster, s->client_id, will,
+								     delay);
 	}
 	store_session_save(s);
 	if (b->cluster)

@@ -173,6 +173,7 @@ static void release_msgs(struct session *s)
 		message_unref(q->queue[(q->q_head + i) % q->q_cap].msg);
 	mem_free(q->queue);
 	mem_free(q->qos2_in);
+	mem_free(q->cluster);
 	mem_free(q);
 	s->msgs = NULL;
 }
@@ -197,10 +198,8 @@ void session_destroy(struct session *s)
 		mem_free(s->subs);
 		s->subs = next;
 	}
-	release_msgs(s);
 	cluster_seen_free(s);
-	mem_free(s->cluster);
-	s->cluster = NULL;
+	release_msgs(s);
 	if (s->off) {
 		ev_timer_stop(s->worker->loop, &s->off->expiry_timer);
 		mem_free(s->off);
@@ -390,7 +389,9 @@ bool session_qos2_in_remove(struct session *s, uint16_t mid)
 
 struct session_cluster *session_cluster(struct session *s)
 {
-	if (!s->cluster)
-		s->cluster = mem_calloc(1, sizeof(*s->cluster));
-	return s->cluster;
+	struct session_msgs *q = session_msgs(s);
+
+	if (q && !q->cluster)
+		q->cluster = mem_calloc(1, sizeof(*q->cluster));
+	return q ? q->cluster : NULL;
 }

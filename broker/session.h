@@ -82,6 +82,9 @@ struct session_msgs {
 	struct session_msg *queue;      /* ring buffer */
 	size_t queued_bytes;
 	uint16_t *qos2_in;              /* incoming QoS 2 ids awaiting PUBREL */
+	/* Its part in a cluster (session_cluster()): about its QoS 1/2 messages, and
+	 * here so that a broker alone does not carry it in every session. */
+	struct session_cluster *cluster;
 	uint32_t ninflight;
 	uint32_t inflight_cap;
 	uint32_t q_head;
@@ -100,6 +103,8 @@ struct session_cluster {
 	int64_t mark;                /* the one last written to the registry */
 	int64_t last_msg;            /* when its last QoS 1/2 message came, wall-clock s */
 	struct cluster_seen *seen;   /* ids of messages that came live while replaying */
+	bool replaying;              /* the stream's messages for it are on the way */
+	bool dirty;                  /* its watermark may have moved since written */
 };
 
 /* Members ordered by size: no padding. */
@@ -113,7 +118,6 @@ struct session {
 	uint64_t id;                 /* unique in the process (no-local origin) */
 	struct session_sub *subs;    /* in the order they were made */
 	struct session_msgs *msgs;   /* NULL until the first QoS 1/2 message */
-	struct session_cluster *cluster; /* NULL until a cluster needs it (session_cluster()) */
 	_Atomic uint32_t refs;
 	uint32_t hash;
 	uint32_t expiry_interval;    /* seconds after disconnect; 0 = at disconnect */
@@ -123,8 +127,6 @@ struct session {
 	bool dead;                   /* removed; deliveries still in flight are dropped */
 	_Atomic bool persisted;      /* has a record in the durable store (store.h) */
 	bool queue_qos0;             /* offline, QoS 0 is queued too (a lazy bridge's session) */
-	bool cluster_replaying;      /* the stream's messages for it are on the way */
-	bool cluster_dirty;          /* its watermark may have moved since written */
 	_Atomic bool online;         /* read by other workers for shared subscriptions */
 	_Atomic bool congested;      /* online with its queue at its limits (throttle.h) */
 	_Atomic bool stalled;        /* publishers gave up waiting for it (throttle.h) */
@@ -224,5 +226,10 @@ uint32_t session_id_hash(const char *client_id, size_t len);
 
 /* s's cluster part, made on first use; NULL when out of memory (owner worker). */
 struct session_cluster *session_cluster(struct session *s);
+/* s's cluster part, or NULL when it has none. */
+static inline struct session_cluster *session_cluster_of(const struct session *s)
+{
+	return s->msgs ? s->msgs->cluster : NULL;
+}
 
 #endif
