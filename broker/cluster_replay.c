@@ -39,7 +39,7 @@
 #include "worker.h"
 
 /* The worker installs the session and its interest meanwhile. */
-#define REPLAY_DELAY_MS 500
+#define REPLAY_DELAY_MS 2000
 #define REPLAY_TIME_MS 5000
 #define REPLAY_MAX_SCANNED 200000
 #define REPLAY_MAX_MATCHED 20000
