@@ -57,6 +57,7 @@ struct cluster {
 	uint64_t instance;
 	_Atomic uint64_t seq;
 	_Atomic bool connected;
+	_Atomic int64_t lost_at;    /* cluster_now_ms() when NATS was last lost */
 	_Atomic bool stopping;      /* cluster_stop() began: callbacks stay quiet */
 	pthread_mutex_t closed_lock;
 	pthread_cond_t closed_cond;
@@ -228,7 +229,8 @@ void cluster_qos_tick(struct cluster *c, int64_t now);
 /*
  * Gives a QoS 1/2 message (subject, envelope of sequence seq) to JetStream
  * for worker `worker` (its thread). false when JetStream is not usable now
- * (not connected, no stream yet): the caller publishes it the plain way.
+ * (no stream yet, NATS lost for longer than a reconnection takes): the
+ * caller publishes it the plain way.
  */
 bool cluster_qos_publish(struct cluster *c, unsigned worker, const char *subj, const void *data,
 			 size_t size, uint64_t seq);

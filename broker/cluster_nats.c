@@ -54,6 +54,10 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	struct cluster *c = closure;
 
 	(void)nc;
+	/* Before connected turns false (readers look at it after), and only when it
+	 * was true: failed reconnection attempts do not make the outage younger. */
+	if (atomic_load(&c->connected))
+		atomic_store(&c->lost_at, cluster_now_ms());
 	if (atomic_exchange(&c->connected, false) && !atomic_load(&c->stopping))
 		log_warn("Warning: cluster: node %s lost NATS; delivering locally until it is back.",
 			 c->node);

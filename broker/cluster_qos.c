@@ -5,9 +5,9 @@
  * The stream <js_name>_msgs captures <prefix>.q.> (file storage, the
  * cluster's replicas, cluster.stream_max_age (1 h), a 2 minute duplicate
  * window); a setup job creates it or brings its settings in line. Once it
- * is there and NATS is connected, cluster_publish() gives each QoS 1/2
- * message to js_PublishAsync with a Msg-Id and records it in its worker's
- * cluster_acks; the hold (store.c) keeps the publisher's acknowledgement
+ * is there and NATS is connected (or was, moments ago: a move to another
+ * NATS server), cluster_publish() gives each QoS 1/2 message to
+ * js_PublishAsync with a Msg-Id and records it in its worker's cluster_acks; the hold (store.c) keeps the publisher's acknowledgement
  * until the worker's settled prefix passes it. Nodes that subscribe get the
  * message as any NATS message: JetStream only adds a copy.
  *
@@ -37,6 +37,11 @@
 /* How long a message may take to be confirmed, resends included: longer than a
  * stream leader election after a NATS server died (4 to 10 s). */
 #define CONFIRM_MS 15000
+/* NATS lost for this long is an outage, not a move to another server (which
+ * takes well under a second): QoS 1/2 messages then go the plain way and are
+ * acknowledged at once. Until then they wait in libnats's reconnect buffer,
+ * their acknowledgements held like any other. */
+#define RECONNECT_GRACE_MS 5000
 /* How long one attempt waits for its answer. */
 #define ATTEMPT_MS 2000
 #define STREAM_DUPLICATES_NS (120LL * 1000000000LL)
@@ -168,7 +173,10 @@ bool cluster_qos_publish(struct cluster *c, unsigned worker, const char *subj, c
 	uint64_t n;
 	natsStatus s;
 
-	if (!atomic_load(&c->connected) || !atomic_load(&c->stream_ready))
+	if (!atomic_load(&c->stream_ready))
+		return false;
+	if (!atomic_load(&c->connected) &&
+	    cluster_now_ms() - atomic_load(&c->lost_at) >= RECONNECT_GRACE_MS)
 		return false;
 	pthread_mutex_lock(&wa->lock);
 	n = cluster_acks_add(&wa->acks, seq, cluster_now_ms() + CONFIRM_MS);

@@ -12,7 +12,11 @@ another node and is in the stream; kill -9 of the nats-server that node uses
 during such a stream: nothing acknowledged is lost (delivered and in the
 stream); two nats-servers of three down (the stream has
 no quorum): a QoS 1 PUBLISH gets no PUBACK and its connection closes, while
-QoS 0 still flows locally, and after recovery QoS 1 is acknowledged again.
+QoS 0 still flows locally, and after recovery QoS 1 is acknowledged again;
+every nats-server down: a QoS 1 PUBACK waits while the node may only be
+moving to another server (its publisher is closed unacknowledged when
+JetStream never confirms), and once the outage has lasted 5 s QoS 1 messages
+are delivered locally and acknowledged at once.
 
 Skipped when nats-server is missing or midge was built without NATS.
 Run alone: /usr/bin/python3 tests/integration/test_34_cluster_qos.py
@@ -269,6 +273,41 @@ class ClusterQos(ClusterCase):
             self.wait_stream_leader()
         # Back: acknowledged again.
         self.client(0).publish(unique_id("nq") + "/t", b"again", 1)
+
+    def test_94_nats_lost_acknowledgements_wait_then_outage_acknowledges(self):
+        # Every nats-server gone: for the first seconds a node may only be moving
+        # to another server, so a QoS 1 PUBACK waits for JetStream (published the
+        # plain way, it could reach no stream and still be acknowledged); an
+        # outage that lasts is served locally, acknowledged at once.
+        topic = unique_id("out") + "/t"
+        local = self.client(0)
+        local.subscribe(topic, 1)
+        early = self.client(0)
+        for n in self.nats:
+            n.kill()
+        try:
+            wait_for(lambda: self.metric(0, "midge_cluster_connected") == 0, timeout=10,
+                     what="node-a to see NATS gone")
+            held = early.publish(topic, b"early", 1, wait=False)
+            wait_for(lambda: any(m[1] == b"early" for m in local.messages), timeout=5,
+                     what="the early message delivered locally")
+            time.sleep(1)
+            self.assertFalse(held.is_published(), "PUBACK while NATS was only just lost")
+            time.sleep(5)
+            late = self.client(0)
+            late.publish(topic, b"late", 1)  # returns once PUBACKed
+            wait_for(lambda: any(m[1] == b"late" for m in local.messages), timeout=5,
+                     what="the late message delivered locally")
+            # The early one never got JetStream's word: its publisher is closed, unacknowledged.
+            self.assertTrue(early.disconnected.wait(25), "the early publisher was not disconnected")
+            self.assertFalse(held.is_published())
+        finally:
+            for n in self.nats:
+                n.start()
+            self.wait_nats_cluster()
+            self.wait_stream_leader()
+        self.nodes[0].wait_log(r"connected to NATS at", timeout=10)
+        self.client(0).publish(unique_id("out") + "/t", b"again", 1)
 
 
 def NODE(i):
