@@ -132,6 +132,20 @@ size_t cluster_acks_expire(struct cluster_acks *a, int64_t now)
 	return n;
 }
 
+size_t cluster_acks_release(struct cluster_acks *a)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->count; i++) {
+		if (at(a, i)->state == CLUSTER_ACK_PENDING) {
+			settle_at(a, i, true);
+			n++;
+		}
+	}
+	advance(a);
+	return n;
+}
+
 void cluster_acks_take_failed(struct cluster_acks *a, uint64_t **list, size_t *n, size_t *cap)
 {
 	uint64_t *l = *list;

@@ -51,6 +51,12 @@ bool cluster_acks_deadline(const struct cluster_acks *a, uint64_t seq, int64_t *
 /* Fails every pending message whose deadline is <= now; returns how many. */
 size_t cluster_acks_expire(struct cluster_acks *a, int64_t now);
 /*
+ * Settles every pending message as confirmed without JetStream's word (its
+ * answer, should it come, finds nothing); returns how many. Failures already
+ * settled stay failed.
+ */
+size_t cluster_acks_release(struct cluster_acks *a);
+/*
  * Takes the failed numbers: a's list and the caller's (*list, *n, *cap)
  * change places, the caller's emptied first.
  */

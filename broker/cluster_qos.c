@@ -39,8 +39,8 @@
 #define CONFIRM_MS 15000
 /* NATS lost for this long is an outage, not a move to another server (which
  * takes well under a second): QoS 1/2 messages then go the plain way and are
- * acknowledged at once. Until then they wait in libnats's reconnect buffer,
- * their acknowledgements held like any other. */
+ * acknowledged at once, and so are those waiting. Until then they wait in
+ * libnats's reconnect buffer, their acknowledgements held like any other. */
 #define RECONNECT_GRACE_MS 5000
 /* How long one attempt waits for its answer. */
 #define ATTEMPT_MS 2000
@@ -57,6 +57,13 @@ static void stream_names(const struct cluster *c, char *name, size_t nsize, char
 {
 	snprintf(name, nsize, "%s_msgs", c->js_name);
 	snprintf(subj, ssize, "%s.%s.>", c->prefix, CLUSTER_KIND_QOS);
+}
+
+/* NATS lost for longer than a move to another server takes. */
+static bool outage(struct cluster *c, int64_t now)
+{
+	return !atomic_load(&c->connected) &&
+	       now - atomic_load(&c->lost_at) >= RECONNECT_GRACE_MS;
 }
 
 /* ---- Settling ---------------------------------------------------------------------- */
@@ -173,10 +180,7 @@ bool cluster_qos_publish(struct cluster *c, unsigned worker, const char *subj, c
 	uint64_t n;
 	natsStatus s;
 
-	if (!atomic_load(&c->stream_ready))
-		return false;
-	if (!atomic_load(&c->connected) &&
-	    cluster_now_ms() - atomic_load(&c->lost_at) >= RECONNECT_GRACE_MS)
+	if (!atomic_load(&c->stream_ready) || (!atomic_load(&c->connected) && outage(c, cluster_now_ms())))
 		return false;
 	pthread_mutex_lock(&wa->lock);
 	n = cluster_acks_add(&wa->acks, seq, cluster_now_ms() + CONFIRM_MS);
@@ -343,8 +347,32 @@ static void resend(struct cluster *c, int64_t now)
 	mem_free(list);
 }
 
+/* An outage: the messages still waiting for JetStream are acknowledged as the
+ * plain ones are (they stay in libnats's reconnect buffer). */
+static void release_waiting(struct cluster *c)
+{
+	size_t released = 0;
+
+	for (unsigned i = 0; i < c->nwacks; i++) {
+		struct cluster_worker_acks *wa = &c->wacks[i];
+		pthread_mutex_lock(&wa->lock);
+		size_t n = cluster_acks_release(&wa->acks);
+		pthread_mutex_unlock(&wa->lock);
+		if (n) {
+			released += n;
+			ev_async_send(&c->b->workers[i].wake);
+		}
+	}
+	if (released)
+		log_warn("Warning: cluster: NATS unreachable for %d s: %zu QoS 1/2 messages "
+			 "acknowledged without JetStream's confirmation.", RECONNECT_GRACE_MS / 1000,
+			 released);
+}
+
 void cluster_qos_tick(struct cluster *c, int64_t now)
 {
+	if (outage(c, now))
+		release_waiting(c);
 	for (unsigned i = 0; i < c->nwacks; i++) {
 		struct cluster_worker_acks *wa = &c->wacks[i];
 		pthread_mutex_lock(&wa->lock);

@@ -143,6 +143,31 @@ START_TEST(test_acks_out_of_order_and_failures)
 }
 END_TEST
 
+/* An outage releases what waits: pending ones count as confirmed, failures stay failed. */
+START_TEST(test_acks_release)
+{
+	struct cluster_acks a = {0};
+	uint64_t *f = NULL;
+	size_t cap = 0;
+
+	ck_assert_uint_eq(cluster_acks_release(&a), 0);
+	for (uint64_t s = 1; s <= 4; s++)
+		cluster_acks_add(&a, s, 1000);
+	ck_assert_int_eq(cluster_acks_settle(&a, 2, false), 0);
+	ck_assert_int_eq(cluster_acks_settle(&a, 3, true), 0);
+	ck_assert_uint_eq(cluster_acks_release(&a), 2); /* 1 and 4 */
+	ck_assert_uint_eq(a.done, 4);
+	ck_assert_uint_eq(a.count, 0);
+	ck_assert_uint_eq(take(&a, &f, &cap), 1);
+	ck_assert_uint_eq(f[0], 2);
+	ck_assert_int_eq(cluster_acks_settle(&a, 4, true), -1); /* its late answer */
+	ck_assert_uint_eq(cluster_acks_release(&a), 0);
+	ck_assert_uint_eq(cluster_acks_add(&a, 5, 1000), 5);
+	cluster_acks_free(&a);
+	free(f);
+}
+END_TEST
+
 /* Thousands pending across ring growth and wrap-around, settled in a scrambled order. */
 START_TEST(test_acks_many)
 {
@@ -251,6 +276,7 @@ Suite *suite_cluster_qos(void)
 	tcase_add_test(tc, test_msg_id);
 	tcase_add_test(tc, test_acks_in_order);
 	tcase_add_test(tc, test_acks_out_of_order_and_failures);
+	tcase_add_test(tc, test_acks_release);
 	tcase_add_test(tc, test_acks_many);
 #ifdef HAVE_NATS
 	tcase_add_test(tc, test_stream_max_age_option);
