@@ -164,6 +164,8 @@ void cluster_replay_fini(struct cluster *c);
 int cluster_replay_queue(struct cluster *c, const char *id, size_t id_len, unsigned worker,
 			 int64_t from_ms, int64_t margin_ms, const uint8_t *subs, size_t subs_len,
 			 uint32_t nsubs);
+/* The session of client id, whose replay may be queued, is installed on its worker. */
+void cluster_replay_installed(struct cluster *c, const char *id);
 
 /* (cluster_nats.c) Servers, reconnection, credentials and TLS of cc into o. */
 natsStatus cluster_options_common(natsOptions *o, const struct config_cluster *cc);

@@ -7,10 +7,13 @@
  *
  * The claim (cluster_session.c) rebuilds the subscriptions from the registry
  * and queues a job here with the registry's replay_from. This thread waits
- * REPLAY_DELAY_MS, so that the worker has installed the session and its NATS
- * interest, flushes that interest to the server, and reads the stream with an
- * ordered consumer from replay_from - CLUSTER_REPLAY_MARGIN_MS up to the stream's last
- * sequence at that moment: later messages reach the session live. It matches
+ * until the session's worker says it installed the session, its subscriptions
+ * and so their NATS interest (cluster_replay_installed()), then REPLAY_SETTLE_MS
+ * more for what NATS delivered before that to be stored (REPLAY_WAIT_MS at most
+ * when no word comes: the client left meanwhile), flushes that interest to the
+ * server, and reads the stream with a pull consumer from replay_from -
+ * CLUSTER_REPLAY_MARGIN_MS up to the stream's last sequence at that moment:
+ * later messages reach the session live. It matches
  * each envelope against the session's subscriptions by the MQTT rules and
  * hands the matches, in stream order, to the session's worker
  * (INBOX_CLUSTER_REPLAYED), which delivers them as any message. Overlap with
@@ -38,9 +41,15 @@
 #include "topic.h"
 #include "worker.h"
 
-/* The worker installs the session and its interest meanwhile. */
-#define REPLAY_DELAY_MS 2000
+/* After the worker installed the session: a message NATS delivered to this node
+ * before then has been stored by JetStream (the publisher's PUBACK waits for it). */
+#define REPLAY_SETTLE_MS 500
+/* Without word from the worker (the client left before its session came). */
+#define REPLAY_WAIT_MS 10000
 #define REPLAY_TIME_MS 5000
+/* Messages asked of the pull consumer at once, and how long one ask waits. */
+#define FETCH_BATCH 256
+#define FETCH_WAIT_MS 1000
 #define REPLAY_MAX_SCANNED 200000
 #define REPLAY_MAX_MATCHED 20000
 #define MAX_QUEUED_JOBS 10000
@@ -49,7 +58,7 @@ struct replay_job {
 	struct replay_job *next;
 	int64_t from_ms;            /* wall clock */
 	int64_t margin_ms;          /* read from this much earlier */
-	int64_t not_before;         /* cluster_now_ms() */
+	int64_t not_before;         /* cluster_now_ms(); earlier once installed (lock) */
 	unsigned worker;
 	uint32_t nsubs;
 	uint8_t *subs;              /* the session's subscriptions as on the wire */
@@ -75,6 +84,7 @@ struct cluster_replay {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct replay_job *head, *tail;
+	struct replay_job *current; /* waiting for its time, out of the queue */
 	size_t queued;
 	bool stop;
 };
@@ -146,6 +156,34 @@ static void take(struct cluster_replayed *out, const struct replay_job *j, natsM
 
 /* ---- Reading the stream --------------------------------------------------------------- */
 
+/*
+ * The first sequence the stream took at or after from_ns, by a binary search
+ * of its messages' times (they ascend with the sequence): the server's own
+ * start-by-time was seen to start past messages, or past the end, under load.
+ * A message gone from the middle counts as newer: the read starts earlier.
+ */
+static uint64_t start_seq(struct cluster *c, const char *stream, int64_t from_ns, uint64_t first,
+			  uint64_t last)
+{
+	uint64_t lo = first, hi = last + 1;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		natsMsg *m = NULL;
+		jsErrCode jerr = 0;
+		natsStatus s = js_GetMsg(&m, c->js, stream, mid, NULL, &jerr);
+		bool older = s == NATS_OK && natsMsg_GetTime(m) < from_ns;
+		natsMsg_Destroy(m);
+		if (s != NATS_OK && s != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr)
+			return first; /* no answer: everything, as far as time allows */
+		if (older)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static void read_stream(struct cluster *c, const struct replay_job *j, struct cluster_replayed *out)
 {
 	char stream[300], filter[300];
@@ -171,22 +209,32 @@ static void read_stream(struct cluster *c, const struct replay_job *j, struct cl
 		out->complete = true; /* nothing stored since */
 		goto done;
 	}
-	if (from_ns < si->State.FirstTime)
-		from_ns = si->State.FirstTime;
+	uint64_t from_seq = from_ns <= si->State.FirstTime
+				    ? si->State.FirstSeq
+				    : start_seq(c, stream, from_ns, si->State.FirstSeq, last);
+	if (from_seq > last) {
+		out->complete = true;
+		goto done;
+	}
+	/* A pull consumer: each batch is asked for and answered, where an ordered push
+	 * consumer under load was seen to start past messages or deliver none. */
 	jsSubOptions_Init(&so);
 	so.Stream = stream;
-	so.Ordered = true;
-	so.Config.DeliverPolicy = js_DeliverByStartTime;
-	so.Config.OptStartTime = from_ns;
-	if ((s = js_SubscribeSync(&sub, c->js, filter, NULL, &so, &jerr)) != NATS_OK) {
+	so.Config.DeliverPolicy = js_DeliverByStartSequence;
+	so.Config.OptStartSeq = from_seq;
+	so.Config.AckPolicy = js_AckAll; /* one ack per batch keeps it under MaxAckPending */
+	so.Config.MaxAckPending = 4 * FETCH_BATCH;
+	so.Config.InactiveThreshold = (int64_t)REPLAY_TIME_MS * 2 * 1000000; /* gone if we are */
+	so.Config.MemoryStorage = true;
+	so.Config.Replicas = 1;
+	if ((s = js_PullSubscribe(&sub, c->js, filter, NULL, NULL, &so, &jerr)) != NATS_OK) {
 		why = natsStatus_GetText(s);
 		goto done;
 	}
 	int64_t now_s = cluster_wall_ms() / 1000;
-	for (;;) {
+	while (!out->complete && !why) {
 		int64_t left = REPLAY_TIME_MS - (cluster_now_ms() - started);
-		natsMsg *msg = NULL;
-		jsMsgMetaData *meta = NULL;
+		natsMsgList list = {0};
 		if (left <= 0) {
 			why = "out of time";
 			break;
@@ -195,23 +243,29 @@ static void read_stream(struct cluster *c, const struct replay_job *j, struct cl
 			why = "too many messages";
 			break;
 		}
-		if ((s = natsSubscription_NextMsg(&msg, sub, left)) != NATS_OK) {
-			why = s == NATS_TIMEOUT ? "out of time" : natsStatus_GetText(s);
+		s = natsSubscription_Fetch(&list, sub, FETCH_BATCH, left < FETCH_WAIT_MS ? left : FETCH_WAIT_MS,
+					   &jerr);
+		if (s == NATS_TIMEOUT)
+			continue; /* nothing yet: asked again while there is time */
+		if (s != NATS_OK) {
+			why = natsStatus_GetText(s);
 			break;
 		}
-		out->scanned++;
-		uint64_t seq = natsMsg_GetMetaData(&meta, msg) == NATS_OK ? meta->Sequence.Stream : 0;
-		jsMsgMetaData_Destroy(meta);
-		take(out, j, msg, now_s);
-		natsMsg_Destroy(msg);
-		if (out->msgs.failed) {
-			why = "out of memory";
-			break;
+		for (int i = 0; i < list.Count && !out->complete && !why; i++) {
+			jsMsgMetaData *meta = NULL;
+			natsMsg *msg = list.Msgs[i];
+			out->scanned++;
+			uint64_t seq = natsMsg_GetMetaData(&meta, msg) == NATS_OK ? meta->Sequence.Stream : 0;
+			jsMsgMetaData_Destroy(meta);
+			take(out, j, msg, now_s);
+			if (out->msgs.failed)
+				why = "out of memory";
+			else if (seq >= last)
+				out->complete = true;
 		}
-		if (seq >= last) {
-			out->complete = true;
-			break;
-		}
+		if (list.Count > 0 && !out->complete)
+			(void)natsMsg_Ack(list.Msgs[list.Count - 1], NULL);
+		natsMsgList_Destroy(&list);
 	}
 done:
 	if (sub) {
@@ -225,15 +279,39 @@ done:
 			 j->id, why, out->scanned);
 }
 
+/* Until j's time (moved earlier by cluster_replay_installed()); false: stopping. */
+static bool wait_turn(struct cluster_replay *r, struct replay_job *j)
+{
+	pthread_mutex_lock(&r->lock);
+	r->current = j;
+	for (;;) {
+		int64_t now = cluster_now_ms();
+		if (r->stop || now >= j->not_before)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t wait = j->not_before - now;
+		ts.tv_sec += wait / 1000;
+		ts.tv_nsec += (wait % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+	}
+	r->current = NULL;
+	bool go = !r->stop;
+	pthread_mutex_unlock(&r->lock);
+	return go;
+}
+
 static void run(struct cluster *c, struct replay_job *j)
 {
-	struct cluster_replayed *out = mem_calloc(1, sizeof(*out));
-	int64_t wait = j->not_before - cluster_now_ms();
+	struct cluster_replayed *out;
 
-	if (wait > 0) {
-		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
-		nanosleep(&ts, NULL);
-	}
+	if (!wait_turn(c->replay, j))
+		return;
+	out = mem_calloc(1, sizeof(*out));
 	if (!out || !(out->id = mem_malloc(j->id_len + 1))) {
 		log_err("Error: out of memory replaying the stream for client %s.", j->id);
 		if (out)
@@ -280,8 +358,13 @@ int cluster_replay_init(struct cluster *c)
 
 	if (!r)
 		return -1;
+	pthread_condattr_t ca;
+
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wait_turn() counts on it */
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	c->replay = r;
 	if (pthread_create(&r->thread, NULL, replay_main, c) != 0) {
 		log_err("Error: cluster: unable to start the replay thread.");
@@ -300,7 +383,7 @@ void cluster_replay_fini(struct cluster *c)
 	if (r->running) {
 		pthread_mutex_lock(&r->lock);
 		r->stop = true;
-		pthread_cond_signal(&r->cond);
+		pthread_cond_broadcast(&r->cond);
 		pthread_mutex_unlock(&r->lock);
 		pthread_join(r->thread, NULL);
 	}
@@ -325,7 +408,7 @@ int cluster_replay_queue(struct cluster *c, const char *id, size_t id_len, unsig
 
 	if (!j)
 		return -1;
-	*j = (struct replay_job){.from_ms = from_ms, .margin_ms = margin_ms, .not_before = cluster_now_ms() + REPLAY_DELAY_MS,
+	*j = (struct replay_job){.from_ms = from_ms, .margin_ms = margin_ms, .not_before = cluster_now_ms() + REPLAY_WAIT_MS,
 				 .worker = worker, .nsubs = nsubs, .subs = mem_malloc(subs_len ? subs_len : 1),
 				 .subs_len = subs_len, .id_len = id_len};
 	if (!j->subs) {
@@ -351,6 +434,28 @@ int cluster_replay_queue(struct cluster *c, const char *id, size_t id_len, unsig
 	pthread_cond_signal(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
+}
+
+static void install_seen(struct replay_job *j, const char *id, size_t id_len, int64_t soon)
+{
+	if (j && j->id_len == id_len && memcmp(j->id, id, id_len) == 0 && j->not_before > soon)
+		j->not_before = soon;
+}
+
+void cluster_replay_installed(struct cluster *c, const char *id)
+{
+	struct cluster_replay *r = c->replay;
+	size_t len = strlen(id);
+	int64_t soon = cluster_now_ms() + REPLAY_SETTLE_MS;
+
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	install_seen(r->current, id, len, soon);
+	for (struct replay_job *j = r->head; j; j = j->next)
+		install_seen(j, id, len, soon);
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
 }
 
 /* ---- On the session's worker ----------------------------------------------------------- */

@@ -275,6 +275,9 @@ struct session *cluster_session_install(struct worker *w, const char *id, const 
 			       ((h.flags & SESSION_WIRE_F_WINDOW) && h.window_from > 0);
 	if (h.last_mid > s->last_mid)
 		s->last_mid = h.last_mid;
+	/* Its subscriptions, and so their NATS interest, are in place: the stream can be read. */
+	if (sc->replaying && w->broker->cluster)
+		cluster_replay_installed(w->broker->cluster, id);
 	log_info("Cluster: took over the session of client %s (%u subscriptions, %u messages).",
 		 id, h.nsubs, h.nmsgs);
 	return s;
