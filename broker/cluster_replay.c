@@ -160,14 +160,15 @@ static void take(struct cluster_replayed *out, const struct replay_job *j, natsM
  * The first sequence the stream took at or after from_ns, by a binary search
  * of its messages' times (they ascend with the sequence): the server's own
  * start-by-time was seen to start past messages, or past the end, under load.
- * A message gone from the middle counts as newer: the read starts earlier.
+ * A message gone from the middle counts as newer, and so does the rest when
+ * time runs out: the read starts earlier, never later.
  */
 static uint64_t start_seq(struct cluster *c, const char *stream, int64_t from_ns, uint64_t first,
-			  uint64_t last)
+			  uint64_t last, int64_t until)
 {
 	uint64_t lo = first, hi = last + 1;
 
-	while (lo < hi) {
+	while (lo < hi && cluster_now_ms() < until) {
 		uint64_t mid = lo + (hi - lo) / 2;
 		natsMsg *m = NULL;
 		jsErrCode jerr = 0;
@@ -211,7 +212,8 @@ static void read_stream(struct cluster *c, const struct replay_job *j, struct cl
 	}
 	uint64_t from_seq = from_ns <= si->State.FirstTime
 				    ? si->State.FirstSeq
-				    : start_seq(c, stream, from_ns, si->State.FirstSeq, last);
+				    : start_seq(c, stream, from_ns, si->State.FirstSeq, last,
+						started + REPLAY_TIME_MS / 2);
 	if (from_seq > last) {
 		out->complete = true;
 		goto done;
@@ -279,11 +281,11 @@ done:
 			 j->id, why, out->scanned);
 }
 
-/* Until j's time (moved earlier by cluster_replay_installed()); false: stopping. */
+/* Until j's time (moved earlier by cluster_replay_installed()); false: stopping.
+ * j is r->current, made so where it left the queue: no word is missed between. */
 static bool wait_turn(struct cluster_replay *r, struct replay_job *j)
 {
 	pthread_mutex_lock(&r->lock);
-	r->current = j;
 	for (;;) {
 		int64_t now = cluster_now_ms();
 		if (r->stop || now >= j->not_before)
@@ -340,6 +342,7 @@ static void *replay_main(void *arg)
 		if (!r->head)
 			r->tail = NULL;
 		r->queued--;
+		r->current = j;
 		pthread_mutex_unlock(&r->lock);
 		run(c, j);
 		mem_free(j->subs);
