@@ -94,6 +94,14 @@ static void run_setup(struct cluster *c, bool *done, int64_t now, int64_t *next_
 	atomic_store(&c->setup_done, true);
 }
 
+static bool stop_asked(struct cluster *c)
+{
+	pthread_mutex_lock(&c->jobs_lock);
+	bool stop = c->jobs_stop;
+	pthread_mutex_unlock(&c->jobs_lock);
+	return stop;
+}
+
 static void *jobs_main(void *arg)
 {
 	struct cluster *c = arg;
@@ -106,7 +114,9 @@ static void *jobs_main(void *arg)
 		int64_t now = cluster_now_ms();
 		if (!atomic_load(&c->setup_done))
 			run_setup(c, done, now, &next_warn);
-		for (size_t i = 0; i < NJOBS; i++)
+		/* Ticks may wait on JetStream (seconds while it elects a leader): a stop is
+		 * looked for between them. */
+		for (size_t i = 0; i < NJOBS && !stop_asked(c); i++)
 			if (jobs[i].tick && (done[i] || !jobs[i].setup))
 				jobs[i].tick(c, now);
 		pthread_mutex_lock(&c->jobs_lock);

@@ -38,6 +38,8 @@
 #define WATCH_BATCH 256
 #define NODES_MAX_AGE_NS (3600LL * 1000000000LL)
 #define VALUE_MAX 512
+/* A stopping node's goodbye takes at most about this long (then one request's wait). */
+#define LEAVE_MS 2000
 
 static int open_bucket(struct cluster *c, kvStore **kv, const char *name, int64_t ttl_ns)
 {
@@ -246,14 +248,19 @@ void cluster_nodes_leave(struct cluster *c)
 
 	if (!cw || !cw->started || !atomic_load(&c->connected))
 		return;
+	int64_t until = cluster_now_ms() + LEAVE_MS;
 	snprintf(val, sizeof(val), "gone %016" PRIx64 " by %s (stopped)", c->instance, c->node);
 	(void)kvStore_Put(&rev, cw->nodes_kv, cw->node_key, val, (int)strlen(val));
 	memset(&keys, 0, sizeof(keys));
-	if (kvStore_Keys(&keys, cw->wills_kv, NULL) != NATS_OK)
+	if (cluster_now_ms() >= until || kvStore_Keys(&keys, cw->wills_kv, NULL) != NATS_OK)
 		return;
-	for (int i = 0; i < keys.Count; i++)
+	int i = 0;
+	for (; i < keys.Count && cluster_now_ms() < until; i++)
 		if (strncmp(keys.Keys[i], cw->key_head, cw->key_head_len) == 0)
 			(void)kvStore_Purge(cw->wills_kv, keys.Keys[i], NULL);
+	if (i < keys.Count)
+		log_warn("Warning: cluster: stopping without clearing all this node's will "
+			 "registrations (JetStream slow); the node's \"stopped\" mark stands for them.");
 	kvKeysList_Destroy(&keys);
 }
 
