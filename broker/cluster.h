@@ -122,6 +122,10 @@ int64_t cluster_session_mark(struct session *s, int64_t now_ms);
 /* A replay starts this much before the watermark: clock skew between nodes and
  * the JetStream servers, delivery lag. */
 #define CLUSTER_REPLAY_MARGIN_MS 2000
+/* A live hand-over's window starts this much before the old node let go: what
+ * the stream took just before may reach that node's session only after (and
+ * clocks differ). Messages it delivered meanwhile may come twice. */
+#define CLUSTER_WINDOW_MARGIN_MS 1000
 /* Starts w's timer that writes moved watermarks to the registry (with a cluster). */
 void cluster_marks_start(struct worker *w);
 /* Wall-clock ms. */

@@ -375,11 +375,14 @@ static void run_claim(struct cluster *c, const struct session_job *j)
 	uint32_t nsubs;
 	/* Rebuilt here (from the watermark), moved (the hand-over's window), or moved
 	 * from a node whose replay for it had not ended. Queued
-	 * before the answer: the worker gets the stream's messages only after it. */
+	 * before the answer: the worker gets the stream's messages only after it.
+	 * The window too starts a little earlier (cluster.h); what came with the
+	 * session is skipped by its id. */
 	if (d->data && session_wire_replay_info(d->data, d->data_len, &from, &exact, &subs,
 						&subs_len, &nsubs) &&
 	    cluster_replay_queue(c, j->id, j->id_len, worker, from,
-				 exact ? 0 : CLUSTER_REPLAY_MARGIN_MS, subs, subs_len, nsubs) < 0)
+				 exact ? CLUSTER_WINDOW_MARGIN_MS : CLUSTER_REPLAY_MARGIN_MS, subs,
+				 subs_len, nsubs) < 0)
 		log_warn("Warning: cluster: the stream's messages for client %s are not replayed "
 			 "(too many replays waiting, or out of memory).", j->id);
 	kvEntry_Destroy(e);

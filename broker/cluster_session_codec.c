@@ -277,6 +277,9 @@ void session_wire_qos2_put(struct wire_out *o, uint16_t mid)
 	put_be(o, mid, 2);
 }
 
+/* In a message's retain byte: its cluster id follows the payload. */
+#define MSG_F_CLUSTER_ID 0x02
+
 void session_wire_msg_put(struct wire_out *o, const struct session_wire_msg *m)
 {
 	put_be(o, m->state, 1);
@@ -285,7 +288,7 @@ void session_wire_msg_put(struct wire_out *o, const struct session_wire_msg *m)
 	put_be(o, m->retain, 1);
 	put_be(o, m->subid, 4);
 	put_be(o, m->msg_qos, 1);
-	put_be(o, m->msg_retain ? 1 : 0, 1);
+	put_be(o, (m->msg_retain ? 1 : 0) | (m->cluster_instance ? MSG_F_CLUSTER_ID : 0), 1);
 	put_be(o, m->expiry, 4);
 	put_be(o, m->topic_len, 2);
 	put_be(o, m->props_len, 4);
@@ -293,6 +296,10 @@ void session_wire_msg_put(struct wire_out *o, const struct session_wire_msg *m)
 	put_bytes(o, m->topic, m->topic_len);
 	put_bytes(o, m->props, m->props_len);
 	put_bytes(o, m->payload, m->payload_len);
+	if (m->cluster_instance) {
+		put_be(o, m->cluster_instance, 8);
+		put_be(o, m->cluster_seq, 8);
+	}
 }
 
 int session_wire_head_get(struct wire_in *in, struct session_wire_head *h)
@@ -389,7 +396,8 @@ int session_wire_msg_get(struct wire_in *in, struct session_wire_msg *m)
 	m->retain = (uint8_t)get_be(in, 1);
 	m->subid = (uint32_t)get_be(in, 4);
 	m->msg_qos = (uint8_t)get_be(in, 1);
-	m->msg_retain = get_be(in, 1) & 1;
+	uint8_t bits = (uint8_t)get_be(in, 1);
+	m->msg_retain = bits & 1;
 	m->expiry = (uint32_t)get_be(in, 4);
 	m->topic_len = (uint16_t)get_be(in, 2);
 	m->props_len = (uint32_t)get_be(in, 4);
@@ -397,6 +405,11 @@ int session_wire_msg_get(struct wire_in *in, struct session_wire_msg *m)
 	m->topic = (const char *)get_bytes(in, m->topic_len);
 	m->props = get_bytes(in, m->props_len);
 	m->payload = get_bytes(in, m->payload_len);
+	m->cluster_instance = m->cluster_seq = 0;
+	if (bits & MSG_F_CLUSTER_ID) {
+		m->cluster_instance = get_be(in, 8);
+		m->cluster_seq = get_be(in, 8);
+	}
 	if (in->bad)
 		return -1;
 	/* QoS 0 only waits queued (queue_qos0_messages); one in flight names its packet id. */

@@ -47,6 +47,7 @@ static void put_msg(struct wire_out *o, const struct session_msg *sm, int64_t no
 		.subid = sm->subid, .msg_qos = m->qos, .msg_retain = m->retain,
 		.topic = m->topic, .topic_len = m->topic_len, .props = m->props,
 		.props_len = m->props_len, .payload = m->payload, .payload_len = m->payload_len,
+		.cluster_instance = m->cluster_instance, .cluster_seq = m->cluster_seq,
 	};
 
 	if (m->expires) /* what is left of it; an expired one goes as 1 s and expires there */
@@ -219,6 +220,9 @@ static int install_msg(struct worker *w, struct session *s, const struct session
 		return -1;
 	if (wm->expiry)
 		m->expires = m->created + wm->expiry;
+	m->cluster_instance = wm->cluster_instance;
+	m->cluster_seq = wm->cluster_seq;
+	cluster_seen_add(s, m); /* the window's replay reads it again: skipped */
 	struct session_msg sm = {.msg = m, .qos = wm->qos, .retain = wm->retain, .subid = wm->subid,
 				 .mid = inflight ? wm->mid : 0, .state = wm->state};
 	sm.seq = store_delivery_new(w, s, m, wm->qos, wm->retain, true);

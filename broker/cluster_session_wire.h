@@ -152,6 +152,9 @@ struct session_wire_msg {
 	uint32_t props_len;
 	const uint8_t *payload;
 	uint32_t payload_len;
+	/* Its cluster id when it came from another node (0: none), so that the taker's
+	 * replay of the hand-over's window does not deliver it a second time. */
+	uint64_t cluster_instance, cluster_seq;
 };
 
 /* Write the head, then exactly nsubs subs, nqos2 ids and nmsgs messages, in that order. */

@@ -354,7 +354,8 @@ static void encode_sample(struct wire_out *o)
 		.topic = "a/b/c", .topic_len = 5, .props = PROPS, .props_len = sizeof(PROPS),
 		.payload = (const uint8_t *)"hello", .payload_len = 5});
 	session_wire_msg_put(o, &(struct session_wire_msg){.state = 0, .qos = 2,
-		.msg_qos = 2, .topic = "x/y", .topic_len = 3});
+		.msg_qos = 2, .topic = "x/y", .topic_len = 3,
+		.cluster_instance = 0x1122334455667788ull, .cluster_seq = 4242});
 	session_wire_msg_put(o, &(struct session_wire_msg){.state = 3, .mid = 77, .qos = 2,
 		.msg_qos = 2, .topic = "x/z", .topic_len = 3, .payload = (const uint8_t *)"!",
 		.payload_len = 1});
@@ -426,9 +427,13 @@ START_TEST(test_session_roundtrip)
 	ck_assert_mem_eq(m.props, PROPS, sizeof(PROPS));
 	ck_assert_uint_eq(m.payload_len, 5);
 	ck_assert_mem_eq(m.payload, "hello", 5);
+	ck_assert_uint_eq(m.cluster_instance, 0); /* published where it was queued */
 	ck_assert_int_eq(session_wire_msg_get(&in, &m), 0);
 	ck_assert_uint_eq(m.state, 0);
 	ck_assert_uint_eq(m.payload_len, 0);
+	ck_assert(!m.msg_retain);
+	ck_assert_uint_eq(m.cluster_instance, 0x1122334455667788ull);
+	ck_assert_uint_eq(m.cluster_seq, 4242);
 	ck_assert_int_eq(session_wire_msg_get(&in, &m), 0);
 	ck_assert_uint_eq(m.state, 3);
 	ck_assert_uint_eq(m.mid, 77);
