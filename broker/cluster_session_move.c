@@ -18,6 +18,7 @@
 #include "client.h"
 #include "decision.h"
 #include "cluster_session_wire.h"
+#include "connect_state.h"
 #include "deliver.h"
 #include "log.h"
 #include "message.h"
@@ -90,6 +91,19 @@ static void encode_session(struct wire_out *o, struct session *s)
 	session_wire_tail_put(o, &h);
 }
 
+/* A CONNECT of client id waiting here (for the cluster's or a plugin's answer). */
+static struct client *pending_connect(struct worker *w, const char *id)
+{
+	for (size_t i = 0; i < sizeof(w->decisions.buckets) / sizeof(w->decisions.buckets[0]); i++)
+		for (struct decision_wait *dw = w->decisions.buckets[i]; dw; dw = dw->hnext) {
+			struct client *c = dw->client;
+			if (dw->pending && c && c->ext && c->ext->preauth &&
+			    c->ext->preauth->client_id && strcmp(c->ext->preauth->client_id, id) == 0)
+				return c;
+		}
+	return NULL;
+}
+
 void cluster_session_serve(struct worker *w, void *request)
 {
 	struct session_takeover *t = request;
@@ -109,6 +123,15 @@ void cluster_session_serve(struct worker *w, void *request)
 		client_close(old, NULL, !continues);
 		s = session_find(&w->sessions, t->id); /* a clean session ended with it */
 		status = SESSION_REPLY_CLOSED;
+	} else {
+		/* Simultaneous CONNECTs: ours still waits for its answer; the asker goes on,
+		 * so ours is closed once accepted. */
+		struct client *waiting = pending_connect(w, t->id);
+		if (waiting) {
+			waiting->ext->preauth->taken_over = true;
+			waiting->ext->preauth->taken_clean_start = t->clean_start;
+			status = SESSION_REPLY_CLOSED;
+		}
 	}
 	if (s && !s->bridge) {
 		if (!t->clean_start && s->expiry_interval > 0) {

@@ -37,6 +37,10 @@ struct preauth {
 	uint8_t *auth_data;           /* extended auth: data for the CONNACK */
 	uint32_t auth_len;
 	bool ext_auth;
+	/* Another node took this id over while the CONNECT waited (cluster_session_move.c):
+	 * it is accepted, then closed as a taken-over connection. */
+	bool taken_over;
+	bool taken_clean_start;   /* the new connection's clean start */
 };
 
 void ext_auth_free(struct ext_auth *x);

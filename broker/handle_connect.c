@@ -50,6 +50,8 @@ struct connect_ctx {
 	uint8_t flags;
 	uint8_t *moved;        /* the session another cluster node handed over (encoded) */
 	uint32_t moved_len;
+	bool taken_over;       /* see struct preauth */
+	bool taken_clean_start;
 };
 
 /* handle_connect() result while an extended authentication exchange goes on. */
@@ -620,6 +622,8 @@ static int take_preauth(struct client *c, struct connect_ctx *x)
 
 	c->ext->preauth = NULL;
 	memcpy(x->id, pa->client_id, len + 1);
+	x->taken_over = pa->taken_over;
+	x->taken_clean_start = pa->taken_clean_start;
 	x->username = pa->username;
 	pa->username = NULL;
 	c->username = x->username;
@@ -705,6 +709,28 @@ static int claim_across_cluster(struct client *c, struct connect_ctx *x)
 	return DISPATCH_STOP;
 }
 
+/*
+ * The same id connected to another node while this CONNECT waited for the
+ * cluster's answer, and that node went on: the later connection stays, so this
+ * one, just accepted, goes as a taken-over one (and its fresh session with it,
+ * unless the other connection continues it).
+ */
+static int close_taken_over(struct client *c, struct connect_ctx *x)
+{
+	struct worker *w = c->worker;
+	struct session *s = c->session;
+	bool continues = s && s->expiry_interval > 0 && !x->taken_clean_start;
+
+	if (w->cfg->connection_messages)
+		log_notice("Client %s connected to another node, closing old connection.", x->id);
+	(void)send_disconnect(c, MQTT_RC_SESSION_TAKEN_OVER);
+	client_close(c, NULL, !continues);
+	s = session_find(&w->sessions, x->id);
+	if (s && !s->client && !s->bridge)
+		session_destroy(s); /* the registry names the other node */
+	return DISPATCH_STOP;
+}
+
 static int check_and_accept(struct client *c, struct connect_ctx *x)
 {
 	struct worker *w = c->worker;
@@ -760,7 +786,10 @@ checked:
 		if (rc != DISPATCH_CONTINUE)
 			return rc;
 	}
-	return accept_client(c, x);
+	rc = accept_client(c, x);
+	if (x->taken_over && c->state == CLIENT_ACTIVE)
+		return close_taken_over(c, x);
+	return rc;
 }
 
 int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_t len)
@@ -786,6 +815,8 @@ int handle_connect(struct client *c, uint8_t flags, const uint8_t *body, uint32_
 	x->flags = flags;
 	x->moved = NULL;
 	x->moved_len = 0;
+	x->taken_over = false;
+	x->taken_clean_start = false;
 	err = mqtt_decode_connect(body, len, flags, &x->pkt);
 	c->protocol = x->pkt.protocol;
 	if (err == MQTT_CONNECT_OK) {
