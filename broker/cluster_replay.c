@@ -218,8 +218,8 @@ static void read_stream(struct cluster *c, const struct replay_job *j, struct cl
 		out->complete = true;
 		goto done;
 	}
-	/* A pull consumer: each batch is asked for and answered, where an ordered push
-	 * consumer under load was seen to start past messages or deliver none. */
+	/* A pull consumer from that sequence: each batch is asked for and answered, and
+	 * nothing depends on flow control or heartbeats of a push consumer. */
 	jsSubOptions_Init(&so);
 	so.Stream = stream;
 	so.Config.DeliverPolicy = js_DeliverByStartSequence;
